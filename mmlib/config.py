@@ -1,0 +1,339 @@
+"""`Config`: every hyperparameter of a run, with the seed's names and defaults, validated."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+class ConfigError(ValueError):
+    """A configuration value is out of range, of the wrong type, or unknown."""
+
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DATA_FORMATS = ("auto", "seed", "flickr8k", "jsonl", "csv", "coco", "sidecar")
+RESIZE_MODES = ("pad", "crop")
+
+
+def _int_range(low: int, high: int | None = None) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}={value!r}: expected an integer")
+        if value < low or (high is not None and value > high):
+            allowed = f">= {low}" if high is None else f"between {low} and {high}"
+            raise ConfigError(f"{name}={value!r} is out of range: allowed {allowed}")
+
+    return check
+
+
+def _float_range(
+    low: float, high: float | None = None, *, low_open: bool = False
+) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}={value!r}: expected a number")
+        too_low = value <= low if low_open else value < low
+        too_high = high is not None and value > high
+        if not math.isfinite(value) or too_low or too_high:
+            bound = f"> {low}" if low_open else f">= {low}"
+            allowed = bound if high is None else f"{bound} and <= {high}"
+            raise ConfigError(f"{name}={value!r} is out of range: allowed {allowed}")
+
+    return check
+
+
+def _choice(options: Iterable[str]) -> Callable[[str, Any], None]:
+    options = tuple(options)
+
+    def check(name: str, value: Any) -> None:
+        if value not in options:
+            raise ConfigError(f"{name}={value!r}: allowed values are {', '.join(options)}")
+
+    return check
+
+
+def _boolean(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name}={value!r}: expected true or false")
+
+
+def _path(name: str, value: Any) -> None:
+    if not isinstance(value, Path):
+        raise ConfigError(f"{name}={value!r}: expected a path")
+
+
+def _optional_path(name: str, value: Any) -> None:
+    if value is not None:
+        _path(name, value)
+
+
+def _image_size(name: str, value: Any) -> None:
+    _int_range(16, 4096)(name, value)
+    if value % 16:
+        raise ConfigError(f"{name}={value!r}: must be a multiple of 16 (the encoder halves it)")
+
+
+_VALIDATORS: dict[str, Callable[[str, Any], None]] = {
+    "metadata_path": _path,
+    "images_dir": _path,
+    "checkpoint_dir": _path,
+    "data_dir": _optional_path,
+    "data_format": _choice(DATA_FORMATS),
+    "synthetic_dir": _path,
+    "cache_dir": _path,
+    "image_size": _image_size,
+    "resize_mode": _choice(RESIZE_MODES),
+    "latent_dim": _int_range(1),
+    "image_channels": _int_range(1, 4),
+    "vocab_size": _int_range(5),
+    "min_freq": _int_range(1),
+    "max_caption_length": _int_range(3, 4096),
+    "embedding_dim": _int_range(1),
+    "batch_size": _int_range(1),
+    "num_epochs": _int_range(1),
+    "learning_rate": _float_range(0.0, 10.0, low_open=True),
+    "weight_decay": _float_range(0.0, 1.0),
+    "use_amp": _boolean,
+    "precision": _choice(PRECISIONS),
+    "gradient_clip": _float_range(0.0),
+    "image_loss_weight": _float_range(0.0),
+    "caption_loss_weight": _float_range(0.0),
+    "alignment_loss_weight": _float_range(0.0),
+    "num_workers": _int_range(0, 256),
+    "pin_memory": _boolean,
+    "log_interval": _int_range(1),
+    "save_interval": _int_range(1),
+    "seed": _int_range(0, 2**32 - 1),
+    "val_fraction": _float_range(0.0, 0.5, low_open=True),
+    "device": _choice(DEVICES),
+}
+
+
+@dataclass
+class Config:
+    """Hyperparameters of a run. Fields and defaults up to `save_interval` are the seed's.
+
+    Every assignment is validated, so `config.batch_size = 0` fails at once with a message
+    naming the field, the value and the allowed range.
+    """
+
+    # --- the seed's fields, names and defaults ---
+    metadata_path: Path = Path("data/metadata/engraving_metadata.json")
+    images_dir: Path = Path("data/processed/engraving/resized")
+    checkpoint_dir: Path = Path("checkpoints")
+    latent_dim: int = 1024
+    image_channels: int = 3
+    vocab_size: int = 8000
+    max_caption_length: int = 100
+    embedding_dim: int = 512
+    batch_size: int = 16
+    num_epochs: int = 100
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    use_amp: bool = True
+    gradient_clip: float = 1.0
+    image_loss_weight: float = 1.0
+    caption_loss_weight: float = 1.0
+    alignment_loss_weight: float = 0.5
+    num_workers: int = 4
+    pin_memory: bool = True
+    log_interval: int = 10
+    save_interval: int = 1
+    # --- what the course adds ---
+    image_size: int = 512
+    seed: int = 42
+    val_fraction: float = 0.1
+    device: str = "auto"
+    precision: str = "auto"  # "auto": bf16/fp16 on CUDA when use_amp, else fp32
+    data_dir: Path | None = None  # a dataset folder in any supported format; None: seed paths
+    data_format: str = "auto"
+    resize_mode: str = "pad"  # how non-square images become square: pad or centre-crop
+    min_freq: int = 1
+    synthetic_dir: Path = Path("data/synthetic")
+    cache_dir: Path = Path("data/cache")
+    preset_name: str = field(default="custom", compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "preset_name":
+            if name not in _VALIDATORS:
+                raise ConfigError(f"unknown config field {name!r}; known fields: {_field_list()}")
+            value = _coerce(name, value)
+            _VALIDATORS[name](name, value)
+        object.__setattr__(self, name, value)
+
+    # --- presets ---
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> Config:
+        """A config from a named preset (see `PRESETS`), with optional field overrides."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+        config = cls(**{**PRESETS[name], **overrides})
+        config.preset_name = name
+        return config
+
+    # --- conversion and persistence ---
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (paths as strings)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = str(value) if isinstance(value, Path) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> Config:
+        """A config from a dict such as `to_dict` returns; unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(
+                f"{source}: unknown config field(s) {', '.join(unknown)}; "
+                f"known fields: {_field_list()}"
+            )
+        values = dict(data)
+        preset_name = values.pop("preset_name", "custom")
+        try:
+            config = cls(**values)
+        except ConfigError as error:
+            raise ConfigError(f"{source}: {error}") from None
+        config.preset_name = preset_name
+        return config
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the config as JSON atomically (temporary file, then rename)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+        ) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Config:
+        """Read a config saved with `save`; errors name the file and the field."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ConfigError(
+                f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"
+            ) from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a JSON object of config fields")
+        return cls.from_dict(data, source=str(path))
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
+        """A copy with fields replaced; string values (from a CLI) are parsed by field type."""
+        config = dataclasses.replace(self)
+        config.preset_name = self.preset_name
+        for name, value in overrides.items():
+            setattr(config, name.replace("-", "_"), value)
+        return config
+
+    def resolve_precision(self, device: torch.device) -> str:
+        """The precision actually used on `device`: "auto" follows the seed's `use_amp`."""
+        if self.precision != "auto":
+            return self.precision
+        if self.use_amp and device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "fp32"
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The course on a laptop CPU: small images, short captions.
+    "cpu-tiny": {
+        "image_size": 64,
+        "latent_dim": 256,
+        "embedding_dim": 256,
+        "max_caption_length": 32,
+        "batch_size": 64,
+        "num_epochs": 12,
+        "num_workers": 0,
+        "use_amp": False,
+    },
+    # One 24 GB card.
+    "base": {
+        "image_size": 256,
+        "latent_dim": 512,
+        "embedding_dim": 384,
+        "max_caption_length": 48,
+        "batch_size": 32,
+        "num_epochs": 40,
+    },
+    # The earlier system's dimensions.
+    "seed-large": {},
+}
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """Split a CLI override "field=value" into its parts, with a clear error otherwise."""
+    name, sep, value = text.partition("=")
+    if not sep or not name:
+        raise ConfigError(f"override {text!r}: expected FIELD=VALUE, for example batch_size=32")
+    return name.strip().replace("-", "_"), value.strip()
+
+
+def get_device(config: Config | None = None) -> torch.device:
+    """The device to run on, honouring `config.device` (auto: CUDA, then MPS, then CPU)."""
+    wanted = "auto" if config is None else config.device
+    cuda = torch.cuda.is_available()
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if wanted == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if wanted == "cuda" and not cuda:
+        raise ConfigError("device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
+    if wanted == "mps" and not mps:
+        raise ConfigError("device='mps' but MPS is not available; use device='auto' or 'cpu'")
+    return torch.device(wanted)
+
+
+def _field_list() -> str:
+    return ", ".join(f.name for f in fields(Config))
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn CLI/JSON/widget values into the field's type; leave anything else to validation."""
+    kind = _FIELD_TYPES[name]
+    if kind in ("Path", "Path | None"):
+        if value is None or value == "" or value == "None":
+            return None if kind == "Path | None" else value
+        return Path(value) if isinstance(value, (str, os.PathLike)) else value
+    if not isinstance(value, str):
+        if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    text = value.strip()
+    try:
+        if kind == "int":
+            return int(text)
+        if kind == "float":
+            return float(text)
+    except ValueError:
+        expected = "an integer" if kind == "int" else "a number"
+        raise ConfigError(f"{name}={value!r}: expected {expected}") from None
+    if kind == "bool":
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{name}={value!r}: expected true or false")
+    return text
+
+
+_FIELD_TYPES = {f.name: str(f.type) for f in fields(Config)}

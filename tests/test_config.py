@@ -1,0 +1,150 @@
+"""Tests for mmlib.config: the seed's fields and defaults, validation, presets, JSON, devices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmlib.config import PRESETS, Config, ConfigError, get_device, parse_override
+
+SEED_DEFAULTS = {
+    "metadata_path": Path("data/metadata/engraving_metadata.json"),
+    "images_dir": Path("data/processed/engraving/resized"),
+    "checkpoint_dir": Path("checkpoints"),
+    "latent_dim": 1024,
+    "image_channels": 3,
+    "vocab_size": 8000,
+    "max_caption_length": 100,
+    "embedding_dim": 512,
+    "batch_size": 16,
+    "num_epochs": 100,
+    "learning_rate": 1e-3,
+    "weight_decay": 1e-4,
+    "use_amp": True,
+    "gradient_clip": 1.0,
+    "image_loss_weight": 1.0,
+    "caption_loss_weight": 1.0,
+    "alignment_loss_weight": 0.5,
+}
+
+
+def test_seed_fields_and_defaults() -> None:
+    config = Config()
+    for name, value in SEED_DEFAULTS.items():
+        assert getattr(config, name) == value, name
+    for name in ("num_workers", "pin_memory", "log_interval", "save_interval"):
+        assert hasattr(config, name)
+
+
+def test_attribute_style_use_as_in_the_seed() -> None:
+    config = Config()
+    config.batch_size = 32
+    config.learning_rate = 5e-4
+    assert (config.batch_size, config.learning_rate) == (32, 5e-4)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("batch_size", 0, "batch_size=0 is out of range: allowed >= 1"),
+        ("learning_rate", 0.0, "learning_rate=0.0 is out of range: allowed > 0.0"),
+        ("learning_rate", float("nan"), "learning_rate=nan"),
+        ("val_fraction", 0.9, "val_fraction=0.9 is out of range"),
+        ("image_size", 100, "multiple of 16"),
+        ("device", "tpu", "device='tpu': allowed values are auto, cpu, cuda, mps"),
+        ("precision", "int8", "precision='int8'"),
+        ("use_amp", "maybe", "use_amp='maybe': expected true or false"),
+        ("batch_size", 2.5, "batch_size=2.5: expected an integer"),
+        ("batch_size", "many", "batch_size='many': expected an integer"),
+    ],
+)
+def test_validation_names_field_value_and_range(name, value, message) -> None:
+    config = Config()
+    with pytest.raises(ConfigError) as info:
+        setattr(config, name, value)
+    assert message in str(info.value)
+    with pytest.raises(ConfigError):
+        Config(**{name: value})
+
+
+def test_unknown_field_is_an_error() -> None:
+    with pytest.raises(ConfigError, match="unknown config field 'batchsize'"):
+        Config().batchsize = 3  # type: ignore[attr-defined]
+
+
+def test_strings_are_coerced_by_field_type() -> None:
+    config = Config()
+    config.batch_size = "32"
+    config.use_amp = "false"
+    config.learning_rate = "5e-4"
+    config.images_dir = "some/where"
+    config.weight_decay = 0
+    assert (config.batch_size, config.use_amp, config.learning_rate) == (32, False, 5e-4)
+    assert config.images_dir == Path("some/where")
+    assert isinstance(config.weight_decay, float)
+
+
+def test_presets() -> None:
+    tiny = Config.preset("cpu-tiny")
+    assert tiny.image_size == 64 and tiny.max_caption_length <= 32
+    assert tiny.preset_name == "cpu-tiny"
+    assert Config.preset("seed-large") == Config()
+    assert Config.preset("base", batch_size=8).batch_size == 8
+    assert set(PRESETS) >= {"cpu-tiny", "base", "seed-large"}
+    with pytest.raises(ConfigError, match="unknown preset 'huge'.*cpu-tiny"):
+        Config.preset("huge")
+
+
+def test_save_load_round_trip(tmp_path: Path) -> None:
+    config = Config.preset("cpu-tiny", learning_rate=2e-3)
+    path = config.save(tmp_path / "run" / "config.json")
+    loaded = Config.load(path)
+    assert loaded == config and loaded.preset_name == "cpu-tiny"
+    assert json.loads(path.read_text())["learning_rate"] == 2e-3
+    assert not list(path.parent.glob(".*tmp"))
+
+
+def test_load_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "config.json"
+    bad.write_text('{"batch_size": 16,,}')
+    with pytest.raises(ConfigError, match=r"config.json: not valid JSON \(line 1, column 19\)"):
+        Config.load(bad)
+    bad.write_text('{"batch_size": -1}')
+    with pytest.raises(ConfigError, match=r"config.json: batch_size=-1"):
+        Config.load(bad)
+    bad.write_text('{"batch_sise": 1}')
+    with pytest.raises(ConfigError, match="unknown config field.*batch_sise"):
+        Config.load(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        Config.load(tmp_path / "missing.json")
+
+
+def test_cli_overrides() -> None:
+    assert parse_override("batch-size=32") == ("batch_size", "32")
+    with pytest.raises(ConfigError, match="expected FIELD=VALUE"):
+        parse_override("batch_size")
+    base = Config()
+    config = base.with_overrides(dict([parse_override("batch_size=8"), ("use_amp", "no")]))
+    assert (config.batch_size, config.use_amp) == (8, False)
+    assert base.batch_size == 16  # the original is unchanged
+
+
+def test_get_device_honours_config() -> None:
+    assert get_device(Config(device="cpu")) == torch.device("cpu")
+    auto = get_device(Config())
+    assert auto.type == ("cuda" if torch.cuda.is_available() else auto.type)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            get_device(Config(device="cuda"))
+
+
+def test_precision_follows_use_amp() -> None:
+    cpu = torch.device("cpu")
+    assert Config().resolve_precision(cpu) == "fp32"
+    assert Config(precision="bf16").resolve_precision(cpu) == "bf16"
+    if torch.cuda.is_available():
+        assert Config().resolve_precision(torch.device("cuda")) in ("bf16", "fp16")
+        assert Config(use_amp=False).resolve_precision(torch.device("cuda")) == "fp32"

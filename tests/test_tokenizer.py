@@ -1,0 +1,179 @@
+"""Tests for mmlib.tokenizer: the seed's API and ids, with its flaws fixed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mmlib.tokenizer import (
+    SPECIAL_TOKENS,
+    ProductionTokenizer,
+    TokenizerError,
+    normalize,
+    words,
+)
+
+CAPTIONS = [
+    "An engraving depicting a small ship beside a tall tower.",
+    "An engraving depicting a large ship under a crescent moon!",
+    "An engraving depicting two birds above a house",
+]
+
+
+@pytest.fixture
+def tokenizer() -> ProductionTokenizer:
+    return ProductionTokenizer(vocab_size=8000).build_vocab(CAPTIONS)
+
+
+def test_special_token_ids_are_the_seeds() -> None:
+    tok = ProductionTokenizer()
+    assert [tok.word2idx[t] for t in SPECIAL_TOKENS] == [0, 1, 2, 3]
+    assert (tok.pad_id, tok.start_id, tok.end_id, tok.unk_id) == (0, 1, 2, 3)
+
+
+def test_vocabulary_strips_punctuation_like_encode(tokenizer: ProductionTokenizer) -> None:
+    assert "tower" in tokenizer.word2idx and "tower." not in tokenizer.word2idx
+    assert "moon" in tokenizer.word2idx and "moon!" not in tokenizer.word2idx
+    assert "<UNK>" not in tokenizer.decode(tokenizer.encode("A TALL Tower."))
+
+
+def test_vocabulary_ranked_by_frequency_then_alphabet(tokenizer: ProductionTokenizer) -> None:
+    # "a" appears 5 times, then "an", "depicting", "engraving" 3 times each (alphabetical).
+    assert tokenizer.idx2word[4:8] == ["a", "an", "depicting", "engraving"]
+    assert tokenizer.most_common(2) == [("a", 5), ("an", 3)]
+
+
+def test_vocab_size_is_a_cap_and_len_is_real_size() -> None:
+    tok = ProductionTokenizer(vocab_size=6).build_vocab(CAPTIONS)
+    assert len(tok) == 6
+    assert len(ProductionTokenizer(vocab_size=8000).build_vocab(["one two"])) == 6
+
+
+def test_min_freq_drops_rare_words() -> None:
+    tok = ProductionTokenizer().build_vocab(CAPTIONS, min_freq=3)
+    assert set(tok.idx2word[4:]) == {"a", "an", "depicting", "engraving"}
+
+
+def test_encode_layout_matches_the_seed(tokenizer: ProductionTokenizer) -> None:
+    ids = tokenizer.encode("An engraving depicting a woman", max_length=10)
+    assert ids.dtype == torch.long and ids.shape == (10,)
+    assert ids[0] == 1 and ids[6] == 2 and ids[7:].tolist() == [0, 0, 0]
+    assert ids[5] == tokenizer.unk_id  # "woman" is not in the vocabulary
+
+
+def test_truncation_keeps_end(tokenizer: ProductionTokenizer) -> None:
+    ids = tokenizer.encode(" ".join(["a"] * 50), max_length=8)
+    assert ids.tolist() == [1, 4, 4, 4, 4, 4, 4, 2]
+
+
+def test_decode_stops_at_end(tokenizer: ProductionTokenizer) -> None:
+    ship = tokenizer.word2idx["ship"]
+    assert tokenizer.decode([1, ship, 2, ship, ship]) == "ship"
+    assert tokenizer.decode(torch.tensor([ship, 0, ship])) == "ship ship"
+    assert tokenizer.decode([ship, 10_000]) == "ship <UNK>"
+
+
+def test_batch_encode_stacks_encode(tokenizer: ProductionTokenizer) -> None:
+    batch = tokenizer.batch_encode(CAPTIONS, max_length=20)
+    assert batch.shape == (3, 20)
+    for row, caption in zip(batch, CAPTIONS, strict=True):
+        assert torch.equal(row, tokenizer.encode(caption, max_length=20))
+    assert tokenizer.batch_decode(batch)[0] == normalize(CAPTIONS[0])
+    assert tokenizer.batch_encode([], max_length=7).shape == (0, 7)
+
+
+def test_max_length_too_small_is_an_error(tokenizer: ProductionTokenizer) -> None:
+    with pytest.raises(TokenizerError, match="max_length=2"):
+        tokenizer.encode("a", max_length=2)
+
+
+def test_coverage_counts_oov_words_and_captions(tokenizer: ProductionTokenizer) -> None:
+    cov = tokenizer.coverage(["a ship", "a woman in a dress", ""])
+    assert (cov.words, cov.oov_words, cov.captions, cov.captions_with_oov) == (7, 3, 3, 1)
+    assert cov.oov_rate == pytest.approx(3 / 7)
+    assert cov.coverage == pytest.approx(4 / 7)
+
+
+def test_summary_names_counts(tokenizer: ProductionTokenizer) -> None:
+    text = tokenizer.summary()
+    assert f"Total tokens: {len(tokenizer)}" in text
+    assert f"Unique words added: {len(tokenizer) - 4}" in text
+
+
+def test_save_load_round_trip(tokenizer: ProductionTokenizer, tmp_path) -> None:
+    path = tokenizer.save(tmp_path / "tokenizer.json")
+    loaded = ProductionTokenizer()
+    assert loaded.load(path) is loaded  # the seed's `tokenizer.load(path)` style
+    assert loaded.idx2word == tokenizer.idx2word
+    assert loaded.most_common(3) == tokenizer.most_common(3)
+    assert torch.equal(loaded.encode(CAPTIONS[1]), tokenizer.encode(CAPTIONS[1]))
+    assert ProductionTokenizer.from_file(path).idx2word == tokenizer.idx2word
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p: p.update(format="other"), "not an mmlib tokenizer"),
+        (lambda p: p.update(version=99), "version 99"),
+        (lambda p: p.update(idx2word=["<PAD>", "a"]), "ids 0-3"),
+        (lambda p: p.update(idx2word=[*SPECIAL_TOKENS, "a", "a"]), "repeats"),
+        (lambda p: p.update(vocab_size=5), "inconsistent"),
+        (lambda p: p.pop("word_counts"), "word_counts"),
+    ],
+)
+def test_load_rejects_inconsistent_files(tokenizer, tmp_path, mutate, message) -> None:
+    path = tokenizer.save(tmp_path / "tokenizer.json")
+    payload = json.loads(path.read_text())
+    mutate(payload)
+    path.write_text(json.dumps(payload))
+    with pytest.raises(TokenizerError, match=message) as info:
+        ProductionTokenizer().load(path)
+    assert str(path) in str(info.value)
+
+
+def test_load_rejects_truncated_and_missing_files(tokenizer, tmp_path) -> None:
+    path = tokenizer.save(tmp_path / "tokenizer.json")
+    path.write_text(path.read_text()[:40])
+    with pytest.raises(TokenizerError, match="truncated"):
+        ProductionTokenizer().load(path)
+    with pytest.raises(TokenizerError, match="not found"):
+        ProductionTokenizer().load(tmp_path / "missing.json")
+
+
+def test_normalize_examples() -> None:
+    assert normalize("An Engraving, depicting: a WOMAN.") == "an engraving depicting a woman"
+    assert normalize("ﬁne  half-timbered  house's") == "fine half-timbered house's"
+    assert words("«Sun» & moon") == ["sun", "moon"]
+
+
+# --- properties ---
+text_strategy = st.text(max_size=60)
+word_strategy = st.sampled_from(["ship", "tower", "a", "small", "moon", "two", "birds", "an"])
+
+
+@given(text_strategy)
+def test_normalize_is_idempotent(text: str) -> None:
+    assert normalize(normalize(text)) == normalize(text)
+
+
+@given(st.lists(word_strategy, max_size=12), st.integers(min_value=3, max_value=40))
+def test_round_trip_for_in_vocabulary_text(word_list: list[str], max_length: int) -> None:
+    tok = ProductionTokenizer().build_vocab(["ship tower a small moon two birds an"])
+    text = " ".join(word_list)
+    ids = tok.encode(text, max_length=max_length)
+    assert ids.shape == (max_length,)
+    if len(word_list) < max_length - 2:
+        assert tok.decode(ids) == normalize(text)
+
+
+@given(text_strategy, st.integers(min_value=3, max_value=30))
+def test_encode_length_is_always_max_length(text: str, max_length: int) -> None:
+    tok = ProductionTokenizer().build_vocab(CAPTIONS)
+    ids = tok.encode(text, max_length=max_length)
+    assert ids.shape == (max_length,)
+    assert tok.end_id in ids.tolist()
