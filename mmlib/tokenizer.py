@@ -200,6 +200,39 @@ class ProductionTokenizer:
         return cls().load(path)
 
 
+def caption_lengths(captions: Iterable[str]) -> list[int]:
+    """Words per caption after normalisation (tokens per caption are these + 2)."""
+    return [len(words(caption)) for caption in captions]
+
+
+@dataclass(frozen=True)
+class VocabularyChoice:
+    """What one (min_freq, vocab_size) choice gives on held-out captions."""
+
+    min_freq: int
+    vocab_size: int
+    vocabulary: int
+    oov_rate: float
+    captions_with_oov: float
+
+
+def oov_table(
+    train_captions: Sequence[str],
+    val_captions: Sequence[str],
+    min_freqs: Iterable[int] = (1, 2, 3, 5, 10, 20),
+    vocab_size: int = 8000,
+) -> list[VocabularyChoice]:
+    """Vocabulary size and validation OOV rate for each `min_freq`, built on training captions."""
+    rows = []
+    for min_freq in min_freqs:
+        tokenizer = ProductionTokenizer(vocab_size).build_vocab(train_captions, min_freq)
+        coverage = tokenizer.coverage(val_captions)
+        share = coverage.captions_with_oov / coverage.captions if coverage.captions else 0.0
+        vocabulary = len(tokenizer)
+        rows.append(VocabularyChoice(min_freq, vocab_size, vocabulary, coverage.oov_rate, share))
+    return rows
+
+
 def _read_payload(path: Path) -> dict:
     """Parse and check a tokenizer file; every problem names the file and what is wrong."""
     if not path.is_file():

@@ -13,7 +13,9 @@ from mmlib.tokenizer import (
     SPECIAL_TOKENS,
     ProductionTokenizer,
     TokenizerError,
+    caption_lengths,
     normalize,
+    oov_table,
     words,
 )
 
@@ -177,3 +179,17 @@ def test_encode_length_is_always_max_length(text: str, max_length: int) -> None:
     ids = tok.encode(text, max_length=max_length)
     assert ids.shape == (max_length,)
     assert tok.end_id in ids.tolist()
+
+
+def test_caption_lengths_count_normalised_words() -> None:
+    assert caption_lengths(["An engraving, depicting!", "", "a b c d"]) == [3, 0, 4]
+
+
+def test_oov_table_grows_oov_with_min_freq() -> None:
+    train = ["a ship", "a tower", "a ship"]
+    rows = oov_table(train, ["a ship", "a tower", "a bird"], min_freqs=(1, 2, 3))
+    assert [r.vocabulary for r in rows] == [4 + 3, 4 + 2, 4 + 1]
+    assert [r.oov_rate for r in rows] == pytest.approx([1 / 6, 2 / 6, 3 / 6])
+    assert [r.captions_with_oov for r in rows] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    capped = oov_table(train, ["a tower"], min_freqs=(1,), vocab_size=6)[0]
+    assert capped.vocabulary == 6 and capped.oov_rate == pytest.approx(0.5)

@@ -1,0 +1,40 @@
+# Every target bootstraps .venv itself: `make test` on a fresh clone is enough.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# This machine's pip takes these two builds from local disk. Elsewhere, set TORCH_PACKAGES to your
+# build (for example `make test TORCH_PACKAGES="torch torchvision"`), or to "" to keep the venv's.
+TORCH_PACKAGES ?= torch==2.14.1 torchvision==0.29.1
+SYNTHETIC := data/synthetic/metadata/engraving_metadata.json
+
+.PHONY: venv test lint data lab bench train
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(if $(strip $(TORCH_PACKAGES)),$(PY) -m pip install --quiet $(TORCH_PACKAGES))
+	$(PY) -m pip install --quiet -e ".[course,dev]"
+	touch $(STAMP)
+
+$(SYNTHETIC): | $(STAMP)
+	$(PY) -m mmlib data synth --out data/synthetic
+
+data: $(SYNTHETIC)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check mmlib tests bench
+	$(VENV)/bin/ruff format --check mmlib tests bench
+
+test: lint data
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+
+lab: $(STAMP) data
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP) data
+	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+train:
+	@echo "make train arrives with the training issue; see README.md"

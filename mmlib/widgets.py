@@ -1,0 +1,90 @@
+"""ipywidgets panels over mmlib functions; they hold no logic of their own."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as widgets
+import torch
+from torchvision.transforms.v2.functional import to_pil_image
+
+from mmlib.tokenizer import ProductionTokenizer, oov_table
+
+
+@dataclass
+class Panel:
+    """A widget box plus handles to its controls and its result view (for tests and notebooks)."""
+
+    box: widgets.Box
+    controls: dict[str, widgets.Widget] = field(default_factory=dict)
+    result: widgets.Widget | None = None
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.box._repr_mimebundle_(**kwargs)
+
+
+def _on_change(controls: Sequence[widgets.Widget], update: Callable[[], None]) -> None:
+    for control in controls:
+        control.observe(lambda _change: update(), names="value")
+    update()
+
+
+def sample_browser(images: torch.Tensor, captions: Sequence[str]) -> Panel:
+    """A slider over uint8 images [N, 3, H, W] that shows each one with its caption."""
+    index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="sample")
+    picture = widgets.Image(format="png", width=256, height=256)
+    caption = widgets.Label()
+
+    def update() -> None:
+        png = io.BytesIO()
+        to_pil_image(images[index.value]).save(png, format="PNG")
+        picture.value = png.getvalue()
+        caption.value = captions[index.value]
+
+    _on_change([index], update)
+    return Panel(widgets.VBox([index, picture, caption]), {"index": index}, caption)
+
+
+def vocabulary_explorer(train_captions: Sequence[str], val_captions: Sequence[str]) -> Panel:
+    """Sliders for `min_freq` and `vocab_size` showing the vocabulary and validation OOV rate."""
+    min_freq = widgets.IntSlider(value=1, min=1, max=50, description="min_freq")
+    vocab_size = widgets.IntSlider(
+        value=8000, min=5, max=8000, step=1, description="vocab_size", continuous_update=False
+    )
+    result = widgets.HTML()
+
+    def update() -> None:
+        row = oov_table(train_captions, val_captions, [min_freq.value], vocab_size.value)[0]
+        result.value = (
+            f"vocabulary: <b>{row.vocabulary}</b> tokens · validation OOV words: "
+            f"<b>{100 * row.oov_rate:.2f}%</b> · captions with an OOV word: "
+            f"<b>{100 * row.captions_with_oov:.1f}%</b>"
+        )
+
+    _on_change([min_freq, vocab_size], update)
+    controls = {"min_freq": min_freq, "vocab_size": vocab_size}
+    return Panel(widgets.VBox([min_freq, vocab_size, result]), controls, result)
+
+
+def token_inspector(tokenizer: ProductionTokenizer, max_length: int = 32) -> Panel:
+    """A text box that shows the token ids and the decoded text of what you type."""
+    text = widgets.Text(
+        value="An engraving depicting a small ship", description="caption", layout={"width": "80%"}
+    )
+    result = widgets.HTML()
+
+    def update() -> None:
+        ids = tokenizer.encode(text.value, max_length=max_length).tolist()
+        shown = " ".join(
+            f"{tokenizer.idx2word[i]}<sub>{i}</sub>" for i in ids if i != tokenizer.pad_id
+        )
+        result.value = (
+            f"<code>{shown}</code><br>ids: <code>{ids}</code><br>"
+            f"decoded: <i>{tokenizer.decode(ids)}</i>"
+        )
+
+    _on_change([text], update)
+    return Panel(widgets.VBox([text, result]), {"text": text}, result)

@@ -1,0 +1,44 @@
+"""The conda environment and pyproject.toml describe the same packages; CI runs the README's command."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject_requirements() -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    return {*project["dependencies"], *extras["course"], *extras["dev"]}
+
+
+def _environment_pip_requirements() -> set[str]:
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_lists = [d["pip"] for d in environment["dependencies"] if isinstance(d, dict)]
+    assert len(pip_lists) == 1, "environment.yml must have exactly one pip: section"
+    return set(pip_lists[0])
+
+
+def test_environment_yml_matches_pyproject() -> None:
+    in_pyproject = _pyproject_requirements()
+    in_environment = _environment_pip_requirements()
+    assert in_environment == in_pyproject, (
+        f"only in pyproject.toml: {sorted(in_pyproject - in_environment)}; "
+        f"only in environment.yml: {sorted(in_environment - in_pyproject)}"
+    )
+
+
+def test_torch_is_not_pinned() -> None:
+    torch_specs = [r for r in _pyproject_requirements() if r.startswith("torch")]
+    assert torch_specs and not any("==" in spec for spec in torch_specs)
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme
+    assert ci.strip().splitlines()[-1] == "make test"

@@ -1,0 +1,45 @@
+"""Widget panels: nbval never moves a slider, so these tests do."""
+
+from __future__ import annotations
+
+import torch
+
+from mmlib.tokenizer import ProductionTokenizer
+from mmlib.widgets import sample_browser, token_inspector, vocabulary_explorer
+
+TRAIN = ["a ship", "a tower", "a ship beside a tower", "a bird"]
+VAL = ["a ship", "a horse", "a bird"]
+
+
+def test_sample_browser_follows_the_slider() -> None:
+    images = torch.zeros(3, 3, 8, 8, dtype=torch.uint8)
+    images[2] = 255
+    panel = sample_browser(images, ["first", "second", "third"])
+    assert panel.result.value == "first"
+    first_png = bytes(panel.box.children[1].value)
+    panel.controls["index"].value = 2
+    assert panel.result.value == "third"
+    assert bytes(panel.box.children[1].value) != first_png
+    assert first_png.startswith(b"\x89PNG")
+
+
+def test_vocabulary_explorer_updates_oov_rate() -> None:
+    panel = vocabulary_explorer(TRAIN, VAL)
+    assert "vocabulary: <b>9</b>" in panel.result.value
+    assert "OOV words: <b>16.67%</b>" in panel.result.value  # "horse" is 1 word of 6
+    panel.controls["min_freq"].value = 2  # keeps "a", "ship", "tower"
+    assert "vocabulary: <b>7</b>" in panel.result.value
+    assert "OOV words: <b>33.33%</b>" in panel.result.value
+    panel.controls["vocab_size"].value = 5  # room for "a" only
+    assert "vocabulary: <b>5</b>" in panel.result.value
+
+
+def test_token_inspector_shows_ids_of_typed_text() -> None:
+    tokenizer = ProductionTokenizer().build_vocab(TRAIN)
+    panel = token_inspector(tokenizer, max_length=8)
+    panel.controls["text"].value = "A ship, a HORSE"
+    ship = tokenizer.word2idx["ship"]
+    assert f"ids: <code>[1, 4, {ship}, 4, 3, 2, 0, 0]</code>" in panel.result.value
+    assert "decoded: <i>a ship a &lt;UNK&gt;</i>" in panel.result.value or (
+        "decoded: <i>a ship a <UNK></i>" in panel.result.value
+    )
