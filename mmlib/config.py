@@ -116,6 +116,13 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "seed": _int_range(0, 2**32 - 1),
     "val_fraction": _float_range(0.0, 0.5, low_open=True),
     "device": _choice(DEVICES),
+    "base_channels": _int_range(4, 1024),
+    "num_heads": _int_range(1, 64),
+    "num_layers": _int_range(1, 48),
+    "text_encoder_layers": _int_range(1, 48),
+    "feedforward_dim": _int_range(1),
+    "memory_tokens": _int_range(1, 256),
+    "dropout": _float_range(0.0, 0.9),
 }
 
 
@@ -161,6 +168,14 @@ class Config:
     min_freq: int = 1
     synthetic_dir: Path = Path("data/synthetic")
     cache_dir: Path = Path("data/cache")
+    # --- model shape beyond the seed's fields (seed values as defaults) ---
+    base_channels: int = 64  # image encoder widths: base x (1, 2, 4, 8, 8, ...)
+    num_heads: int = 8
+    num_layers: int = 4  # caption decoder layers
+    text_encoder_layers: int = 2
+    feedforward_dim: int = 2048
+    memory_tokens: int = 4  # cross-attention memory tokens derived from the image latent
+    dropout: float = 0.1
     preset_name: str = field(default="custom", compare=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -244,6 +259,14 @@ class Config:
         for name, value in overrides.items():
             setattr(config, name.replace("-", "_"), value)
         return config
+
+    def check_consistency(self) -> Config:
+        """Checks that involve several fields (single fields are checked on assignment)."""
+        if self.embedding_dim % self.num_heads:
+            raise ConfigError(
+                f"embedding_dim={self.embedding_dim} must be divisible by num_heads={self.num_heads}"
+            )
+        return self
 
     def resolve_precision(self, device: torch.device) -> str:
         """The precision actually used on `device`: "auto" follows the seed's `use_amp`."""

@@ -148,3 +148,10 @@ def test_precision_follows_use_amp() -> None:
     if torch.cuda.is_available():
         assert Config().resolve_precision(torch.device("cuda")) in ("bf16", "fp16")
         assert Config(use_amp=False).resolve_precision(torch.device("cuda")) == "fp32"
+
+
+def test_cross_field_consistency() -> None:
+    assert Config().check_consistency() is not None
+    config = Config(embedding_dim=100, num_heads=8)
+    with pytest.raises(ConfigError, match="embedding_dim=100 must be divisible by num_heads=8"):
+        config.check_consistency()
