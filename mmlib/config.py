@@ -264,7 +264,8 @@ class Config:
         """Checks that involve several fields (single fields are checked on assignment)."""
         if self.embedding_dim % self.num_heads:
             raise ConfigError(
-                f"embedding_dim={self.embedding_dim} must be divisible by num_heads={self.num_heads}"
+                f"embedding_dim={self.embedding_dim} must be divisible by "
+                f"num_heads={self.num_heads}"
             )
         return self
 
