@@ -1,4 +1,4 @@
-"""The conda environment and pyproject.toml describe the same packages; CI runs the README's command."""
+"""environment.yml and pyproject.toml list the same packages; CI runs the README command."""
 
 from __future__ import annotations
 

@@ -1,0 +1,47 @@
+"""Shared test setup: hypothesis profiles, and a tiny dataset in the seed's on-disk format."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+from PIL import Image, ImageDraw
+
+# `make test` (and so CI) sets HYPOTHESIS_PROFILE=ci: derandomised, so a failure reproduces.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+settings.register_profile("dev", deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+CAPTIONS = (
+    "An engraving depicting a small ship beside a tall tower",
+    "An engraving depicting a large ship under a crescent moon",
+    "An engraving depicting two birds above a house",
+    "An engraving depicting a tall tree beside a river",
+)
+
+
+@pytest.fixture
+def seed_dataset(tmp_path: Path) -> Callable[..., Path]:
+    """Make a seed-layout folder (metadata JSON + 32x32 PNGs) with `n` records; returns it."""
+
+    def make(n: int = 8, captions: Sequence[str] = CAPTIONS, name: str = "seed") -> Path:
+        root = tmp_path / name
+        images = root / "processed/engraving/resized"
+        images.mkdir(parents=True)
+        records = []
+        for i in range(n):
+            image = Image.new("RGB", (32, 32), (235, 225, 205))
+            ImageDraw.Draw(image).line([(i, 0), (31 - i, 31)], fill=(40, 30, 20), width=2)
+            image.save(images / f"engraving_{i:04d}.png")
+            caption = captions[i % len(captions)]
+            records.append({"id": i, "filename": f"engraving_{i:04d}.png", "caption": caption})
+        metadata = root / "metadata/engraving_metadata.json"
+        metadata.parent.mkdir(parents=True)
+        metadata.write_text(json.dumps(records), encoding="utf-8")
+        return root
+
+    return make
