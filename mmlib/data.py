@@ -911,3 +911,21 @@ def resolve_data_source(config: Config) -> DataSource:
         synthetic.generate(folder, n=SYNTHETIC_SIZE, image_size=128, seed=config.seed)
         message += " (generated now)"
     return DataSource(folder, "seed", None, True, message)
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """A run's dataset read and split: where from, what was read, train and validation records."""
+
+    source: DataSource
+    report: DataReport
+    train: list[Record]
+    val: list[Record]
+
+
+def load_split(config: Config) -> SplitData:
+    """Find the data (`resolve_data_source`), read it and split it by image, as a run does."""
+    source = resolve_data_source(config)
+    records, report = load_records(source.path, source.format, source.images_dir)
+    train, val = split_records(records, config.val_fraction, config.seed)
+    return SplitData(source, report, train, val)

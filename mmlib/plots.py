@@ -13,7 +13,7 @@ from mmlib.tokenizer import VocabularyChoice
 
 
 def show_samples(
-    images: torch.Tensor, captions: Sequence[str], columns: int = 4, width: float = 3.2
+    images: torch.Tensor, captions: Sequence[str], columns: int = 4, width: float = 2.4
 ) -> Figure:
     """A grid of uint8 images [N, 3, H, W] with their captions underneath."""
     if len(images) != len(captions):

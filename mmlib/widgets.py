@@ -48,11 +48,22 @@ def sample_browser(images: torch.Tensor, captions: Sequence[str]) -> Panel:
     return Panel(widgets.VBox([index, picture, caption]), {"index": index}, caption)
 
 
-def vocabulary_explorer(train_captions: Sequence[str], val_captions: Sequence[str]) -> Panel:
+def vocabulary_explorer(
+    train_captions: Sequence[str],
+    val_captions: Sequence[str],
+    max_min_freq: int = 50,
+    max_vocab_size: int = 8000,
+) -> Panel:
     """Sliders for `min_freq` and `vocab_size` showing the vocabulary and validation OOV rate."""
-    min_freq = widgets.IntSlider(value=1, min=1, max=50, description="min_freq")
+    min_freq = widgets.IntSlider(
+        value=1, min=1, max=max_min_freq, description="min_freq", continuous_update=False
+    )
     vocab_size = widgets.IntSlider(
-        value=8000, min=5, max=8000, step=1, description="vocab_size", continuous_update=False
+        value=max_vocab_size,
+        min=5,
+        max=max_vocab_size,
+        description="vocab_size",
+        continuous_update=False,
     )
     result = widgets.HTML()
 

@@ -685,3 +685,13 @@ def test_real_flickr8k_sample(tmp_path: Path) -> None:
     assert batch["images"].shape == (16, 3, 64, 64)
     assert batch["images"].min() >= -1 and batch["images"].max() <= 1
     assert batch["tokens"][:, 0].eq(tokenizer.start_id).all()
+
+
+def test_load_split_reads_and_splits_the_configured_data(seed_dataset, tmp_path) -> None:
+    root = seed_dataset(n=20)
+    config = Config(data_dir=root, val_fraction=0.1, seed=3)
+    split = data.load_split(config)
+    assert split.source.format == "seed" and not split.source.is_synthetic
+    assert (len(split.train), len(split.val), split.report.records) == (18, 2, 20)
+    assert {r.id for r in split.train}.isdisjoint({r.id for r in split.val})
+    assert split.val == data.split_records(data.load_records(root)[0], 0.1, 3)[1]

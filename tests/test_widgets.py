@@ -32,6 +32,8 @@ def test_vocabulary_explorer_updates_oov_rate() -> None:
     assert "OOV words: <b>33.33%</b>" in panel.result.value
     panel.controls["vocab_size"].value = 5  # room for "a" only
     assert "vocabulary: <b>5</b>" in panel.result.value
+    small = vocabulary_explorer(TRAIN, VAL, max_min_freq=3, max_vocab_size=40)
+    assert (small.controls["min_freq"].max, small.controls["vocab_size"].value) == (3, 40)
 
 
 def test_token_inspector_shows_ids_of_typed_text() -> None:
