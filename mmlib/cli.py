@@ -59,6 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, DatasetError, TokenizerError) as error:
+    except (ConfigError, DatasetError, TokenizerError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,46 @@
+"""The command line: `python -m mmlib data synth | data check`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmlib.cli import main
+
+
+def test_data_synth_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "synth"
+    assert main(["data", "synth", "--out", str(out), "--n", "12", "--image-size", "32"]) == 0
+    assert "12 synthetic engravings (32x32, seed 42)" in capsys.readouterr().out
+    records = json.loads((out / "metadata/engraving_metadata.json").read_text())
+    assert len(records) == 12
+    assert main(["data", "check", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "usable records: 12 (12 images, 12 captions" in report and "skipped: 0" in report
+
+
+def test_bad_input_is_one_clear_line_and_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "metadata.json"
+    broken.write_text('[{"id": 0, "filename": "a.png", "caption": "a ship"},]')
+    assert main(["data", "check", str(broken), "--format", "seed", "--images", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("error: ") and "metadata.json" in error and "line 1" in error
+    assert main(["data", "synth", "--out", str(tmp_path / "x"), "--n", "0"]) == 2
+    assert "--n=0" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mmlib", "data", "check", str(tmp_path / "nothing")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "nothing" in result.stderr and "Traceback" not in result.stderr
