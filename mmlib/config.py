@@ -77,6 +77,11 @@ def _optional_path(name: str, value: Any) -> None:
         _path(name, value)
 
 
+def _run_name(name: str, value: Any) -> None:
+    if not isinstance(value, str) or value in (".", "..") or "/" in value or "\\" in value:
+        raise ConfigError(f"{name}={value!r}: expected a folder name without slashes")
+
+
 def _image_size(name: str, value: Any) -> None:
     _int_range(16, 4096)(name, value)
     if value % 16:
@@ -123,6 +128,11 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "feedforward_dim": _int_range(1),
     "memory_tokens": _int_range(1, 256),
     "dropout": _float_range(0.0, 0.9),
+    "warmup_steps": _int_range(0),
+    "grad_accum_steps": _int_range(1, 4096),
+    "keep_checkpoints": _int_range(0),
+    "early_stopping_patience": _int_range(0),
+    "run_name": _run_name,
 }
 
 
@@ -176,6 +186,12 @@ class Config:
     feedforward_dim: int = 2048
     memory_tokens: int = 4  # cross-attention memory tokens derived from the image latent
     dropout: float = 0.1
+    # --- training loop beyond the seed's fields ---
+    warmup_steps: int = 0  # linear warm-up before the cosine decay
+    grad_accum_steps: int = 1
+    keep_checkpoints: int = 3  # epoch_NNN.pt files kept (the seed kept every one)
+    early_stopping_patience: int = 0  # epochs without a better val loss before stopping; 0: off
+    run_name: str = ""  # folder under checkpoint_dir; "" means the preset's name
     preset_name: str = field(default="custom", compare=False)
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -869,6 +869,9 @@ def make_loader(
         pin_memory=pin_memory and device_type == "cuda",
         drop_last=drop_last,
         persistent_workers=num_workers > 0,
+        # Its own generator: starting an epoch must not draw from the global RNG, or a run
+        # resumed mid-epoch would see other dropout masks than an uninterrupted one.
+        generator=torch.Generator().manual_seed(seed),
     )
 
 

@@ -695,3 +695,13 @@ def test_load_split_reads_and_splits_the_configured_data(seed_dataset, tmp_path)
     assert (len(split.train), len(split.val), split.report.records) == (18, 2, 20)
     assert {r.id for r in split.train}.isdisjoint({r.id for r in split.val})
     assert split.val == data.split_records(data.load_records(root)[0], 0.1, 3)[1]
+
+
+def test_starting_an_epoch_leaves_the_global_rng_alone(seed_dataset) -> None:
+    records, _ = load_records(seed_dataset(n=8))
+    images = build_image_cache(records, 16, cache_dir=None, progress=False)
+    dataset = CaptionDataset(records, images, ProductionTokenizer().build_vocab(["a"]), 8)
+    loader = make_loader(dataset, 4, shuffle=True, seed=0)
+    before = torch.get_rng_state()
+    next(iter(loader))
+    assert torch.equal(before, torch.get_rng_state())

@@ -1,0 +1,512 @@
+"""`Trainer`: the seed's STEP 1..6 pipeline, the training loop, validation, resume, history.
+
+Everything a run writes goes to `checkpoint_dir/<run>/` through `mmlib.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import math
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from mmlib import checkpoint as ckpt
+from mmlib.config import Config, get_device
+from mmlib.data import (
+    CaptionDataset,
+    SplitData,
+    build_image_cache,
+    load_split,
+    make_loader,
+    set_loader_epoch,
+)
+from mmlib.losses import LossWeights, compute_losses
+from mmlib.model import MultimodalModel
+from mmlib.tokenizer import ProductionTokenizer
+
+COMPONENTS = ("total", "image", "caption", "alignment")
+HISTORY_COLUMNS = (
+    "epoch",
+    *(f"train_{c}" for c in COMPONENTS),
+    *(f"val_{c}" for c in COMPONENTS),
+    "lr",
+    "epoch_time_s",
+    "skipped_steps",
+)
+STEP_COLUMNS = ("step", "epoch", *COMPONENTS, "lr", "grad_norm")
+WALL_CLOCK_COLUMNS = ("epoch_time_s",)
+MAX_BAD_STEPS_IN_A_ROW = 5
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (for example, the loss keeps being non-finite)."""
+
+
+class Callback:
+    """Hooks a notebook or test can implement; the trainer calls them on rank 0."""
+
+    def on_step_end(self, trainer: Trainer, step: int, losses: dict[str, float] | None) -> None:
+        """After each optimizer step; `losses` is set on logged steps only (no sync otherwise)."""
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, float]) -> None:
+        """After validation, with the epoch's history row."""
+
+
+@dataclass
+class _EpochPosition:
+    """Where an interrupted epoch stopped, so a resume continues from the same batch."""
+
+    epoch: int
+    batches_done: int
+    sums: Tensor
+    samples: int
+    skipped: int
+
+
+class Trainer:
+    """Train `MultimodalModel` on the configured data into `checkpoint_dir/<run>/`.
+
+    `Trainer(config).fit()` prints the seed's steps, then per epoch the train and val losses
+    (Img / Cap / Align), "Best model saved", the epoch time and the learning rate.
+    `resume` takes a run folder, a run name or "latest" and continues from its `last.pt`.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        resume: str | Path | None = None,
+        callbacks: Sequence[Callback] = (),
+        log: Callable[[str], None] = print,
+        progress: bool = True,
+    ) -> None:
+        self.resume_state: dict[str, Any] | None = None
+        if resume is not None:
+            self.run_dir = ckpt.resolve_run(resume, config.checkpoint_dir)
+            config = Config.load(self.run_dir / ckpt.CONFIG_FILE).with_overrides(
+                {"num_epochs": config.num_epochs, "device": config.device}
+            )
+            self.resume_state = ckpt.load_checkpoint(self.run_dir / ckpt.LAST_FILE)
+        else:
+            name = config.run_name or config.preset_name
+            self.run_dir = Path(config.checkpoint_dir) / name
+        self.config = config.check_consistency()
+        self.callbacks = list(callbacks)
+        self.log = log
+        self.progress = progress
+        self.device = get_device(config)
+        self.precision = config.resolve_precision(self.device)
+        self.history: list[dict[str, float]] = []
+        self.steps: list[dict[str, float]] = []
+        self._stop_requested = False
+
+    # ------------------------------------------------------------------ public
+
+    def request_stop(self) -> None:
+        """Stop at the next optimizer step, save `last.pt` and return from `fit` (as Ctrl-C)."""
+        self._stop_requested = True
+
+    def fit(self) -> list[dict[str, float]]:
+        """Run STEP 1..6; return the history (one dict per epoch)."""
+        torch.manual_seed(self.config.seed)
+        self._prepare()
+        with _stop_on_signals(self.request_stop):
+            self._train()
+        return self.history
+
+    # ------------------------------------------------------------------ STEP 1..5
+
+    def _prepare(self) -> None:
+        config, log = self.config, self.log
+        log("STEP 1: Loading dataset...")
+        split = load_split(config)
+        log(split.source.message)
+        log(f"Total captions found: {split.report.captions}")
+
+        log("\nSTEP 2: Building tokenizer...")
+        self.tokenizer = self._tokenizer(split)
+        log(self.tokenizer.summary())
+
+        log("\nSTEP 3: Creating data loaders...")
+        self._make_loaders(split)
+        log(f"Train samples: {len(self.train_set)}")
+        log(f"Val samples: {len(self.val_set)}")
+        log(
+            f"Batches per epoch: {len(self.train_loader)}  "
+            f"({len(self.train_set)} / {config.batch_size})"
+        )
+
+        log("\nSTEP 4: Building model...")
+        self.model = MultimodalModel(config, len(self.tokenizer)).to(self.device)
+        log(f"Total parameters: {sum(p.numel() for p in self.model.parameters()):,}")
+        log(self.model.summary())
+        self._make_optimizer()
+
+        log("\nSTEP 5: Testing tokenization...")
+        example = split.val[0].captions[0]
+        encoded = self.tokenizer.encode(example, config.max_caption_length)
+        log(f"Original: {example}")
+        log(f"Encoded shape: {encoded.shape}")
+        log(f"Decoded: {self.tokenizer.decode(encoded)}")
+
+        self._write_run_files()
+        if self.resume_state is not None:
+            self._restore(self.resume_state)
+
+    def _tokenizer(self, split: SplitData) -> ProductionTokenizer:
+        if self.resume_state is not None:
+            return ProductionTokenizer.from_file(self.run_dir / ckpt.TOKENIZER_FILE)
+        captions = [caption for record in split.train for caption in record.captions]
+        return ProductionTokenizer(self.config.vocab_size).build_vocab(
+            captions, self.config.min_freq
+        )
+
+    def _make_loaders(self, split: SplitData) -> None:
+        config = self.config
+        caches = [
+            build_image_cache(
+                records,
+                config.image_size,
+                config.resize_mode,
+                cache_dir=config.cache_dir,
+                progress=self.progress,
+            )
+            for records in (split.train, split.val)
+        ]
+        length = config.max_caption_length
+        self.train_set = CaptionDataset(split.train, caches[0], self.tokenizer, length, config.seed)
+        self.val_set = CaptionDataset(
+            split.val, caches[1], self.tokenizer, length, config.seed, train=False
+        )
+        common = {
+            "num_workers": config.num_workers,
+            "pin_memory": config.pin_memory,
+            "device_type": self.device.type,
+            "seed": config.seed,
+        }
+        drop_last = len(self.train_set) > config.batch_size
+        self.train_loader = make_loader(
+            self.train_set, config.batch_size, shuffle=True, drop_last=drop_last, **common
+        )
+        self.val_loader = make_loader(self.val_set, config.batch_size, shuffle=False, **common)
+
+    def _make_optimizer(self) -> None:
+        config = self.config
+        fused = self.device.type == "cuda"
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(),
+            lr=config.learning_rate,
+            weight_decay=config.weight_decay,
+            fused=fused or None,
+        )
+        steps_per_epoch = max(1, len(self.train_loader) // config.grad_accum_steps)
+        self.total_steps = steps_per_epoch * config.num_epochs
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, _warmup_cosine(config.warmup_steps, self.total_steps)
+        )
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
+        self.weights = LossWeights.from_config(config)
+        self.epoch = 0
+        self.global_step = 0
+        self.best_val = math.inf
+        self.epochs_without_improvement = 0
+        self._bad_in_a_row = 0
+        self._position: _EpochPosition | None = None
+
+    def _write_run_files(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.config.save(self.run_dir / ckpt.CONFIG_FILE)
+        self.tokenizer.save(self.run_dir / ckpt.TOKENIZER_FILE)
+
+    # ------------------------------------------------------------------ STEP 6
+
+    def _train(self) -> None:
+        log = self.log
+        log("\nSTEP 6: Starting training...")
+        while self.epoch < self.config.num_epochs and not self._stop_requested:
+            started = time.perf_counter()
+            position = self._run_epoch()
+            if self._stop_requested and position is not None:
+                self._save_last(position)
+                log(
+                    f"Stopped during epoch {self.epoch + 1}: saved {self.run_dir / ckpt.LAST_FILE}"
+                    f"; continue with --resume {self.run_dir}"
+                )
+                return
+            row = self._finish_epoch(time.perf_counter() - started)
+            for callback in self.callbacks:
+                callback.on_epoch_end(self, row)
+            if self._early_stop():
+                patience = self.epochs_without_improvement
+                log(f"Early stopping: no better val loss for {patience} epochs")
+                break
+
+    def _run_epoch(self) -> _EpochPosition | None:
+        """Train one epoch; returns the position if a stop was requested part-way."""
+        config = self.config
+        set_loader_epoch(self.train_loader, self.epoch)
+        self.model.train()
+        resumed, self._position = self._position, None
+        skip = resumed.batches_done if resumed else 0
+        sums = resumed.sums.to(self.device) if resumed else torch.zeros(4, device=self.device)
+        samples = resumed.samples if resumed else 0
+        skipped = resumed.skipped if resumed else 0
+        batches = itertools.islice(iter(self.train_loader), skip, None)
+        bar = tqdm(
+            batches,
+            total=len(self.train_loader),
+            initial=skip,
+            desc=f"Epoch {self.epoch + 1}/{config.num_epochs}",
+            disable=not self.progress,
+            leave=False,
+        )
+        for index, batch in enumerate(bar, start=skip):
+            images = batch["images"].to(self.device, non_blocking=True)
+            tokens = batch["tokens"].to(self.device, non_blocking=True)
+            with self._autocast():
+                losses = compute_losses(self.model(images, tokens), images, tokens, self.weights)
+            self.scaler.scale(losses.total / config.grad_accum_steps).backward()
+            sums += torch.stack([v.detach().float() for v in losses.as_dict().values()]) * len(
+                images
+            )
+            samples += len(images)
+            if (index + 1) % config.grad_accum_steps:
+                continue
+            finite, grad_norm = self._optimizer_step()
+            if finite:
+                self._bad_in_a_row = 0
+            else:
+                skipped += 1
+                self._bad_in_a_row += 1
+                warnings.warn(
+                    f"step {self.global_step}: non-finite loss or gradient; step skipped",
+                    stacklevel=2,
+                )
+                if self._bad_in_a_row >= MAX_BAD_STEPS_IN_A_ROW:
+                    self._write_history()
+                    raise TrainingError(
+                        f"{self._bad_in_a_row} non-finite steps in a row at step "
+                        f"{self.global_step}: "
+                        f"lower the learning rate (now {config.learning_rate:g}) or use fp32; "
+                        f"the history so far is in {self.run_dir}"
+                    )
+            logged = self._log_step(losses.as_dict(), grad_norm, bar)
+            for callback in self.callbacks:
+                callback.on_step_end(self, self.global_step, logged)
+            if self._stop_requested:
+                return _EpochPosition(self.epoch, index + 1, sums.cpu(), samples, skipped)
+        self._train_sums, self._train_samples, self._skipped = sums, samples, skipped
+        return None
+
+    def _optimizer_step(self) -> tuple[bool, Tensor]:
+        """Unscale, clip, step unless the clipped gradient norm is non-finite.
+
+        Reading the norm's finiteness is the one host sync per optimizer step (GradScaler makes
+        the same one); fp16 leaves overflow skips to the scaler, as they are part of its
+        loss-scale search.
+        """
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), self.config.gradient_clip or math.inf
+        )
+        finite = self.precision == "fp16" or bool(torch.isfinite(grad_norm))
+        if finite:
+            self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.global_step += 1
+        return finite, grad_norm
+
+    def _log_step(
+        self, losses: dict[str, Tensor], grad_norm: Tensor, bar: tqdm
+    ) -> dict[str, float] | None:
+        if self.global_step % self.config.log_interval:
+            return None
+        values = {name: float(value.detach()) for name, value in losses.items()}
+        self.steps.append(
+            {
+                "step": self.global_step,
+                "epoch": self.epoch + 1,
+                **values,
+                "lr": self.scheduler.get_last_lr()[0],
+                "grad_norm": float(grad_norm),
+            }
+        )
+        bar.set_postfix(loss=f"{values['total']:.4f}")
+        return values
+
+    def _autocast(self) -> AbstractContextManager[Any]:
+        if self.precision == "fp32":
+            return nullcontext()
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
+        return torch.autocast(self.device.type, dtype=dtype)
+
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Average val losses (each sample counted once), in eval mode."""
+        self.model.eval()
+        sums = torch.zeros(4, device=self.device)
+        samples = 0
+        for batch in self.val_loader:
+            images = batch["images"].to(self.device, non_blocking=True)
+            tokens = batch["tokens"].to(self.device, non_blocking=True)
+            with self._autocast():
+                losses = compute_losses(self.model(images, tokens), images, tokens, self.weights)
+            sums += torch.stack([v.float() for v in losses.as_dict().values()]) * len(images)
+            samples += len(images)
+        self.model.train()
+        return dict(zip(COMPONENTS, (sums / max(samples, 1)).tolist(), strict=True))
+
+    def _finish_epoch(self, seconds: float) -> dict[str, float]:
+        train = dict(
+            zip(
+                COMPONENTS,
+                (self._train_sums / max(self._train_samples, 1)).tolist(),
+                strict=True,
+            )
+        )
+        val = self.validate()
+        self.epoch += 1
+        row = {
+            "epoch": self.epoch,
+            **{f"train_{k}": v for k, v in train.items()},
+            **{f"val_{k}": v for k, v in val.items()},
+            "lr": self.scheduler.get_last_lr()[0],
+            "epoch_time_s": seconds,
+            "skipped_steps": self._skipped,
+        }
+        self.history.append(row)
+        self._print_epoch(row)
+        improved = val["total"] < self.best_val
+        if improved:
+            self.best_val = val["total"]
+            self.epochs_without_improvement = 0
+            ckpt.save_checkpoint(self.model.state_dict(), self.run_dir / ckpt.BEST_FILE)
+            self.log(f"✓ Best model saved: {self.run_dir / ckpt.BEST_FILE}")
+        else:
+            self.epochs_without_improvement += 1
+        self.log(f"Epoch time: {seconds:.1f}s | LR: {row['lr']:.2e}")
+        self._save_epoch_files()
+        return row
+
+    def _print_epoch(self, row: dict[str, float]) -> None:
+        for split in ("train", "val"):
+            self.log(
+                f"Epoch {self.epoch} {split.capitalize()}:\n"
+                f"  Avg Loss: {row[f'{split}_total']:.4f} | Img: {row[f'{split}_image']:.4f} | "
+                f"Cap: {row[f'{split}_caption']:.4f} | Align: {row[f'{split}_alignment']:.4f}"
+            )
+
+    def _early_stop(self) -> bool:
+        patience = self.config.early_stopping_patience
+        return patience > 0 and self.epochs_without_improvement >= patience
+
+    # ------------------------------------------------------------------ files
+
+    def _save_epoch_files(self) -> None:
+        self._write_history()
+        self._save_last(None)
+        config = self.config
+        if config.keep_checkpoints and self.epoch % config.save_interval == 0:
+            name = f"epoch_{self.epoch - 1:03d}.pt"  # epoch_000.pt after the first, as the seed
+            ckpt.save_checkpoint(
+                {"model": self.model.state_dict(), "epoch": self.epoch}, self.run_dir / name
+            )
+            for old in sorted(self.run_dir.glob("epoch_*.pt"))[: -config.keep_checkpoints]:
+                old.unlink()
+
+    def _write_history(self) -> None:
+        ckpt.atomic_write_text(
+            self.run_dir / ckpt.HISTORY_FILE, _csv(HISTORY_COLUMNS, self.history)
+        )
+        ckpt.atomic_write_text(self.run_dir / ckpt.STEPS_FILE, _csv(STEP_COLUMNS, self.steps))
+
+    def _save_last(self, position: _EpochPosition | None) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "best_val": self.best_val,
+            "epochs_without_improvement": self.epochs_without_improvement,
+            "history": self.history,
+            "steps": self.steps,
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "position": None if position is None else vars(position),
+        }
+        ckpt.save_checkpoint(state, self.run_dir / ckpt.LAST_FILE)
+        self._write_history()
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        source = self.run_dir / ckpt.LAST_FILE
+        ckpt.load_weights(self.model, state["model"], source)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch = state["epoch"]
+        self.global_step = state["global_step"]
+        self.best_val = state["best_val"]
+        self.epochs_without_improvement = state["epochs_without_improvement"]
+        self.history = list(state["history"])
+        self.steps = list(state["steps"])
+        torch.set_rng_state(state["rng_cpu"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        if state["position"] is not None:
+            self._position = _EpochPosition(**state["position"])
+        self.log(f"Resumed {self.run_dir} at epoch {self.epoch + 1}, step {self.global_step}")
+
+
+def _warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """LR multiplier: linear warm-up, then cosine decay to zero at `total_steps`."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / (warmup_steps + 1)
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def _csv(columns: Sequence[str], rows: Sequence[dict[str, float]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+class _stop_on_signals(AbstractContextManager["_stop_on_signals"]):
+    """While active (main thread only), SIGINT and SIGTERM call `stop` instead of raising."""
+
+    def __init__(self, stop: Callable[[], None]) -> None:
+        self.stop = stop
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _stop_on_signals:
+        if threading.current_thread() is threading.main_thread():
+            for number in (signal.SIGINT, signal.SIGTERM):
+                self.previous[number] = signal.signal(number, lambda *_: self.stop())
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)

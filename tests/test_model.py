@@ -1,0 +1,230 @@
+"""Tests for mmlib.model: shapes, masks, that the transformer is really used, decoding, sizes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmlib.config import Config
+from mmlib.model import (
+    END_ID,
+    PAD_ID,
+    START_ID,
+    MultimodalModel,
+    build_model,
+    encoder_levels,
+)
+from mmlib.tokenizer import ProductionTokenizer
+
+VOCAB = 20
+SMALL = {
+    "image_size": 32,
+    "latent_dim": 48,
+    "embedding_dim": 32,
+    "num_heads": 4,
+    "num_layers": 2,
+    "text_encoder_layers": 1,
+    "feedforward_dim": 64,
+    "base_channels": 8,
+    "max_caption_length": 12,
+    "memory_tokens": 2,
+    "dropout": 0.0,
+}
+OVERFIT_CAPTIONS = (
+    "a small ship beside a tall tower",
+    "a large ship beside a small tower",
+    "two birds above a house",
+    "a tall tree beside a river under the sun",
+    "a house under a crescent moon",
+    "a small ship under the sun",
+    "a church left of a tall tree",
+    "a windmill",
+)
+
+
+def small_config(**overrides: object) -> Config:
+    return Config(**{**SMALL, **overrides})
+
+
+def small_model(seed: int = 0, **overrides: object) -> MultimodalModel:
+    torch.manual_seed(seed)
+    return build_model(small_config(**overrides), VOCAB).eval()
+
+
+def images(batch: int, size: int = 32, seed: int = 1) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, size, size, generator=generator) * 2 - 1
+
+
+def tokens(*rows: list[int], length: int = 10) -> torch.Tensor:
+    """Rows of word ids wrapped as <START> words <END> <PAD>..."""
+    out = torch.full((len(rows), length), PAD_ID, dtype=torch.long)
+    for i, words in enumerate(rows):
+        ids = [START_ID, *words, END_ID]
+        out[i, : len(ids)] = torch.tensor(ids)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("size", "levels"), [(512, 5), (256, 5), (128, 5), (64, 4), (32, 3), (16, 2), (48, 3)]
+)
+def test_encoder_levels_keep_a_map_of_at_least_four_pixels(size: int, levels: int) -> None:
+    assert encoder_levels(size) == levels
+    assert size >> levels >= 4
+
+
+@pytest.mark.parametrize(
+    "config",
+    [Config.preset("cpu-tiny"), small_config(), small_config(image_size=128)],
+    ids=["cpu-tiny", "custom-32", "custom-128"],
+)
+def test_forward_shapes_and_ranges(config: Config) -> None:
+    torch.manual_seed(0)
+    model = build_model(config, VOCAB)
+    size = config.image_size
+    batch = tokens([5, 6, 7], [8], [9, 10, 11, 12, 13])
+    out = model(images(3, size), batch)
+    assert out.reconstruction.shape == (3, 3, size, size)
+    assert out.reconstruction.abs().max() <= 1.0
+    assert out.caption_logits.shape == (3, batch.shape[1] - 1, VOCAB)
+    assert out.latent.shape == (3, config.latent_dim)
+    for embedding in (out.image_embedding, out.text_embedding):
+        assert embedding.shape == (3, config.embedding_dim)
+        torch.testing.assert_close(embedding.norm(dim=-1), torch.ones(3))
+    assert out.logit_scale.shape == ()
+    assert out.logit_scale.item() == pytest.approx(1 / 0.07, rel=1e-5)
+
+
+def test_output_layer_has_exactly_the_vocabulary_passed_in() -> None:
+    model = small_model()
+    assert model.caption_decoder.output.out_features == VOCAB
+    with pytest.raises(ValueError, match="vocab_size=4"):
+        build_model(small_config(), 4)
+
+
+def test_bad_inputs_are_named() -> None:
+    model = small_model()
+    with pytest.raises(ValueError, match="images: expected shape"):
+        model(images(2, 64), tokens([5], [6]))
+    with pytest.raises(ValueError, match="max_caption_length is 12"):
+        model.encode_text(torch.ones(1, 13, dtype=torch.long))
+    with pytest.raises(ValueError, match="max_length=13"):
+        model.generate(images(1), max_length=13)
+
+
+def test_caption_decoder_is_causal() -> None:
+    model = small_model()
+    before = tokens([5, 6, 7, 8, 9, 10])
+    after = before.clone()
+    after[0, 4] = 15
+    logits_before = model(images(1), before).caption_logits
+    logits_after = model(images(1), after).caption_logits
+    # caption_logits[:, t] sees tokens[:, : t + 1]: positions 0-3 do not see token 4.
+    torch.testing.assert_close(logits_before[:, :4], logits_after[:, :4])
+    assert not torch.allclose(logits_before[:, 4:], logits_after[:, 4:])
+
+
+def test_padding_does_not_change_logits_or_text_embeddings() -> None:
+    model = small_model()
+    short = tokens([5, 6, 7], length=5)
+    padded = tokens([5, 6, 7], length=12)
+    out_short, out_padded = model(images(1), short), model(images(1), padded)
+    torch.testing.assert_close(out_short.caption_logits, out_padded.caption_logits[:, :4])
+    torch.testing.assert_close(out_short.text_embedding, out_padded.text_embedding)
+
+
+def test_logits_depend_on_earlier_context_and_on_the_image() -> None:
+    """A bigram table (the seed's bug) would fail both: it sees only the previous token."""
+    model = small_model()
+    first, second = tokens([5, 6, 7, 8]), tokens([9, 6, 7, 8])
+    picture = images(1)
+    # Position 2 predicts from token 7 at input position 2; token 1 differs two steps back.
+    logits_first = model(picture, first).caption_logits[0, 2]
+    logits_second = model(picture, second).caption_logits[0, 2]
+    assert (logits_first - logits_second).abs().max() > 1e-3
+    other_picture = model(images(1, seed=2), first).caption_logits[0, 2]
+    assert (logits_first - other_picture).abs().max() > 1e-3
+
+
+def test_text_encoder_is_order_aware() -> None:
+    captions = ["a small ship beside a large tower", "a large ship beside a small tower"]
+    tokenizer = ProductionTokenizer().build_vocab(captions)
+    torch.manual_seed(0)
+    model = build_model(small_config(), len(tokenizer)).eval()
+    first, second = model.encode_text(tokenizer.batch_encode(captions, 12))
+    assert sorted(tokenizer.batch_encode(captions, 12)[0].tolist()) == sorted(
+        tokenizer.batch_encode(captions, 12)[1].tolist()
+    )
+    assert (first - second).norm() > 1e-2
+
+
+def test_generation_stops_at_end_and_pads_after() -> None:
+    model = small_model()
+    with torch.no_grad():
+        model.caption_decoder.output.bias[END_ID] = 1e4
+    for method in ("greedy", "beam"):
+        out = model.generate(images(3), max_length=10, method=method)
+        assert out.tolist() == [[START_ID, END_ID]] * 3
+    with torch.no_grad():
+        model.caption_decoder.output.bias[END_ID] = -1e4
+    out = model.generate(images(3), max_length=7, method="beam")
+    assert out.shape == (3, 7)
+    assert not (out == END_ID).any()
+
+
+def test_generate_restores_training_mode() -> None:
+    model = small_model().train()
+    model.generate(images(1), max_length=4)
+    assert model.training
+
+
+def test_overfits_eight_captions_to_exact_greedy_and_beam_reproduction() -> None:
+    tokenizer = ProductionTokenizer().build_vocab(OVERFIT_CAPTIONS)
+    targets = tokenizer.batch_encode(OVERFIT_CAPTIONS, 12)
+    pictures = images(len(OVERFIT_CAPTIONS), seed=3)
+    torch.manual_seed(0)
+    model = build_model(small_config(), len(tokenizer))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for step in range(400):
+        model.train()
+        logits = model(pictures, targets).caption_logits
+        loss = torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), targets[:, 1:].flatten(), ignore_index=PAD_ID
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step % 25 == 24 and loss.item() < 0.05:
+            break
+    greedy = model.generate(pictures, max_length=12)
+    assert tokenizer.batch_decode(greedy) == list(OVERFIT_CAPTIONS), f"after {step + 1} steps"
+    # Rows end at their own <END>, then pad; the batch is as long as its longest caption.
+    longest = max(len(caption.split()) for caption in OVERFIT_CAPTIONS) + 2
+    assert greedy.shape == (len(OVERFIT_CAPTIONS), longest)
+    torch.testing.assert_close(greedy, targets[:, :longest])
+    beam = model.generate(pictures, max_length=12, method="beam", beam_width=4)
+    torch.testing.assert_close(beam, greedy)
+    torch.testing.assert_close(model.generate(pictures, 12, "beam", beam_width=1), greedy)
+
+
+SEED_LARGE_PARTS = {
+    "image_encoder": 7_742_272,  # the seed's, exactly (GroupNorm has BatchNorm's parameters)
+    "image_decoder": 74_717_507,  # the seed's, exactly
+    "text_encoder": 10_452_992,  # new: the seed had none
+    "caption_decoder": 27_825_216,  # seed 26,248,256 + 4 memory tokens, spatial memory, norms
+    "alignment_heads": 787_457,  # new
+    "total": 121_525_444,  # seed 108,708,035
+}
+
+
+def test_seed_large_parameter_count() -> None:
+    with torch.device("meta"):
+        model = build_model(Config.preset("seed-large"), 8000)
+    print(model.summary())
+    assert model.parameter_summary() == SEED_LARGE_PARTS
+
+
+def test_parameter_summary_accounts_for_every_parameter() -> None:
+    counts = small_model().parameter_summary()
+    assert counts["total"] == sum(v for k, v in counts.items() if k != "total")
+    assert "total" in small_model().summary()

@@ -1,0 +1,202 @@
+"""Tests for mmlib.train: the pipeline, run files, resume, stops, non-finite steps."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from mmlib import synthetic
+from mmlib.checkpoint import load_checkpoint
+from mmlib.config import Config
+from mmlib.model import MultimodalModel
+from mmlib.tokenizer import ProductionTokenizer
+from mmlib.train import (
+    HISTORY_COLUMNS,
+    WALL_CLOCK_COLUMNS,
+    Callback,
+    Trainer,
+    TrainingError,
+    _warmup_cosine,
+)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    synthetic.generate(out, n=70, image_size=32, seed=1, workers=1, progress=False)
+    return out
+
+
+def tiny_config(dataset: Path, tmp_path: Path, **overrides) -> Config:
+    values = {
+        "data_dir": dataset,
+        "checkpoint_dir": tmp_path / "checkpoints",
+        "cache_dir": tmp_path / "cache",
+        "image_size": 32,
+        "latent_dim": 32,
+        "embedding_dim": 32,
+        "base_channels": 8,
+        "num_heads": 2,
+        "num_layers": 1,
+        "text_encoder_layers": 1,
+        "feedforward_dim": 64,
+        "memory_tokens": 2,
+        "max_caption_length": 32,
+        "batch_size": 16,
+        "num_epochs": 4,
+        "num_workers": 0,
+        "log_interval": 1,
+        "run_name": "tiny",
+        "use_amp": False,
+        "warmup_steps": 2,
+    }
+    return Config(**{**values, **overrides})
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def without_wall_clock(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{k: v for k, v in row.items() if k not in WALL_CLOCK_COLUMNS} for row in rows]
+
+
+def test_fit_prints_the_seed_pipeline_and_writes_the_run(dataset, tmp_path) -> None:
+    lines: list[str] = []
+    config = tiny_config(dataset, tmp_path, num_epochs=2, keep_checkpoints=1)
+    history = Trainer(config, log=lines.append, progress=False).fit()
+    text = "\n".join(lines)
+    for step in range(1, 7):
+        assert f"STEP {step}:" in text
+    assert "Total captions found: 70" in text
+    assert "Train samples: 63\nVal samples: 7\nBatches per epoch: 3  (63 / 16)" in text
+    assert "Epoch 2 Val:\n  Avg Loss:" in text and "| Img: " in text and "Epoch time:" in text
+    run = tmp_path / "checkpoints" / "tiny"
+    names = sorted(p.name for p in run.iterdir())
+    assert names == [
+        "best.pt",
+        "config.json",
+        "epoch_001.pt",
+        "history.csv",
+        "last.pt",
+        "steps.csv",
+        "tokenizer.json",
+    ]
+    rows = read_rows(run / "history.csv")
+    assert len(rows) == len(history) == 2 and tuple(rows[0]) == HISTORY_COLUMNS
+    assert len(read_rows(run / "steps.csv")) == 6  # 3 batches x 2 epochs, log_interval 1
+    # The seed notes' loading snippet works on best.pt: a plain state_dict.
+    tokenizer = ProductionTokenizer().load(run / "tokenizer.json")
+    model = MultimodalModel(Config.load(run / "config.json"), len(tokenizer))
+    model.load_state_dict(torch.load(run / "best.pt", weights_only=True))
+
+
+def test_training_reduces_the_loss(dataset, tmp_path) -> None:
+    history = Trainer(tiny_config(dataset, tmp_path, num_epochs=3), progress=False).fit()
+    assert history[-1]["train_total"] < history[0]["train_total"]
+
+
+def _final_state(run: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(run / "last.pt")["model"]
+
+
+class StopAtEpoch(Callback):
+    def __init__(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, row) -> None:
+        if row["epoch"] == self.epoch:
+            trainer.request_stop()
+
+
+class SignalAtStep(Callback):
+    def __init__(self, step: int, number: int) -> None:
+        self.step, self.number = step, number
+
+    def on_step_end(self, trainer, step, losses) -> None:
+        if step == self.step:
+            os.kill(os.getpid(), self.number)
+
+
+def _assert_same_run(straight: Path, resumed: Path) -> None:
+    a, b = _final_state(straight), _final_state(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert without_wall_clock(read_rows(straight / "history.csv")) == without_wall_clock(
+        read_rows(resumed / "history.csv")
+    )
+    assert read_rows(straight / "steps.csv") == read_rows(resumed / "steps.csv")
+
+
+def test_two_epochs_resume_two_epochs_equals_four_straight(dataset, tmp_path) -> None:
+    Trainer(tiny_config(dataset, tmp_path, run_name="straight"), progress=False).fit()
+    config = tiny_config(dataset, tmp_path, run_name="split")
+    first = Trainer(config, callbacks=[StopAtEpoch(2)], progress=False).fit()
+    assert len(first) == 2
+    resumed = Trainer(config, resume="split", progress=False).fit()
+    assert [row["epoch"] for row in resumed] == [1, 2, 3, 4]
+    run_dir = tmp_path / "checkpoints"
+    _assert_same_run(run_dir / "straight", run_dir / "split")
+
+
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_epoch_saves_last_and_resumes_exactly(dataset, tmp_path, number) -> None:
+    Trainer(tiny_config(dataset, tmp_path, run_name="straight"), progress=False).fit()
+    config = tiny_config(dataset, tmp_path, run_name="signalled")
+    lines: list[str] = []
+    history = Trainer(
+        config, callbacks=[SignalAtStep(5, number)], log=lines.append, progress=False
+    ).fit()
+    assert len(history) == 1 and "Stopped during epoch 2" in lines[-1]
+    assert load_checkpoint(tmp_path / "checkpoints/signalled/last.pt")["position"] is not None
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    Trainer(config, resume="latest", progress=False).fit()
+    run_dir = tmp_path / "checkpoints"
+    _assert_same_run(run_dir / "straight", run_dir / "signalled")
+
+
+class PoisonWeights(Callback):
+    def on_step_end(self, trainer, step, losses) -> None:
+        if step == 2:
+            with torch.no_grad():
+                next(trainer.model.parameters()).fill_(float("nan"))
+
+
+def test_non_finite_steps_are_skipped_then_stop_the_run(dataset, tmp_path) -> None:
+    config = tiny_config(dataset, tmp_path, num_epochs=5)
+    with pytest.warns(UserWarning, match="non-finite"):
+        with pytest.raises(TrainingError, match="lower the learning rate"):
+            Trainer(config, callbacks=[PoisonWeights()], progress=False).fit()
+    steps = read_rows(tmp_path / "checkpoints/tiny/steps.csv")
+    assert len(steps) >= 2  # the history so far stays on disk
+
+
+def test_keep_checkpoints_prunes_old_epochs(dataset, tmp_path) -> None:
+    Trainer(tiny_config(dataset, tmp_path, keep_checkpoints=2), progress=False).fit()
+    run = tmp_path / "checkpoints" / "tiny"
+    assert sorted(p.name for p in run.glob("epoch_*.pt")) == ["epoch_002.pt", "epoch_003.pt"]
+
+
+def test_early_stopping(dataset, tmp_path, monkeypatch) -> None:
+    losses = iter([3.0, 2.0, 2.5, 2.6, 2.7])
+    monkeypatch.setattr(
+        Trainer,
+        "validate",
+        lambda self: dict.fromkeys(("total", "image", "caption", "alignment"), next(losses)),
+    )
+    config = tiny_config(dataset, tmp_path, num_epochs=5, early_stopping_patience=2)
+    history = Trainer(config, progress=False).fit()
+    assert len(history) == 4
+
+
+def test_warmup_cosine_schedule() -> None:
+    factor = _warmup_cosine(warmup_steps=4, total_steps=14)
+    assert [round(factor(s), 3) for s in (0, 3)] == [0.2, 0.8]
+    assert factor(4) == 1.0 and factor(9) == pytest.approx(0.5) and factor(14) == 0.0
