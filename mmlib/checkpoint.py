@@ -19,6 +19,10 @@ from typing import Any
 
 import torch
 
+from mmlib.config import Config
+from mmlib.model import MultimodalModel
+from mmlib.tokenizer import ProductionTokenizer
+
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
 HISTORY_FILE = "history.csv"
@@ -123,3 +127,19 @@ def resolve_run(run: str | os.PathLike[str], checkpoint_dir: str | os.PathLike[s
 def _last_written(run: Path) -> float:
     """When the run last wrote a file (its folder's own mtime misses in-place rewrites)."""
     return max(p.stat().st_mtime for p in run.iterdir())
+
+
+def load_model(
+    run: str | os.PathLike[str],
+    checkpoint_dir: str | os.PathLike[str] = "checkpoints",
+    which: str = BEST_FILE,
+    device: str | torch.device = "cpu",
+) -> tuple[MultimodalModel, ProductionTokenizer, Config]:
+    """A ready model (eval mode), its tokenizer and config from a run folder, name or `latest`."""
+    run_dir = resolve_run(run, checkpoint_dir)
+    config = Config.load(run_dir / CONFIG_FILE)
+    tokenizer = ProductionTokenizer.from_file(run_dir / TOKENIZER_FILE)
+    model = MultimodalModel(config, len(tokenizer))
+    state = load_checkpoint(run_dir / which)
+    load_weights(model, state.get("model", state), run_dir / which)  # best.pt or last.pt
+    return model.to(device).eval(), tokenizer, config

@@ -1,4 +1,4 @@
-"""Command line: `python -m mmlib data synth | data check`."""
+"""Command line: `python -m mmlib train | evaluate | data synth | data check`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmlib.config import DATA_FORMATS, ConfigError
+from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,7 +30,70 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--format", choices=DATA_FORMATS, default="auto")
     check.add_argument("--images", type=Path, default=None, help="images folder (seed format)")
     check.set_defaults(handler=_data_check)
+
+    train = commands.add_parser("train", help="train a model into checkpoint_dir/<run>/")
+    train.add_argument("--preset", choices=PRESETS, default="cpu-tiny")
+    train.add_argument("--config", type=Path, help="a config.json to start from (not --preset)")
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--epochs", type=int, dest="num_epochs")
+    train.add_argument("--lr", type=float, dest="learning_rate")
+    train.add_argument("--metadata", type=Path, dest="metadata_path", help="seed metadata JSON")
+    train.add_argument("--images", type=Path, dest="images_dir", help="seed images folder")
+    train.add_argument("--data", type=Path, dest="data_dir", help="a dataset folder or file")
+    train.add_argument("--format", choices=DATA_FORMATS, dest="data_format")
+    train.add_argument("--run", dest="run_name", help="run folder name under checkpoint_dir")
+    train.add_argument("--device", choices=DEVICES)
+    train.add_argument("--resume", help="continue a run: a folder, a run name or 'latest'")
+    train.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="override any Config field, e.g. --set warmup_steps=100 (repeatable)",
+    )
+    train.set_defaults(handler=_train)
+
+    evaluate = commands.add_parser("evaluate", help="write metrics.json for a run")
+    evaluate.add_argument("run", help="a run folder, a run name or 'latest'")
+    evaluate.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    evaluate.set_defaults(handler=_evaluate)
     return parser
+
+
+_TRAIN_FIELDS = (
+    "batch_size",
+    "num_epochs",
+    "learning_rate",
+    "metadata_path",
+    "images_dir",
+    "data_dir",
+    "data_format",
+    "run_name",
+    "device",
+)
+
+
+def train_config(args: argparse.Namespace) -> Config:
+    """The Config a `train` command line describes: preset or file, then options, then --set."""
+    config = Config.load(args.config) if args.config else Config.preset(args.preset)
+    options = {
+        name: getattr(args, name) for name in _TRAIN_FIELDS if getattr(args, name) is not None
+    }
+    return config.with_overrides({**options, **dict(parse_override(text) for text in args.set)})
+
+
+def _train(args: argparse.Namespace) -> int:
+    from mmlib.course import train_and_evaluate
+
+    train_and_evaluate(train_config(args), resume=args.resume)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from mmlib.metrics import evaluate_run
+
+    print(evaluate_run(args.run, args.checkpoint_dir).table())
+    return 0
 
 
 def _data_synth(args: argparse.Namespace) -> int:
@@ -53,12 +116,15 @@ def _data_check(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; known errors print one clear line and exit with status 2."""
+    from mmlib.checkpoint import CheckpointError
     from mmlib.data import DatasetError
     from mmlib.tokenizer import TokenizerError
+    from mmlib.train import TrainingError
 
+    known = (ConfigError, DatasetError, TokenizerError, CheckpointError, TrainingError)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, DatasetError, TokenizerError, FileExistsError) as error:
+    except (*known, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -6,10 +6,14 @@ import json
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
 from PIL import Image, ImageDraw
+
+from mmlib import synthetic
+from mmlib.config import Config
 
 # `make test` (and so CI) sets HYPOTHESIS_PROFILE=ci: derandomised, so a failure reproduces.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
@@ -43,5 +47,50 @@ def seed_dataset(tmp_path: Path) -> Callable[..., Path]:
         metadata.parent.mkdir(parents=True)
         metadata.write_text(json.dumps(records), encoding="utf-8")
         return root
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """70 synthetic engravings at 32x32, shared by the training tests."""
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    synthetic.generate(out, n=70, image_size=32, seed=1, workers=1, progress=False)
+    return out
+
+
+TINY_MODEL = {
+    "image_size": 32,
+    "latent_dim": 32,
+    "embedding_dim": 32,
+    "base_channels": 8,
+    "num_heads": 2,
+    "num_layers": 1,
+    "text_encoder_layers": 1,
+    "feedforward_dim": 64,
+    "memory_tokens": 2,
+    "max_caption_length": 32,
+}
+
+
+@pytest.fixture
+def tiny_config(synthetic_dataset: Path, tmp_path: Path) -> Callable[..., Config]:
+    """A factory of seconds-long training configs on `synthetic_dataset`, writing to tmp_path."""
+
+    def make(**overrides: Any) -> Config:
+        values = {
+            **TINY_MODEL,
+            "data_dir": synthetic_dataset,
+            "checkpoint_dir": tmp_path / "checkpoints",
+            "cache_dir": tmp_path / "cache",
+            "batch_size": 16,
+            "num_epochs": 4,
+            "num_workers": 0,
+            "log_interval": 1,
+            "run_name": "tiny",
+            "use_amp": False,
+            "warmup_steps": 2,
+        }
+        return Config(**{**values, **overrides})
 
     return make

@@ -44,3 +44,20 @@ def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "nothing" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_train_command_line_builds_the_config() -> None:
+    from mmlib.cli import build_parser, train_config
+
+    args = build_parser().parse_args(
+        ["train", "--preset", "cpu-tiny", "--epochs", "3", "--lr", "2e-3", "--run", "try"]
+        + ["--set", "warmup_steps=7", "--set", "dropout=0"]
+    )
+    config = train_config(args)
+    assert (config.num_epochs, config.learning_rate, config.run_name) == (3, 2e-3, "try")
+    assert (config.warmup_steps, config.dropout, config.image_size) == (7, 0.0, 64)
+
+
+def test_train_resume_of_a_missing_run_is_a_clear_error(tmp_path, capsys) -> None:
+    code = main(["train", "--resume", "nope", "--set", f"checkpoint_dir={tmp_path}"])
+    assert code == 2 and "no run 'nope'" in capsys.readouterr().err

@@ -24,3 +24,24 @@ def test_enter_project_root_changes_directory(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(ROOT / "notebooks")
     assert enter_project_root() == ROOT
     assert Path.cwd() == ROOT
+
+
+def test_ensure_course_run_trains_once(monkeypatch, tmp_path) -> None:
+    from mmlib import course
+    from mmlib.config import Config
+
+    calls: list[Config] = []
+
+    def fake_train(config):
+        run = Path(config.checkpoint_dir) / config.run_name
+        run.mkdir(parents=True)
+        (run / "best.pt").write_bytes(b"")
+        (run / "metrics.json").write_text("{}")
+        calls.append(config)
+        return run, None
+
+    monkeypatch.setattr(course, "train_and_evaluate", fake_train)
+    config = Config.preset("cpu-tiny", checkpoint_dir=tmp_path, run_name="course")
+    assert course.ensure_course_run(config) == tmp_path / "course"
+    assert course.ensure_course_run(config) == tmp_path / "course"
+    assert len(calls) == 1

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlib import synthetic
 from mmlib.checkpoint import load_checkpoint
 from mmlib.config import Config
 from mmlib.model import MultimodalModel
@@ -25,39 +24,6 @@ from mmlib.train import (
 )
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("data") / "synthetic"
-    synthetic.generate(out, n=70, image_size=32, seed=1, workers=1, progress=False)
-    return out
-
-
-def tiny_config(dataset: Path, tmp_path: Path, **overrides) -> Config:
-    values = {
-        "data_dir": dataset,
-        "checkpoint_dir": tmp_path / "checkpoints",
-        "cache_dir": tmp_path / "cache",
-        "image_size": 32,
-        "latent_dim": 32,
-        "embedding_dim": 32,
-        "base_channels": 8,
-        "num_heads": 2,
-        "num_layers": 1,
-        "text_encoder_layers": 1,
-        "feedforward_dim": 64,
-        "memory_tokens": 2,
-        "max_caption_length": 32,
-        "batch_size": 16,
-        "num_epochs": 4,
-        "num_workers": 0,
-        "log_interval": 1,
-        "run_name": "tiny",
-        "use_amp": False,
-        "warmup_steps": 2,
-    }
-    return Config(**{**values, **overrides})
-
-
 def read_rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
@@ -67,9 +33,9 @@ def without_wall_clock(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k not in WALL_CLOCK_COLUMNS} for row in rows]
 
 
-def test_fit_prints_the_seed_pipeline_and_writes_the_run(dataset, tmp_path) -> None:
+def test_fit_prints_the_seed_pipeline_and_writes_the_run(tiny_config, tmp_path) -> None:
     lines: list[str] = []
-    config = tiny_config(dataset, tmp_path, num_epochs=2, keep_checkpoints=1)
+    config = tiny_config(num_epochs=2, keep_checkpoints=1)
     history = Trainer(config, log=lines.append, progress=False).fit()
     text = "\n".join(lines)
     for step in range(1, 7):
@@ -97,8 +63,8 @@ def test_fit_prints_the_seed_pipeline_and_writes_the_run(dataset, tmp_path) -> N
     model.load_state_dict(torch.load(run / "best.pt", weights_only=True))
 
 
-def test_training_reduces_the_loss(dataset, tmp_path) -> None:
-    history = Trainer(tiny_config(dataset, tmp_path, num_epochs=3), progress=False).fit()
+def test_training_reduces_the_loss(tiny_config, tmp_path) -> None:
+    history = Trainer(tiny_config(num_epochs=3), progress=False).fit()
     assert history[-1]["train_total"] < history[0]["train_total"]
 
 
@@ -135,9 +101,9 @@ def _assert_same_run(straight: Path, resumed: Path) -> None:
     assert read_rows(straight / "steps.csv") == read_rows(resumed / "steps.csv")
 
 
-def test_two_epochs_resume_two_epochs_equals_four_straight(dataset, tmp_path) -> None:
-    Trainer(tiny_config(dataset, tmp_path, run_name="straight"), progress=False).fit()
-    config = tiny_config(dataset, tmp_path, run_name="split")
+def test_two_epochs_resume_two_epochs_equals_four_straight(tiny_config, tmp_path) -> None:
+    Trainer(tiny_config(run_name="straight"), progress=False).fit()
+    config = tiny_config(run_name="split")
     first = Trainer(config, callbacks=[StopAtEpoch(2)], progress=False).fit()
     assert len(first) == 2
     resumed = Trainer(config, resume="split", progress=False).fit()
@@ -147,9 +113,9 @@ def test_two_epochs_resume_two_epochs_equals_four_straight(dataset, tmp_path) ->
 
 
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
-def test_signal_mid_epoch_saves_last_and_resumes_exactly(dataset, tmp_path, number) -> None:
-    Trainer(tiny_config(dataset, tmp_path, run_name="straight"), progress=False).fit()
-    config = tiny_config(dataset, tmp_path, run_name="signalled")
+def test_signal_mid_epoch_saves_last_and_resumes_exactly(tiny_config, tmp_path, number) -> None:
+    Trainer(tiny_config(run_name="straight"), progress=False).fit()
+    config = tiny_config(run_name="signalled")
     lines: list[str] = []
     history = Trainer(
         config, callbacks=[SignalAtStep(5, number)], log=lines.append, progress=False
@@ -169,8 +135,8 @@ class PoisonWeights(Callback):
                 next(trainer.model.parameters()).fill_(float("nan"))
 
 
-def test_non_finite_steps_are_skipped_then_stop_the_run(dataset, tmp_path) -> None:
-    config = tiny_config(dataset, tmp_path, num_epochs=5)
+def test_non_finite_steps_are_skipped_then_stop_the_run(tiny_config, tmp_path) -> None:
+    config = tiny_config(num_epochs=5)
     with pytest.warns(UserWarning, match="non-finite"):
         with pytest.raises(TrainingError, match="lower the learning rate"):
             Trainer(config, callbacks=[PoisonWeights()], progress=False).fit()
@@ -178,20 +144,20 @@ def test_non_finite_steps_are_skipped_then_stop_the_run(dataset, tmp_path) -> No
     assert len(steps) >= 2  # the history so far stays on disk
 
 
-def test_keep_checkpoints_prunes_old_epochs(dataset, tmp_path) -> None:
-    Trainer(tiny_config(dataset, tmp_path, keep_checkpoints=2), progress=False).fit()
+def test_keep_checkpoints_prunes_old_epochs(tiny_config, tmp_path) -> None:
+    Trainer(tiny_config(keep_checkpoints=2), progress=False).fit()
     run = tmp_path / "checkpoints" / "tiny"
     assert sorted(p.name for p in run.glob("epoch_*.pt")) == ["epoch_002.pt", "epoch_003.pt"]
 
 
-def test_early_stopping(dataset, tmp_path, monkeypatch) -> None:
+def test_early_stopping(tiny_config, tmp_path, monkeypatch) -> None:
     losses = iter([3.0, 2.0, 2.5, 2.6, 2.7])
     monkeypatch.setattr(
         Trainer,
         "validate",
         lambda self: dict.fromkeys(("total", "image", "caption", "alignment"), next(losses)),
     )
-    config = tiny_config(dataset, tmp_path, num_epochs=5, early_stopping_patience=2)
+    config = tiny_config(num_epochs=5, early_stopping_patience=2)
     history = Trainer(config, progress=False).fit()
     assert len(history) == 4
 
