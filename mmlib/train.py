@@ -121,15 +121,18 @@ class Trainer:
 
     def fit(self) -> list[dict[str, float]]:
         """Run STEP 1..6; return the history (one dict per epoch)."""
-        torch.manual_seed(self.config.seed)
-        self._prepare()
+        self.prepare()
         with _stop_on_signals(self.request_stop):
             self._train()
         return self.history
 
     # ------------------------------------------------------------------ STEP 1..5
 
-    def _prepare(self) -> None:
+    def prepare(self) -> None:
+        """STEP 1..5: data, tokenizer, loaders, model and optimizer (or the resumed state)."""
+        if hasattr(self, "model"):
+            return
+        torch.manual_seed(self.config.seed)
         config, log = self.config, self.log
         log("STEP 1: Loading dataset...")
         split = load_split(config)
