@@ -78,3 +78,37 @@ def _wrap(text: str, width: int) -> str:
         else:
             lines.append(word)
     return "\n".join(lines)
+
+
+def plot_step_losses(steps: Sequence[int], losses: dict[str, Sequence[float]]) -> Figure:
+    """Each loss component against the optimizer step, on a log scale."""
+    figure, axis = plt.subplots(figsize=(7, 3.5))
+    for name, values in losses.items():
+        axis.plot(steps, values, label=name)
+    axis.set_yscale("log")
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("loss (training batch)")
+    axis.legend(loc="upper right")
+    figure.tight_layout()
+    return figure
+
+
+def show_reconstructions(
+    images: torch.Tensor,
+    reconstructions: torch.Tensor,
+    generated: Sequence[str],
+    truth: Sequence[str],
+    width: float = 2.4,
+) -> Figure:
+    """Validation images (top), their reconstructions (below) and generated vs true captions."""
+    count = len(images)
+    figure, axes = plt.subplots(2, count, figsize=(count * width, 2 * width + 1.6), squeeze=False)
+    for column in range(count):
+        for row, picture in enumerate((images[column], reconstructions[column])):
+            axis = axes[row][column]
+            axis.imshow(picture.permute(1, 2, 0).numpy())
+            axis.axis("off")
+        axes[0][column].set_title("true: " + _wrap(truth[column], 30), fontsize=7)
+        axes[1][column].set_title("model: " + _wrap(generated[column], 30), fontsize=7)
+    figure.tight_layout()
+    return figure

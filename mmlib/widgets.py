@@ -8,10 +8,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as widgets
+import matplotlib.pyplot as plt
 import torch
+from IPython.display import display
 from torchvision.transforms.v2.functional import to_pil_image
 
+from mmlib.config import PRESETS, Config
+from mmlib.plots import plot_step_losses
 from mmlib.tokenizer import ProductionTokenizer, oov_table
+from mmlib.train import Callback
 
 
 @dataclass
@@ -99,3 +104,85 @@ def token_inspector(tokenizer: ProductionTokenizer, max_length: int = 32) -> Pan
 
     _on_change([text], update)
     return Panel(widgets.VBox([text, result]), {"text": text}, result)
+
+
+def config_panel(base: Config | None = None) -> Panel:
+    """Controls for the main hyperparameters; `panel.result.value` shows the Config they build.
+
+    Read the Config with `config_from_panel(panel)`; each control maps to one `Config` field.
+    """
+    base = base or Config.preset("cpu-tiny")
+    style = {"description_width": "150px"}
+    controls: dict[str, widgets.Widget] = {
+        "preset": widgets.Dropdown(options=list(PRESETS), value="cpu-tiny", description="preset"),
+        "batch_size": widgets.IntSlider(value=base.batch_size, min=4, max=256, step=4),
+        "learning_rate": widgets.FloatLogSlider(
+            value=base.learning_rate, base=10, min=-5, max=-1, step=0.1, readout_format=".1e"
+        ),
+        "num_epochs": widgets.IntSlider(value=base.num_epochs, min=1, max=100),
+        "image_loss_weight": widgets.FloatSlider(value=base.image_loss_weight, min=0, max=3),
+        "caption_loss_weight": widgets.FloatSlider(value=base.caption_loss_weight, min=0, max=3),
+        "alignment_loss_weight": widgets.FloatSlider(
+            value=base.alignment_loss_weight, min=0, max=3
+        ),
+        "latent_dim": widgets.Dropdown(options=[64, 128, 256, 512, 1024], value=base.latent_dim),
+    }
+    for name, control in controls.items():
+        control.description, control.style = name, style
+    result = widgets.HTML()
+
+    def load_preset(change: dict[str, Any]) -> None:
+        preset = Config.preset(change["new"])
+        for name, control in controls.items():
+            if name != "preset":
+                control.value = getattr(preset, name)
+
+    controls["preset"].observe(load_preset, names="value")
+
+    def update() -> None:
+        config = config_from_panel(Panel(widgets.VBox(), controls))
+        changed = {
+            name: value
+            for name, value in config.to_dict().items()
+            if value != Config.preset(config.preset_name).to_dict()[name]
+        }
+        result.value = f"<code>Config.preset({config.preset_name!r}, **{changed})</code>"
+
+    _on_change(list(controls.values()), update)
+    return Panel(widgets.VBox([*controls.values(), result]), controls, result)
+
+
+def config_from_panel(panel: Panel) -> Config:
+    """The Config that a `config_panel` describes: its preset with the controls' values."""
+    values = {name: control.value for name, control in panel.controls.items()}
+    return Config.preset(values.pop("preset"), **values)
+
+
+class LiveLossPlot(Callback):
+    """A training callback that redraws the running losses in a widget on every logged step."""
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = every
+        self.output = widgets.Output()
+        self.steps: list[int] = []
+        self.losses: dict[str, list[float]] = {}
+
+    def on_step_end(self, trainer: Any, step: int, losses: dict[str, float] | None) -> None:
+        if losses is None:
+            return
+        self.steps.append(step)
+        for name, value in losses.items():
+            self.losses.setdefault(name, []).append(value)
+        if len(self.steps) % self.every == 0:
+            self.redraw()
+
+    def redraw(self) -> None:
+        """Draw the current curves into `self.output`."""
+        self.output.clear_output(wait=True)
+        with self.output:
+            figure = plot_step_losses(self.steps, self.losses)
+            display(figure)
+            plt.close(figure)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.output._repr_mimebundle_(**kwargs)

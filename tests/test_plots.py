@@ -8,7 +8,14 @@ import matplotlib
 import pytest
 import torch
 
-from mmlib.plots import plot_caption_lengths, plot_oov, plot_zipf, show_samples
+from mmlib.plots import (
+    plot_caption_lengths,
+    plot_oov,
+    plot_step_losses,
+    plot_zipf,
+    show_reconstructions,
+    show_samples,
+)
 from mmlib.tokenizer import oov_table
 
 matplotlib.use("Agg")
@@ -39,3 +46,17 @@ def test_oov_plot_has_both_series() -> None:
     rows = oov_table(["a ship", "a ship", "a tower"], ["a tower"], min_freqs=(1, 2))
     figure = plot_oov(rows)
     assert [list(ax.lines[0].get_ydata()) for ax in figure.axes] == [[7, 6], [0.0, 50.0]]
+
+
+def test_step_losses_plot_one_line_per_component() -> None:
+    figure = plot_step_losses([1, 2, 3], {"total": [3.0, 2.0, 1.0], "image": [0.3, 0.2, 0.1]})
+    axis = figure.axes[0]
+    assert [line.get_label() for line in axis.lines] == ["total", "image"]
+    assert axis.get_yscale() == "log"
+
+
+def test_reconstructions_show_truth_and_model_captions() -> None:
+    images = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
+    figure = show_reconstructions(images, images, ["a ship", "a tower"], ["a ship", "a house"])
+    titles = [axis.get_title() for axis in figure.axes]
+    assert titles == ["true: a ship", "true: a house", "model: a ship", "model: a tower"]

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import torch
 
+from mmlib.config import Config
 from mmlib.tokenizer import ProductionTokenizer
-from mmlib.widgets import sample_browser, token_inspector, vocabulary_explorer
+from mmlib.widgets import (
+    LiveLossPlot,
+    config_from_panel,
+    config_panel,
+    sample_browser,
+    token_inspector,
+    vocabulary_explorer,
+)
 
 TRAIN = ["a ship", "a tower", "a ship beside a tower", "a bird"]
 VAL = ["a ship", "a horse", "a bird"]
@@ -45,3 +53,26 @@ def test_token_inspector_shows_ids_of_typed_text() -> None:
     assert "decoded: <i>a ship a &lt;UNK&gt;</i>" in panel.result.value or (
         "decoded: <i>a ship a <UNK></i>" in panel.result.value
     )
+
+
+def test_config_panel_builds_the_config_it_shows() -> None:
+    panel = config_panel()
+    assert config_from_panel(panel) == Config.preset("cpu-tiny")
+    assert panel.result.value == "<code>Config.preset('cpu-tiny', **{})</code>"
+    panel.controls["learning_rate"].value = 3e-3
+    panel.controls["alignment_loss_weight"].value = 1.0
+    config = config_from_panel(panel)
+    assert (config.learning_rate, config.alignment_loss_weight) == (3e-3, 1.0)
+    assert "'learning_rate': 0.003" in panel.result.value
+    panel.controls["preset"].value = "base"  # loads the preset's own values into the controls
+    assert panel.controls["batch_size"].value == Config.preset("base").batch_size
+    assert config_from_panel(panel) == Config.preset("base")
+
+
+def test_live_loss_plot_records_logged_steps_only() -> None:
+    plot = LiveLossPlot(every=100)
+    plot.on_step_end(None, 1, None)
+    plot.on_step_end(None, 2, {"total": 2.0, "caption": 1.5})
+    plot.on_step_end(None, 3, {"total": 1.0, "caption": 0.5})
+    assert plot.steps == [2, 3] and plot.losses == {"total": [2.0, 1.0], "caption": [1.5, 0.5]}
+    plot.redraw()  # draws without a kernel too
