@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH_PACKAGES ?= torch==2.14.1 torchvision==0.29.1
 SYNTHETIC := data/synthetic/metadata/engraving_metadata.json
 
-.PHONY: venv test lint data lab bench train
+.PHONY: venv test lint data lab bench train check-browser
 
 venv: $(STAMP)
 
@@ -38,3 +38,8 @@ bench: $(STAMP) data
 
 train:
 	@echo "make train arrives with the training issue; see README.md"
+
+# Notebook 04 in JupyterLab in headless Chromium (Debian's package; playwright drives it).
+check-browser: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	$(PY) tests/browser_check.py --screenshot out/notebook04.png

@@ -129,6 +129,7 @@ def config_panel(base: Config | None = None) -> Panel:
     }
     for name, control in controls.items():
         control.description, control.style = name, style
+        control.layout.width = "520px"
     result = widgets.HTML()
 
     def load_preset(change: dict[str, Any]) -> None:
