@@ -36,8 +36,10 @@ lab: $(STAMP) data
 bench: $(STAMP) data
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-train:
-	@echo "make train arrives with the training issue; see README.md"
+# The main job: train the course model (cpu-tiny) into checkpoints/cpu-tiny/, evaluate it,
+# write metrics.json and print the report.
+train: $(STAMP) data
+	$(PY) -m mmlib train --preset cpu-tiny
 
 # Notebook 04 in JupyterLab in headless Chromium (Debian's package; playwright drives it).
 check-browser: $(STAMP)
