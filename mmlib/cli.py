@@ -74,12 +74,19 @@ _TRAIN_FIELDS = (
 
 
 def train_config(args: argparse.Namespace) -> Config:
-    """The Config a `train` command line describes: preset or file, then options, then --set."""
-    config = Config.load(args.config) if args.config else Config.preset(args.preset)
+    """The Config a `train` command line describes: the preset, a file or the resumed run's own,
+    then the options given, then --set."""
+    overrides = dict(parse_override(text) for text in args.set)
+    if args.resume:
+        from mmlib.train import run_config
+
+        config = run_config(args.resume, overrides.get("checkpoint_dir", "checkpoints"))
+    else:
+        config = Config.load(args.config) if args.config else Config.preset(args.preset)
     options = {
         name: getattr(args, name) for name in _TRAIN_FIELDS if getattr(args, name) is not None
     }
-    return config.with_overrides({**options, **dict(parse_override(text) for text in args.set)})
+    return config.with_overrides({**options, **overrides})
 
 
 def _train(args: argparse.Namespace) -> int:

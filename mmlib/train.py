@@ -81,7 +81,9 @@ class Trainer:
 
     `Trainer(config).fit()` prints the seed's steps, then per epoch the train and val losses
     (Img / Cap / Align), "Best model saved", the epoch time and the learning rate.
-    `resume` takes a run folder, a run name or "latest" and continues from its `last.pt`.
+    `resume` takes a run folder, a run name or "latest" and continues from its `last.pt`;
+    `config` should then be the run's own (`run_config`), changed only where you mean it
+    (for example more epochs).
     """
 
     def __init__(
@@ -96,9 +98,6 @@ class Trainer:
         self.resume_state: dict[str, Any] | None = None
         if resume is not None:
             self.run_dir = ckpt.resolve_run(resume, config.checkpoint_dir)
-            config = Config.load(self.run_dir / ckpt.CONFIG_FILE).with_overrides(
-                {"num_epochs": config.num_epochs, "device": config.device}
-            )
             self.resume_state = ckpt.load_checkpoint(self.run_dir / ckpt.LAST_FILE)
         else:
             name = config.run_name or config.preset_name
@@ -475,6 +474,11 @@ class Trainer:
         if state["position"] is not None:
             self._position = _EpochPosition(**state["position"])
         self.log(f"Resumed {self.run_dir} at epoch {self.epoch + 1}, step {self.global_step}")
+
+
+def run_config(run: str | Path, checkpoint_dir: str | Path = "checkpoints") -> Config:
+    """The config a run was trained with (its `config.json`), for resuming it."""
+    return Config.load(ckpt.resolve_run(run, checkpoint_dir) / ckpt.CONFIG_FILE)
 
 
 def _warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:

@@ -61,3 +61,15 @@ def test_train_command_line_builds_the_config() -> None:
 def test_train_resume_of_a_missing_run_is_a_clear_error(tmp_path, capsys) -> None:
     code = main(["train", "--resume", "nope", "--set", f"checkpoint_dir={tmp_path}"])
     assert code == 2 and "no run 'nope'" in capsys.readouterr().err
+
+
+def test_resume_starts_from_the_runs_own_config(tmp_path) -> None:
+    from mmlib.cli import build_parser, train_config
+    from mmlib.config import Config
+
+    Config.preset("cpu-tiny", num_epochs=30, learning_rate=3e-3).save(tmp_path / "r/config.json")
+    argv = ["train", "--resume", "r", "--set", f"checkpoint_dir={tmp_path}"]
+    config = train_config(build_parser().parse_args(argv))
+    assert (config.num_epochs, config.learning_rate) == (30, 3e-3)
+    more = build_parser().parse_args(["train", "--resume", str(tmp_path / "r"), "--epochs", "40"])
+    assert train_config(more).num_epochs == 40
