@@ -855,8 +855,15 @@ def make_loader(
     process group's). Memory is pinned only for CUDA.
     """
     if distributed:
+        # drop_last here too: process r then reads positions r, r + n, ... of the same seeded
+        # order as one process would, so each global batch holds the same samples.
         sampler = DistributedSampler(
-            dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed
+            dataset,
+            num_replicas=num_replicas,
+            rank=rank,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
         )
     else:  # the same sampler with one replica: a seeded, per-epoch order, also after a resume
         sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed)

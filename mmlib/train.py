@@ -9,6 +9,7 @@ import csv
 import io
 import itertools
 import math
+import os
 import signal
 import threading
 import time
@@ -20,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import Subset
 from tqdm.auto import tqdm
 
 from mmlib import checkpoint as ckpt
-from mmlib.config import Config, get_device
+from mmlib.config import Config, ConfigError, get_device
 from mmlib.data import (
     CaptionDataset,
     SplitData,
@@ -33,8 +37,14 @@ from mmlib.data import (
     make_loader,
     set_loader_epoch,
 )
-from mmlib.losses import LossWeights, compute_losses
-from mmlib.model import MultimodalModel
+from mmlib.losses import (
+    Losses,
+    LossWeights,
+    alignment_loss,
+    compute_losses,
+    same_caption_mask,
+)
+from mmlib.model import PAD_ID, ModelOutput, MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 
 COMPONENTS = ("total", "image", "caption", "alignment")
@@ -103,10 +113,16 @@ class Trainer:
             name = config.run_name or config.preset_name
             self.run_dir = Path(config.checkpoint_dir) / name
         self.config = config.check_consistency()
-        self.callbacks = list(callbacks)
-        self.log = log
-        self.progress = progress
-        self.device = get_device(config)
+        self.world_size, self.rank, self.device = _distributed_context(get_device(config))
+        if config.batch_size % self.world_size:
+            raise ConfigError(
+                f"batch_size={config.batch_size} is the global batch and must be divisible by "
+                f"the {self.world_size} processes"
+            )
+        self.is_main = self.rank == 0
+        self.callbacks = list(callbacks) if self.is_main else []
+        self.log = log if self.is_main else _silent
+        self.progress = progress and self.is_main
         self.precision = config.resolve_precision(self.device)
         self.history: list[dict[str, float]] = []
         self.steps: list[dict[str, float]] = []
@@ -153,6 +169,7 @@ class Trainer:
 
         log("\nSTEP 4: Building model...")
         self.model = MultimodalModel(config, len(self.tokenizer)).to(self.device)
+        self.forward = DistributedDataParallel(self.model) if self.world_size > 1 else self.model
         log(f"Total parameters: {sum(p.numel() for p in self.model.parameters()):,}")
         log(self.model.summary())
         self._make_optimizer()
@@ -200,10 +217,27 @@ class Trainer:
             "seed": config.seed,
         }
         drop_last = len(self.train_set) > config.batch_size
+        per_process = config.batch_size // self.world_size
         self.train_loader = make_loader(
-            self.train_set, config.batch_size, shuffle=True, drop_last=drop_last, **common
+            self.train_set,
+            per_process,
+            shuffle=True,
+            drop_last=drop_last,
+            distributed=self.world_size > 1,
+            num_replicas=self.world_size,
+            rank=self.rank,
+            **common,
         )
-        self.val_loader = make_loader(self.val_set, config.batch_size, shuffle=False, **common)
+        self.val_loader = make_loader(self._val_share(), config.batch_size, shuffle=False, **common)
+
+    def _val_share(self) -> Subset[Any]:
+        """This process's validation batches: whole batches of `batch_size` consecutive samples,
+        dealt round-robin, so each sample counts once and every batch (and so its contrastive
+        loss) is the same as with one process."""
+        size, count = self.config.batch_size, len(self.val_set)
+        batches = range(self.rank, -(-count // size), self.world_size)
+        indices = [i for b in batches for i in range(b * size, min((b + 1) * size, count))]
+        return Subset(self.val_set, indices)
 
     def _make_optimizer(self) -> None:
         config = self.config
@@ -229,6 +263,8 @@ class Trainer:
         self._position: _EpochPosition | None = None
 
     def _write_run_files(self) -> None:
+        if not self.is_main:
+            return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.config.save(self.run_dir / ckpt.CONFIG_FILE)
         self.tokenizer.save(self.run_dir / ckpt.TOKENIZER_FILE)
@@ -279,12 +315,11 @@ class Trainer:
             images = batch["images"].to(self.device, non_blocking=True)
             tokens = batch["tokens"].to(self.device, non_blocking=True)
             with self._autocast():
-                losses = compute_losses(self.model(images, tokens), images, tokens, self.weights)
+                output = self.forward(images, tokens)
+                losses, reported = self._losses(output, images, tokens)
             self.scaler.scale(losses.total / config.grad_accum_steps).backward()
-            sums += torch.stack([v.detach().float() for v in losses.as_dict().values()]) * len(
-                images
-            )
-            samples += len(images)
+            sums += reported * len(images) * self.world_size
+            samples += len(images) * self.world_size
             if (index + 1) % config.grad_accum_steps:
                 continue
             finite, grad_norm = self._optimizer_step()
@@ -305,13 +340,34 @@ class Trainer:
                         f"lower the learning rate (now {config.learning_rate:g}) or use fp32; "
                         f"the history so far is in {self.run_dir}"
                     )
-            logged = self._log_step(losses.as_dict(), grad_norm, bar)
+            logged = self._log_step(reported, grad_norm, bar)
             for callback in self.callbacks:
                 callback.on_step_end(self, self.global_step, logged)
-            if self._stop_requested:
+            if self._stop_agreed():
                 return _EpochPosition(self.epoch, index + 1, sums.cpu(), samples, skipped)
         self._train_sums, self._train_samples, self._skipped = sums, samples, skipped
         return None
+
+    def _losses(self, output: ModelOutput, images: Tensor, tokens: Tensor) -> tuple[Losses, Tensor]:
+        """The losses to back-propagate, and the figures to report [total, image, caption, align].
+
+        With several processes the batch is the global one: the contrastive loss compares every
+        image with every caption of all processes, and the caption loss is normalised by the
+        global token count, so the gradients equal those of one process with the whole batch.
+        """
+        if self.world_size == 1:
+            losses = compute_losses(output, images, tokens, self.weights)
+            return losses, _stacked(losses).detach()
+        return _global_losses(output, images, tokens, self.weights, self.world_size)
+
+    def _stop_agreed(self) -> bool:
+        """Whether any process was asked to stop, so all stop at the same step."""
+        if self.world_size == 1:
+            return self._stop_requested
+        flag = torch.tensor([float(self._stop_requested)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        self._stop_requested = bool(flag.item())
+        return self._stop_requested
 
     def _optimizer_step(self) -> tuple[bool, Tensor]:
         """Unscale, clip, step unless the clipped gradient norm is non-finite.
@@ -333,12 +389,10 @@ class Trainer:
         self.global_step += 1
         return finite, grad_norm
 
-    def _log_step(
-        self, losses: dict[str, Tensor], grad_norm: Tensor, bar: tqdm
-    ) -> dict[str, float] | None:
+    def _log_step(self, reported: Tensor, grad_norm: Tensor, bar: tqdm) -> dict[str, float] | None:
         if self.global_step % self.config.log_interval:
             return None
-        values = {name: float(value.detach()) for name, value in losses.items()}
+        values = dict(zip(COMPONENTS, reported.tolist(), strict=True))
         self.steps.append(
             {
                 "step": self.global_step,
@@ -368,10 +422,15 @@ class Trainer:
             tokens = batch["tokens"].to(self.device, non_blocking=True)
             with self._autocast():
                 losses = compute_losses(self.model(images, tokens), images, tokens, self.weights)
-            sums += torch.stack([v.float() for v in losses.as_dict().values()]) * len(images)
+            sums += _stacked(losses) * len(images)
             samples += len(images)
         self.model.train()
-        return dict(zip(COMPONENTS, (sums / max(samples, 1)).tolist(), strict=True))
+        totals = torch.cat([sums, torch.tensor([float(samples)], device=self.device)])
+        if self.world_size > 1:
+            dist.all_reduce(totals)
+        return dict(
+            zip(COMPONENTS, (totals[:4] / max(float(totals[4]), 1.0)).tolist(), strict=True)
+        )
 
     def _finish_epoch(self, seconds: float) -> dict[str, float]:
         train = dict(
@@ -397,7 +456,8 @@ class Trainer:
         if improved:
             self.best_val = val["total"]
             self.epochs_without_improvement = 0
-            ckpt.save_checkpoint(self.model.state_dict(), self.run_dir / ckpt.BEST_FILE)
+            if self.is_main:
+                ckpt.save_checkpoint(self.model.state_dict(), self.run_dir / ckpt.BEST_FILE)
             self.log(f"✓ Best model saved: {self.run_dir / ckpt.BEST_FILE}")
         else:
             self.epochs_without_improvement += 1
@@ -420,6 +480,8 @@ class Trainer:
     # ------------------------------------------------------------------ files
 
     def _save_epoch_files(self) -> None:
+        if not self.is_main:
+            return
         self._write_history()
         self._save_last(None)
         config = self.config
@@ -432,12 +494,16 @@ class Trainer:
                 old.unlink()
 
     def _write_history(self) -> None:
+        if not self.is_main:
+            return
         ckpt.atomic_write_text(
             self.run_dir / ckpt.HISTORY_FILE, _csv(HISTORY_COLUMNS, self.history)
         )
         ckpt.atomic_write_text(self.run_dir / ckpt.STEPS_FILE, _csv(STEP_COLUMNS, self.steps))
 
     def _save_last(self, position: _EpochPosition | None) -> None:
+        if not self.is_main:
+            return
         state = {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -474,6 +540,63 @@ class Trainer:
         if state["position"] is not None:
             self._position = _EpochPosition(**state["position"])
         self.log(f"Resumed {self.run_dir} at epoch {self.epoch + 1}, step {self.global_step}")
+
+
+def _silent(_line: str) -> None:
+    """The log of processes other than rank 0."""
+
+
+def _stacked(losses: Losses) -> Tensor:
+    """[total, image, caption, alignment] as one float tensor."""
+    return torch.stack([value.detach().float() for value in losses.as_dict().values()])
+
+
+def _distributed_context(device: torch.device) -> tuple[int, int, torch.device]:
+    """(world size, rank, device) under `torchrun`, joining its process group; (1, 0, device)
+    otherwise. NCCL on CUDA (one GPU per process, by LOCAL_RANK), gloo on CPU."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1 and not dist.is_initialized():
+        return 1, 0, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_world_size(), dist.get_rank(), device
+
+
+def _global_losses(
+    output: ModelOutput, images: Tensor, tokens: Tensor, weights: LossWeights, world_size: int
+) -> tuple[Losses, Tensor]:
+    """The losses of the global batch, built so DDP's gradient average gives their gradient."""
+    from torch.distributed.nn.functional import all_gather
+
+    local = compute_losses(output, images, tokens, weights)
+    # Caption: each process's token mean, reweighted by its share of the global tokens.
+    local_tokens = (tokens[:, 1:] != PAD_ID).sum().float()
+    global_tokens = local_tokens.clone()
+    dist.all_reduce(global_tokens)
+    caption = local.caption * local_tokens * world_size / global_tokens
+    # Alignment over every pair of the global batch (all_gather keeps the gradient path).
+    image_embeddings = torch.cat(all_gather(output.image_embedding))
+    text_embeddings = torch.cat(all_gather(output.text_embedding))
+    width = torch.tensor([tokens.shape[1]], device=tokens.device)
+    dist.all_reduce(width, op=dist.ReduceOp.MAX)
+    padded = torch.nn.functional.pad(tokens, (0, int(width) - tokens.shape[1]), value=PAD_ID)
+    gathered = [torch.empty_like(padded) for _ in range(world_size)]
+    dist.all_gather(gathered, padded)
+    alignment = alignment_loss(
+        image_embeddings,
+        text_embeddings,
+        output.logit_scale,
+        same_caption_mask(torch.cat(gathered)),
+    )
+    total = weights.image * local.image + weights.caption * caption + weights.alignment * alignment
+    losses = Losses(total=total, image=local.image, caption=caption, alignment=alignment)
+    # Reported figures: global means (image and caption averaged over processes).
+    reported = torch.stack([total, local.image, caption, alignment]).detach().float()
+    dist.all_reduce(reported)
+    return losses, reported / world_size
 
 
 def run_config(run: str | Path, checkpoint_dir: str | Path = "checkpoints") -> Config:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,36 @@ def test_warmup_cosine_schedule() -> None:
     factor = _warmup_cosine(warmup_steps=4, total_steps=14)
     assert [round(factor(s), 3) for s in (0, 3)] == [0.2, 0.8]
     assert factor(4) == 1.0 and factor(9) == pytest.approx(0.5) and factor(14) == 0.0
+
+
+def _distributed_worker(rank: int, world_size: int, port: int, config: Config) -> None:
+    """One process of a `torchrun`-like run on CPU with gloo."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+    )
+    torch.set_num_threads(1)
+    try:
+        Trainer(config, progress=False, log=lambda _line: None).fit()
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_two_processes_match_one_at_the_same_global_batch(tiny_config, tmp_path) -> None:
+    config = tiny_config(num_epochs=2, dropout=0.0, run_name="one")
+    Trainer(config, progress=False, log=lambda _line: None).fit()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    two = config.with_overrides({"run_name": "two"})
+    torch.multiprocessing.spawn(_distributed_worker, args=(2, port, two), nprocs=2)
+    one_dir, two_dir = tmp_path / "checkpoints/one", tmp_path / "checkpoints/two"
+    for name in ("steps.csv", "history.csv"):
+        one, two_rows = read_rows(one_dir / name), read_rows(two_dir / name)
+        assert len(one) == len(two_rows) > 0
+        for a, b in zip(without_wall_clock(one), without_wall_clock(two_rows), strict=True):
+            for key in a:
+                assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4, abs=1e-6), key
