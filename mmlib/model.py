@@ -1,10 +1,11 @@
 """`MultimodalModel`: image encoder and decoder, text encoder, caption decoder, and decoding.
 
-One image latent feeds three heads: the image decoder (reconstruction), the caption decoder
-(a causal transformer that cross-attends to memory tokens made from the latent and from the
-encoder's spatial feature map), and an alignment projection compared with the text encoder's
-embedding of the caption (CLIP-style). The parts that mirror the seed's (image encoder, image
-decoder, caption decoder) keep its sizes for the "seed-large" preset; see `parameter_summary`.
+The image encoder gives a latent and a spatial feature map. The latent feeds the image decoder
+(reconstruction); latent and feature map together become the image memory, which the caption
+decoder (a causal transformer) cross-attends to and which an attention pool summarises into the
+image embedding, compared with the text encoder's embedding of the caption (CLIP-style). The
+parts that mirror the seed's (image encoder, image decoder, caption decoder) keep its sizes for
+the "seed-large" preset; see `parameter_summary`.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ def _length_penalty(lengths: Tensor, alpha: float) -> Tensor:
 class ModelOutput(NamedTuple):
     """What one teacher-forced forward pass returns.
 
-    `caption_logits[:, t]` predicts `tokens[:, t + 1]`. Both embeddings are L2-normalised;
-    `logit_scale` is the (clamped) CLIP temperature exp(log_logit_scale).
+    `caption_logits[:, t]` predicts `tokens[:, t + 1]`. Both embeddings are L2-normalised
+    (the alignment loss normalises again, harmlessly); `logit_scale` is the clamped CLIP
+    temperature exp(log_logit_scale).
     """
 
     reconstruction: Tensor  # [B, C, H, W] in [-1, 1]
@@ -249,6 +251,20 @@ class CaptionDecoder(nn.Module):
         return self.output(hidden)
 
 
+class AttentionPool(nn.Module):
+    """One learned query attending over a sequence: [B, N, width] -> [B, width]."""
+
+    def __init__(self, width: int, num_heads: int) -> None:
+        super().__init__()
+        self.query = nn.Parameter(torch.randn(1, 1, width) * EMBEDDING_INIT_STD)
+        self.attention = nn.MultiheadAttention(width, num_heads, batch_first=True)
+
+    def forward(self, sequence: Tensor) -> Tensor:
+        """The attention-weighted summary of `sequence`."""
+        query = self.query.expand(sequence.shape[0], -1, -1)
+        return self.attention(query, sequence, sequence, need_weights=False)[0][:, 0]
+
+
 class MultimodalModel(nn.Module):
     """Image autoencoder + caption decoder + text encoder, aligned in one embedding space.
 
@@ -275,7 +291,12 @@ class MultimodalModel(nn.Module):
             self.image_encoder.feature_channels,
             self.image_encoder.feature_size,
         )
-        self.image_projection = nn.Linear(config.latent_dim, config.embedding_dim)
+        # The image embedding pools the caption memory rather than projecting the latent alone:
+        # GroupNorm before global pooling leaves the latent nearly the same for every image, and
+        # a latent-only embedding reached image->text recall@1 0.10-0.26 where this one reached
+        # 0.85 (cpu-tiny dims, 800 steps on synthetic engravings).
+        self.image_pool = AttentionPool(config.embedding_dim, config.num_heads)
+        self.image_projection = nn.Linear(config.embedding_dim, config.embedding_dim)
         self.text_projection = nn.Linear(config.embedding_dim, config.embedding_dim)
         self.log_logit_scale = nn.Parameter(torch.tensor(LOGIT_SCALE_INIT))
 
@@ -287,7 +308,7 @@ class MultimodalModel(nn.Module):
         return ModelOutput(
             reconstruction=self.image_decoder(latent),
             caption_logits=self.caption_decoder(tokens[:, :-1], memory),
-            image_embedding=F.normalize(self.image_projection(latent), dim=-1),
+            image_embedding=self._image_embedding(memory),
             text_embedding=F.normalize(self.text_projection(self.text_encoder(tokens)), dim=-1),
             latent=latent,
             logit_scale=self.logit_scale,
@@ -301,8 +322,14 @@ class MultimodalModel(nn.Module):
     # --- retrieval ---
     def encode_image(self, images: Tensor) -> Tensor:
         """Unit-norm image embeddings [B, embedding_dim]."""
-        latent, _ = self.image_encoder(images)
-        return F.normalize(self.image_projection(latent), dim=-1)
+        return self._image_embedding(self._memory(images))
+
+    def _memory(self, images: Tensor) -> Tensor:
+        latent, features = self.image_encoder(images)
+        return self.caption_decoder.memory(latent, features)
+
+    def _image_embedding(self, memory: Tensor) -> Tensor:
+        return F.normalize(self.image_projection(self.image_pool(memory)), dim=-1)
 
     def encode_text(self, tokens: Tensor) -> Tensor:
         """Unit-norm caption embeddings [B, embedding_dim] from token ids [B, L]."""
@@ -336,8 +363,7 @@ class MultimodalModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            latent, features = self.image_encoder(images)
-            memory = self.caption_decoder.memory(latent, features)
+            memory = self._memory(images)
             if method == "greedy":
                 return self._greedy(memory, max_length)
             return self._beam(memory, max_length, beam_width, length_penalty)
@@ -402,7 +428,8 @@ class MultimodalModel(nn.Module):
         }
         counts = {name: _count(module) for name, module in parts.items()}
         counts["alignment_heads"] = (
-            _count(self.image_projection)
+            _count(self.image_pool)
+            + _count(self.image_projection)
             + _count(self.text_projection)
             + self.log_logit_scale.numel()
         )

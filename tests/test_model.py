@@ -212,8 +212,8 @@ SEED_LARGE_PARTS = {
     "image_decoder": 74_717_507,  # the seed's, exactly
     "text_encoder": 10_452_992,  # new: the seed had none
     "caption_decoder": 27_825_216,  # seed 26,248,256 + 4 memory tokens, spatial memory, norms
-    "alignment_heads": 787_457,  # new
-    "total": 121_525_444,  # seed 108,708,035
+    "alignment_heads": 1_576_449,  # new: attention pool, two projections, temperature
+    "total": 122_314_436,  # seed 108,708,035
 }
 
 
