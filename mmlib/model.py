@@ -73,7 +73,7 @@ class ModelOutput(NamedTuple):
 
     reconstruction: Tensor  # [B, C, H, W] in [-1, 1]
     caption_logits: Tensor  # [B, L - 1, vocab_size]
-    image_embedding: Tensor  # [B, embedding_dim], unit norm
+    image_embedding: Tensor  # [B, embedding_dim], unit norm, pooled from the image memory
     text_embedding: Tensor  # [B, embedding_dim], unit norm
     latent: Tensor  # [B, latent_dim]
     logit_scale: Tensor  # scalar
@@ -309,7 +309,7 @@ class MultimodalModel(nn.Module):
             reconstruction=self.image_decoder(latent),
             caption_logits=self.caption_decoder(tokens[:, :-1], memory),
             image_embedding=self._image_embedding(memory),
-            text_embedding=F.normalize(self.text_projection(self.text_encoder(tokens)), dim=-1),
+            text_embedding=self.encode_text(tokens),
             latent=latent,
             logit_scale=self.logit_scale,
         )
