@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mmlib.checkpoint import BEST_FILE, METRICS_FILE
+import torch
+
+from mmlib.checkpoint import BEST_FILE, METRICS_FILE, load_model
 from mmlib.config import Config
+from mmlib.data import build_image_cache, load_split
 from mmlib.metrics import CaptionMetrics, evaluate_run
 from mmlib.train import Trainer
 
 COURSE_PRESET = "cpu-tiny"
+# What the course model must reach on the synthetic validation split (metrics.json's keys).
+COURSE_TARGETS = {"subject_match": 0.95, "bleu4": 0.8, "recall_at_1": 0.7}
 
 
 def project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -48,7 +54,19 @@ def train_and_evaluate(
     minutes = (time.perf_counter() - started) / 60
     print(f"\n{trainer.run_dir}: trained and evaluated in {minutes:.1f} min")
     print(metrics.table())
+    if metrics.subject_match is not None:
+        missed = targets_missed(asdict(metrics))
+        print("course targets:", "met" if not missed else f"MISSED {missed}")
     return trainer.run_dir, metrics
+
+
+def targets_missed(metrics: dict[str, float | None]) -> dict[str, float | None]:
+    """The `COURSE_TARGETS` that `metrics` (a metrics.json) falls short of, with its values."""
+    return {
+        name: metrics.get(name)
+        for name, target in COURSE_TARGETS.items()
+        if (metrics.get(name) or 0.0) < target
+    }
 
 
 def ensure_course_run(config: Config | None = None) -> Path:
@@ -58,3 +76,30 @@ def ensure_course_run(config: Config | None = None) -> Path:
     if not ((run_dir / BEST_FILE).is_file() and (run_dir / METRICS_FILE).is_file()):
         run_dir, _ = train_and_evaluate(config)
     return run_dir
+
+
+@dataclass(frozen=True)
+class ValidationExamples:
+    """Validation images, the model's reconstructions (both uint8 [N, C, H, W]) and captions."""
+
+    images: torch.Tensor
+    reconstructions: torch.Tensor
+    generated: list[str]
+    truth: list[str]
+
+
+def validation_examples(
+    run: str | Path, count: int = 6, checkpoint_dir: str | Path = "checkpoints"
+) -> ValidationExamples:
+    """The first `count` validation images of a run with its reconstructions and greedy captions."""
+    model, tokenizer, config = load_model(run, checkpoint_dir)
+    records = load_split(config).val[:count]
+    images = build_image_cache(records, config.image_size, config.resize_mode, progress=False)
+    pixels = images.float() / 127.5 - 1
+    reconstructions = ((model.reconstruct(pixels) + 1) * 127.5).round().clamp(0, 255)
+    return ValidationExamples(
+        images=images,
+        reconstructions=reconstructions.to(torch.uint8),
+        generated=tokenizer.batch_decode(model.generate(pixels)),
+        truth=[record.captions[0] for record in records],
+    )

@@ -769,6 +769,20 @@ class Tokenizer(Protocol):
     def batch_encode(self, captions: Sequence[str], max_length: int = ...) -> torch.Tensor: ...
 
 
+def shift_image(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
+    """`image` [C, H, W] moved right by `dx` and down by `dy` pixels, edge pixels repeated.
+
+    Only a translation: flips would swap "left of", and crops could cut a subject out.
+    """
+    pad = max(abs(dx), abs(dy))
+    if pad == 0:
+        return image
+    height, width = image.shape[-2:]
+    padded = torch.nn.functional.pad(image[None], (pad, pad, pad, pad), mode="replicate")[0]
+    top, left = pad - dy, pad - dx
+    return padded[:, top : top + height, left : left + width]
+
+
 class CaptionDataset(Dataset[dict[str, Any]]):
     """Images from a uint8 cache with their captions, tokenized once at construction.
 
@@ -784,6 +798,7 @@ class CaptionDataset(Dataset[dict[str, Any]]):
         max_length: int,
         seed: int = 0,
         train: bool = True,
+        max_shift: int = 0,
     ) -> None:
         if images_uint8.dtype != torch.uint8 or images_uint8.shape[0] != len(records):
             raise ValueError(
@@ -794,21 +809,29 @@ class CaptionDataset(Dataset[dict[str, Any]]):
         self.images = images_uint8
         self.seed = seed
         self.train = train
+        self.max_shift = max_shift if train else 0
         self.counts = torch.tensor([len(record.captions) for record in self.records])
         self.first = torch.cumsum(self.counts, 0) - self.counts
         captions = [caption for record in self.records for caption in record.captions]
         self.tokens = tokenizer.batch_encode(captions, max_length=max_length)
         # In shared memory so that DataLoader workers, persistent ones too, see `set_epoch`.
         self.choice = torch.zeros(len(self.records), dtype=torch.long).share_memory_()
+        self.shift = torch.zeros(len(self.records), 2, dtype=torch.long).share_memory_()
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        """Pick this epoch's caption of each record, a function of (seed, epoch, index)."""
+        """Pick this epoch's caption and shift of each record, a function of (seed, epoch, index),
+        so neither depends on the number of processes or workers, nor on a resume."""
         if not self.train:
             return
         generator = torch.Generator().manual_seed((self.seed << 32) + epoch)
         draws = torch.randint(2**62, (len(self.records),), generator=generator)
         self.choice.copy_(draws % self.counts)
+        if self.max_shift:
+            shifts = torch.randint(
+                -self.max_shift, self.max_shift + 1, (len(self.records), 2), generator=generator
+            )
+            self.shift.copy_(shifts)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -816,6 +839,8 @@ class CaptionDataset(Dataset[dict[str, Any]]):
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.first[index] + self.choice[index]
         image = self.images[index].float().div_(127.5).sub_(1.0)
+        if self.max_shift:
+            image = shift_image(image, *self.shift[index].tolist())
         return {"image": image, "tokens": self.tokens[row], "index": index}
 
     def references(self, index: int) -> list[str]:

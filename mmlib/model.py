@@ -319,6 +319,11 @@ class MultimodalModel(nn.Module):
         """CLIP temperature: exp(log_logit_scale), at most 100."""
         return self.log_logit_scale.exp().clamp(max=LOGIT_SCALE_MAX)
 
+    @torch.no_grad()
+    def reconstruct(self, images: Tensor) -> Tensor:
+        """The image decoder's reconstruction [B, C, H, W] in [-1, 1] of images in [-1, 1]."""
+        return self.image_decoder(self.image_encoder(images)[0])
+
     # --- retrieval ---
     def encode_image(self, images: Tensor) -> Tensor:
         """Unit-norm image embeddings [B, embedding_dim]."""

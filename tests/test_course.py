@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from mmlib.course import enter_project_root, project_root
 
@@ -45,3 +46,25 @@ def test_ensure_course_run_trains_once(monkeypatch, tmp_path) -> None:
     assert course.ensure_course_run(config) == tmp_path / "course"
     assert course.ensure_course_run(config) == tmp_path / "course"
     assert len(calls) == 1
+
+
+def test_validation_examples_of_a_trained_run(tiny_config) -> None:
+    from mmlib.course import validation_examples
+    from mmlib.train import Trainer
+
+    config = tiny_config(num_epochs=1)
+    Trainer(config, log=lambda _line: None, progress=False).fit()
+    examples = validation_examples("tiny", count=3, checkpoint_dir=config.checkpoint_dir)
+    assert examples.images.shape == examples.reconstructions.shape == (3, 3, 32, 32)
+    assert examples.reconstructions.dtype == examples.images.dtype
+    assert len(examples.generated) == len(examples.truth) == 3
+    assert all(caption.startswith("An engraving") for caption in examples.truth)
+    assert not torch.equal(examples.images, examples.reconstructions)
+
+
+def test_targets_missed_names_each_shortfall() -> None:
+    from mmlib.course import COURSE_TARGETS, targets_missed
+
+    assert targets_missed(dict(COURSE_TARGETS)) == {}
+    metrics = {**COURSE_TARGETS, "bleu4": 0.5, "subject_match": None}
+    assert targets_missed(metrics) == {"bleu4": 0.5, "subject_match": None}

@@ -30,6 +30,7 @@ from mmlib.data import (
     make_loader,
     resolve_data_source,
     set_loader_epoch,
+    shift_image,
     split_indices,
     split_records,
 )
@@ -541,6 +542,39 @@ def test_set_epoch_draws_captions_deterministically(
     evaluation.set_epoch(5)
     assert chosen(evaluation) == [f"image {i} caption 0" for i in range(12)]
     assert evaluation.references(2) == list(records[2].captions)
+
+
+def test_shift_image_moves_content_and_repeats_edges() -> None:
+    image = torch.arange(2 * 4 * 4, dtype=torch.float32).view(2, 4, 4)
+    right = shift_image(image, 1, 0)
+    assert torch.equal(right[:, :, 1:], image[:, :, :-1])
+    assert torch.equal(right[:, :, 0], image[:, :, 0])  # edge repeated, not zeros
+    up = shift_image(image, 0, -2)
+    assert torch.equal(up[:, :2], image[:, 2:]) and torch.equal(up[:, 3], image[:, 3])
+    assert torch.equal(shift_image(image, 0, 0), image)
+
+
+def test_training_shifts_follow_seed_and_epoch_only(
+    tmp_path: Path, tokenizer: ProductionTokenizer
+) -> None:
+    records = make_records(tmp_path, 8)
+    images = build_image_cache(records, 16, progress=False)
+
+    def pictures(dataset: CaptionDataset) -> torch.Tensor:
+        return torch.stack([dataset[i]["image"] for i in range(len(dataset))])
+
+    plain = pictures(CaptionDataset(records, images, tokenizer, 12))
+    shifted = CaptionDataset(records, images, tokenizer, 12, seed=3, max_shift=2)
+    epoch0 = pictures(shifted)
+    shifted.set_epoch(1)
+    again = CaptionDataset(records, images, tokenizer, 12, seed=3, max_shift=2)
+    again.set_epoch(1)
+
+    assert not torch.equal(epoch0, plain) and not torch.equal(pictures(shifted), epoch0)
+    assert torch.equal(pictures(again), pictures(shifted))
+    assert shifted.shift.abs().max() <= 2
+    evaluation = CaptionDataset(records, images, tokenizer, 12, train=False, max_shift=2)
+    assert torch.equal(pictures(evaluation), plain)  # validation images never move
 
 
 def test_collate_trims_to_the_longest_caption(

@@ -95,6 +95,13 @@ def test_forward_shapes_and_ranges(config: Config) -> None:
     assert out.logit_scale.item() == pytest.approx(1 / 0.07, rel=1e-5)
 
 
+def test_reconstruct_equals_the_forward_reconstruction() -> None:
+    model = small_model()
+    pictures = images(2)
+    expected = model(pictures, tokens([5], [6])).reconstruction
+    torch.testing.assert_close(model.reconstruct(pictures), expected)
+
+
 def test_output_layer_has_exactly_the_vocabulary_passed_in() -> None:
     model = small_model()
     assert model.caption_decoder.output.out_features == VOCAB
