@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # build (for example `make test TORCH_PACKAGES="torch torchvision"`), or to "" to keep the venv's.
 TORCH_PACKAGES ?= torch==2.14.1 torchvision==0.29.1
 SYNTHETIC := data/synthetic/metadata/engraving_metadata.json
+COURSE_METRICS := checkpoints/cpu-tiny/metrics.json
 
 .PHONY: venv test lint data lab bench train check-browser
 
@@ -27,7 +28,9 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check mmlib tests bench
 	$(VENV)/bin/ruff format --check mmlib tests bench
 
-test: lint data
+# The course model is trained first (again only when mmlib/ changed): the notebooks load it and
+# tests/test_course_model.py checks its metrics.json against the course targets.
+test: lint data $(COURSE_METRICS)
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
 
 lab: $(STAMP) data
@@ -40,6 +43,9 @@ bench: $(STAMP) data
 # write metrics.json and print the report.
 train: $(STAMP) data
 	$(PY) -m mmlib train --preset cpu-tiny
+
+$(COURSE_METRICS): $(STAMP) $(SYNTHETIC) $(wildcard mmlib/*.py)
+	$(MAKE) train
 
 # Notebook 04 in JupyterLab in headless Chromium (Debian's package; playwright drives it).
 check-browser: $(STAMP)

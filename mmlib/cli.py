@@ -1,4 +1,4 @@
-"""Command line: `python -m mmlib train | evaluate | data synth | data check`."""
+"""Command line: `python -m mmlib train | evaluate | size-batch | data synth | data check`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
+from mmlib.memory import GIB, GPUS, PRECISIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a model into checkpoint_dir/<run>/")
     train.add_argument("--preset", choices=PRESETS, default="cpu-tiny")
     train.add_argument("--config", type=Path, help="a config.json to start from (not --preset)")
-    train.add_argument("--batch-size", type=int)
+    train.add_argument("--batch-size", help='an integer, or "auto" to size it to the device')
     train.add_argument("--epochs", type=int, dest="num_epochs")
     train.add_argument("--lr", type=float, dest="learning_rate")
     train.add_argument("--metadata", type=Path, dest="metadata_path", help="seed metadata JSON")
@@ -57,7 +58,33 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="a run folder, a run name or 'latest'")
     evaluate.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     evaluate.set_defaults(handler=_evaluate)
+
+    size = commands.add_parser(
+        "size-batch", help="estimate training memory per batch size and recommend one for a GPU"
+    )
+    size.add_argument("--preset", choices=PRESETS, default="seed-large")
+    size.add_argument("--config", type=Path, help="a config.json to size (not --preset)")
+    size.add_argument("--gpu", default="h100", help=f"{', '.join(GPUS)}, or a size in GB")
+    size.add_argument("--precision", choices=PRECISIONS, help="default: the config's on CUDA")
+    size.add_argument(
+        "--batch-sizes", type=_int_list, default=(8, 16, 32, 64), help="comma-separated"
+    )
+    size.add_argument("--headroom", type=float, default=0.1, help="share of the card kept free")
+    size.add_argument(
+        "--measure", action="store_true", help="also measure each step on this machine's device"
+    )
+    size.set_defaults(handler=_size_batch)
     return parser
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected integers such as 8,16,32") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: batch sizes must be >= 1")
+    return sizes
 
 
 _TRAIN_FIELDS = (
@@ -100,6 +127,30 @@ def _evaluate(args: argparse.Namespace) -> int:
     from mmlib.metrics import evaluate_run
 
     print(evaluate_run(args.run, args.checkpoint_dir).table())
+    return 0
+
+
+def _size_batch(args: argparse.Namespace) -> int:
+    from mmlib.config import get_device
+    from mmlib.memory import (
+        batch_size_table,
+        format_batch_size_table,
+        gpu_memory,
+        recommend_batch_size,
+    )
+
+    config = Config.load(args.config) if args.config else Config.preset(args.preset)
+    try:
+        name, capacity = gpu_memory(args.gpu)
+        device = get_device(config) if args.measure else None
+        rows = batch_size_table(
+            config, args.batch_sizes, args.gpu, args.measure, device, args.precision, args.headroom
+        )
+        print(format_batch_size_table(rows))
+        best = recommend_batch_size(config, capacity / GIB, args.headroom, args.precision)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    print(f"recommended batch_size for {name} with {args.headroom:.0%} headroom: {best}")
     return 0
 
 

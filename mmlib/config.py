@@ -23,6 +23,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DATA_FORMATS = ("auto", "seed", "flickr8k", "jsonl", "csv", "coco", "sidecar")
 RESIZE_MODES = ("pad", "crop")
+AUTO = "auto"  # batch_size="auto": the Trainer picks one (mmlib.memory.resolve_batch_size)
 
 
 def _int_range(low: int, high: int | None = None) -> Callable[[str, Any], None]:
@@ -82,6 +83,11 @@ def _run_name(name: str, value: Any) -> None:
         raise ConfigError(f"{name}={value!r}: expected a folder name without slashes")
 
 
+def _batch_size(name: str, value: Any) -> None:
+    if value != AUTO:
+        _int_range(1)(name, value)
+
+
 def _image_size(name: str, value: Any) -> None:
     _int_range(16, 4096)(name, value)
     if value % 16:
@@ -104,7 +110,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "min_freq": _int_range(1),
     "max_caption_length": _int_range(3, 4096),
     "embedding_dim": _int_range(1),
-    "batch_size": _int_range(1),
+    "batch_size": _batch_size,
     "num_epochs": _int_range(1),
     "learning_rate": _float_range(0.0, 10.0, low_open=True),
     "weight_decay": _float_range(0.0, 1.0),
@@ -128,6 +134,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "feedforward_dim": _int_range(1),
     "memory_tokens": _int_range(1, 256),
     "dropout": _float_range(0.0, 0.9),
+    "augment_max_shift": _int_range(0, 64),
     "warmup_steps": _int_range(0),
     "grad_accum_steps": _int_range(1, 4096),
     "keep_checkpoints": _int_range(0),
@@ -153,7 +160,7 @@ class Config:
     vocab_size: int = 8000
     max_caption_length: int = 100
     embedding_dim: int = 512
-    batch_size: int = 16
+    batch_size: int | str = 16  # or "auto"
     num_epochs: int = 100
     learning_rate: float = 1e-3
     weight_decay: float = 1e-4
@@ -186,6 +193,8 @@ class Config:
     feedforward_dim: int = 2048
     memory_tokens: int = 4  # cross-attention memory tokens derived from the image latent
     dropout: float = 0.1
+    # Training images move by up to this many pixels (edges repeated); 0: no augmentation.
+    augment_max_shift: int = 0
     # --- training loop beyond the seed's fields ---
     warmup_steps: int = 0  # linear warm-up before the cosine decay
     grad_accum_steps: int = 1
@@ -295,7 +304,11 @@ class Config:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # The course on a laptop CPU: small images, short captions.
+    # The course on a laptop CPU: small images, short captions; `make train` in about 6 minutes.
+    # Tuned on the synthetic validation split (subject match, 2-core CPU): 12 epochs with
+    # dropout 0.1 gave 0.922, 16 without dropout 0.944, 18 without 0.947, and 18 with the
+    # caption loss counted twice (more of the shared encoder's gradient for what the caption
+    # needs) 0.951; batch 32 (0.928), an 8x8 spatial memory and +-4 px shifts learned slower.
     "cpu-tiny": {
         "image_size": 64,
         "latent_dim": 256,
@@ -308,7 +321,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "memory_tokens": 4,
         "max_caption_length": 32,
         "batch_size": 64,
-        "num_epochs": 12,
+        "num_epochs": 18,
+        "dropout": 0.0,
+        "caption_loss_weight": 2.0,
         "warmup_steps": 50,
         "num_workers": 0,
         "use_amp": False,
@@ -365,13 +380,15 @@ def _coerce(name: str, value: Any) -> Any:
             return float(value)
         return value
     text = value.strip()
+    if kind == "int | str" and text == AUTO:
+        return text
     try:
-        if kind == "int":
+        if kind in ("int", "int | str"):
             return int(text)
         if kind == "float":
             return float(text)
     except ValueError:
-        expected = "an integer" if kind == "int" else "a number"
+        expected = {"int": "an integer", "int | str": 'an integer or "auto"'}.get(kind, "a number")
         raise ConfigError(f"{name}={value!r}: expected {expected}") from None
     if kind == "bool":
         lowered = text.lower()

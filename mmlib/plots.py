@@ -1,15 +1,21 @@
-"""Matplotlib figures for the course: samples, caption statistics, vocabulary."""
+"""Matplotlib figures for the course: samples, caption statistics, vocabulary, memory."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from itertools import groupby
 
 import matplotlib.pyplot as plt
 import torch
 from matplotlib.figure import Figure
+from matplotlib.ticker import ScalarFormatter
 
+from mmlib.memory import GIB, GPUS, BatchSizeRow, MemoryEstimate
 from mmlib.tokenizer import VocabularyChoice
+
+MemoryItem = MemoryEstimate | BatchSizeRow
+_PART_LABELS = {"optimizer_state": "AdamW state", "autocast_copies": "autocast copies"}
 
 
 def show_samples(
@@ -110,5 +116,96 @@ def show_reconstructions(
             axis.axis("off")
         axes[0][column].set_title("true: " + _wrap(truth[column], 30), fontsize=7)
         axes[1][column].set_title("model: " + _wrap(generated[column], 30), fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def _estimate(item: MemoryItem) -> MemoryEstimate:
+    return item.estimate if isinstance(item, BatchSizeRow) else item
+
+
+def _measured(item: MemoryItem) -> int | None:
+    measurement = item.measurement if isinstance(item, BatchSizeRow) else None
+    return None if measurement is None else measurement.peak_allocated
+
+
+def _unit(largest: int) -> tuple[str, int]:
+    return ("GiB", GIB) if largest >= GIB else ("MiB", 2**20)
+
+
+def plot_memory_breakdown(items: Sequence[MemoryItem]) -> Figure:
+    """One stacked bar per batch size: weights, gradients, AdamW state, activations, transient,
+    autocast copies, then the GPU-only terms (hatched); a measured peak, where a row has one,
+    as a black marker on its bar."""
+    estimates = [_estimate(item) for item in items]
+    parts = [{term.name: term.bytes for term in e.breakdown()} for e in estimates]
+    names = list(dict.fromkeys(name for part in parts for name in part))
+    gpu_only = {term.name for e in estimates for term in e.gpu_terms}
+    unit, scale = _unit(max(e.total for e in estimates))
+    figure, axis = plt.subplots(figsize=(8.5, 4))
+    positions = range(len(estimates))
+    bottoms = [0.0] * len(estimates)
+    for name in names:
+        heights = [part.get(name, 0) / scale for part in parts]
+        label = _PART_LABELS.get(name, name) + (" (GPU only)" if name in gpu_only else "")
+        hatch = "//" if name in gpu_only else None
+        axis.bar(positions, heights, bottom=bottoms, label=label, hatch=hatch, width=0.6)
+        bottoms = [bottom + height for bottom, height in zip(bottoms, heights, strict=True)]
+    measured = [(x, _measured(item)) for x, item in zip(positions, items, strict=True)]
+    shown = [(x, peak / scale) for x, peak in measured if peak is not None]
+    if shown:
+        xs, ys = zip(*shown, strict=True)
+        axis.plot(xs, ys, "kD", linestyle="none", label="measured peak")
+    first = estimates[0]
+    axis.set_xticks(list(positions), [str(e.batch_size) for e in estimates])
+    axis.set_xlabel("batch size")
+    axis.set_ylabel(f"memory at the step's peak ({unit})")
+    axis.set_title(f"{first.preset}, {first.precision}, estimated for {first.device_type}")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    figure.tight_layout()
+    return figure
+
+
+def plot_memory_vs_batch(items: Sequence[MemoryItem], cards: Mapping[str, float] = GPUS) -> Figure:
+    """Estimated total (GiB) against the batch size on log axes, one line per preset and
+    precision, measured peaks as markers, and a dashed line for each card's memory."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+
+    def series(item: MemoryItem) -> str:
+        estimate = _estimate(item)
+        return f"{estimate.preset}, {estimate.precision}, for {estimate.device_type}"
+
+    for label, group in groupby(sorted(items, key=series), key=series):
+        points = sorted(group, key=lambda item: _estimate(item).batch_size)
+        sizes = [_estimate(item).batch_size for item in points]
+        line = axis.plot(sizes, [_estimate(p).total / GIB for p in points], "o-", label=label)[0]
+        measured = [(b, _measured(p)) for b, p in zip(sizes, points, strict=True)]
+        shown = [(b, peak / GIB) for b, peak in measured if peak is not None]
+        if shown:
+            xs, ys = zip(*shown, strict=True)
+            axis.plot(xs, ys, "D", color=line.get_color(), label=f"{label}: measured")
+    by_size: dict[float, list[str]] = {}
+    for name, size in cards.items():
+        by_size.setdefault(size, []).append(name)
+    for size, names in sorted(by_size.items()):
+        axis.axhline(size, color="gray", linestyle="--", linewidth=0.8)
+        text = f"{' / '.join(names)} {size:g} GB"
+        axis.annotate(
+            text,
+            (1, size),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+            color="gray",
+        )
+    axis.set_xscale("log", base=2)
+    axis.set_yscale("log")
+    for scale_axis in (axis.xaxis, axis.yaxis):
+        scale_axis.set_major_formatter(ScalarFormatter())
+    axis.set_xlabel("batch size")
+    axis.set_ylabel("estimated total (GiB)")
+    axis.set_title("Training-step memory against the batch, and the cards")
+    axis.legend(fontsize=8, loc="upper left")
     figure.tight_layout()
     return figure

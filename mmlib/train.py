@@ -28,7 +28,7 @@ from torch.utils.data import Subset
 from tqdm.auto import tqdm
 
 from mmlib import checkpoint as ckpt
-from mmlib.config import Config, ConfigError, get_device
+from mmlib.config import AUTO, Config, ConfigError, get_device
 from mmlib.data import (
     CaptionDataset,
     SplitData,
@@ -44,6 +44,7 @@ from mmlib.losses import (
     compute_losses,
     same_caption_mask,
 )
+from mmlib.memory import out_of_memory_message, resolve_batch_size
 from mmlib.model import PAD_ID, ModelOutput, MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 
@@ -114,6 +115,8 @@ class Trainer:
             self.run_dir = Path(config.checkpoint_dir) / name
         self.config = config.check_consistency()
         self.world_size, self.rank, self.device = _distributed_context(get_device(config))
+        if config.batch_size == AUTO:
+            config = self.config = config.with_overrides({"batch_size": self._auto_batch_size()})
         if config.batch_size % self.world_size:
             raise ConfigError(
                 f"batch_size={config.batch_size} is the global batch and must be divisible by "
@@ -127,6 +130,14 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.steps: list[dict[str, float]] = []
         self._stop_requested = False
+
+    def _auto_batch_size(self) -> int:
+        """`resolve_batch_size`, the same on every process (the smallest if they differ)."""
+        found = resolve_batch_size(self.config, self.device, self.world_size)
+        size = torch.tensor([found], device=self.device)
+        if self.world_size > 1:
+            dist.all_reduce(size, op=dist.ReduceOp.MIN)
+        return int(size)
 
     # ------------------------------------------------------------------ public
 
@@ -206,7 +217,14 @@ class Trainer:
             for records in (split.train, split.val)
         ]
         length = config.max_caption_length
-        self.train_set = CaptionDataset(split.train, caches[0], self.tokenizer, length, config.seed)
+        self.train_set = CaptionDataset(
+            split.train,
+            caches[0],
+            self.tokenizer,
+            length,
+            config.seed,
+            max_shift=config.augment_max_shift,
+        )
         self.val_set = CaptionDataset(
             split.val, caches[1], self.tokenizer, length, config.seed, train=False
         )
@@ -276,7 +294,11 @@ class Trainer:
         log("\nSTEP 6: Starting training...")
         while self.epoch < self.config.num_epochs and not self._stop_requested:
             started = time.perf_counter()
-            position = self._run_epoch()
+            try:
+                position = self._run_epoch()
+            except torch.OutOfMemoryError:
+                self._write_history()
+                raise TrainingError(out_of_memory_message(self.config, self.device)) from None
             if self._stop_requested and position is not None:
                 self._save_last(position)
                 log(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,6 +15,16 @@ from IPython.display import display
 from torchvision.transforms.v2.functional import to_pil_image
 
 from mmlib.config import PRESETS, Config
+from mmlib.memory import (
+    GIB,
+    GPUS,
+    PRECISIONS,
+    TABLE_BATCHES,
+    MemoryEstimate,
+    estimate_table,
+    recommend_batch_size,
+    resolve_precision,
+)
 from mmlib.plots import plot_step_losses
 from mmlib.tokenizer import ProductionTokenizer, oov_table
 from mmlib.train import Callback
@@ -147,7 +158,8 @@ def config_panel(base: Config | None = None) -> Panel:
             for name, value in config.to_dict().items()
             if value != Config.preset(config.preset_name).to_dict()[name]
         }
-        result.value = f"<code>Config.preset({config.preset_name!r}, **{changed})</code>"
+        arguments = "".join(f", {name}={value!r}" for name, value in changed.items())
+        result.value = f"<code>Config.preset({config.preset_name!r}{arguments})</code>"
 
     _on_change(list(controls.values()), update)
     return Panel(widgets.VBox([*controls.values(), result]), controls, result)
@@ -157,6 +169,73 @@ def config_from_panel(panel: Panel) -> Config:
     """The Config that a `config_panel` describes: its preset with the controls' values."""
     values = {name: control.value for name, control in panel.controls.items()}
     return Config.preset(values.pop("preset"), **values)
+
+
+def memory_panel(
+    config: Config | str = "seed-large",
+    headroom: float = 0.1,
+    batch_sizes: Sequence[int] = TABLE_BATCHES,
+) -> Panel:
+    """A card dropdown (it sets the memory slider, in GB) and a precision dropdown, showing the
+    recommended batch size for CUDA and the estimate at that size.
+
+    Each precision is estimated once, at `batch_sizes`, and interpolated between them
+    (`EstimateTable`): the first look at a precision takes a few estimates, every move after
+    it is instant.
+    """
+    sized = Config.preset(config) if isinstance(config, str) else config
+    tables = functools.cache(
+        lambda precision: estimate_table(sized, precision, "cuda", batch_sizes)
+    )
+    first = next(iter(GPUS))
+    style = {"description_width": "90px"}
+    card = widgets.Dropdown(options=list(GPUS), value=first, description="card", style=style)
+    memory_gb = widgets.FloatSlider(
+        value=GPUS[first],
+        min=0.5,
+        max=160,
+        step=0.5,
+        description="memory (GB)",
+        style=style,
+        continuous_update=False,
+    )
+    precision = widgets.Dropdown(
+        options=list(PRECISIONS),
+        value=resolve_precision(sized, None, "cuda"),
+        description="precision",
+        style=style,
+    )
+    result = widgets.HTML()
+
+    def pick_card(change: dict[str, Any]) -> None:
+        memory_gb.value = GPUS[change["new"]]
+
+    card.observe(pick_card, names="value")
+
+    def update() -> None:
+        table = tables(precision.value)
+        try:
+            best = recommend_batch_size(
+                sized, memory_gb.value, headroom, max_batch=table.batch_sizes[-1], estimate=table
+            )
+        except ValueError as error:
+            result.value = f"<b>does not fit</b>: {error}"
+            return
+        result.value = _recommendation_html(table(best), memory_gb.value, headroom)
+
+    _on_change([memory_gb, precision], update)
+    controls = {"card": card, "memory_gb": memory_gb, "precision": precision}
+    return Panel(widgets.VBox([card, memory_gb, precision, result]), controls, result)
+
+
+def _recommendation_html(estimate: MemoryEstimate, memory_gb: float, headroom: float) -> str:
+    parts = " · ".join(f"{term.name} {term.bytes / GIB:.2f}" for term in estimate.breakdown())
+    return (
+        f"{estimate.preset}, {estimate.precision}: recommended batch_size "
+        f"<b>{estimate.batch_size}</b> for {memory_gb:g} GB with {headroom:.0%} headroom · "
+        f"estimated total <b>{estimate.total / GIB:.2f} GiB</b><br>"
+        f"<small>GiB: {parts}</small>"
+    )
 
 
 class LiveLossPlot(Callback):

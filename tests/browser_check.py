@@ -91,7 +91,7 @@ def check_slider_changes_config(page: Page) -> str:
         "([el, old]) => el.innerText !== old", arg=[result.element_handle(), before]
     )
     after = result.inner_text()
-    if "'batch_size'" not in after:
+    if "batch_size=" not in after:
         raise SystemExit(f"the Config line did not follow the slider: {before!r} -> {after!r}")
     return after
 

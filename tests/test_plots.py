@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import matplotlib
 import pytest
 import torch
 
+from mmlib.memory import GIB, BatchSizeRow, MemoryEstimate, MemoryMeasurement, MemoryTerm
 from mmlib.plots import (
     plot_caption_lengths,
+    plot_memory_breakdown,
+    plot_memory_vs_batch,
     plot_oov,
     plot_step_losses,
     plot_zipf,
@@ -60,3 +64,77 @@ def test_reconstructions_show_truth_and_model_captions() -> None:
     figure = show_reconstructions(images, images, ["a ship", "a tower"], ["a ship", "a house"])
     titles = [axis.get_title() for axis in figure.axes]
     assert titles == ["true: a ship", "true: a house", "model: a ship", "model: a tower"]
+
+
+def _estimate(
+    batch_size: int, device_type: str = "cuda", preset: str = "seed-large"
+) -> MemoryEstimate:
+    """A hand-made estimate: 1 GiB of weights, activations that grow with the batch."""
+    terms = (MemoryTerm("cuda_context", GIB // 2, "allowance"),) if device_type == "cuda" else ()
+    return MemoryEstimate(
+        preset=preset,
+        batch_size=batch_size,
+        precision="bf16" if device_type == "cuda" else "fp32",
+        device_type=device_type,
+        vocab_size=100,
+        weights=GIB,
+        gradients=GIB,
+        optimizer_state=2 * GIB,
+        activations=batch_size * GIB // 8,
+        transient=GIB // 4,
+        autocast_copies=GIB // 2 if device_type == "cuda" else 0,
+        gpu_terms=terms,
+    )
+
+
+def test_memory_breakdown_stacks_every_part_per_batch() -> None:
+    estimates = [_estimate(8), _estimate(16)]
+    figure = plot_memory_breakdown(estimates)
+    axis = figure.axes[0]
+    labels = [container.get_label() for container in axis.containers]
+    assert labels == [
+        "weights",
+        "gradients",
+        "AdamW state",
+        "activations",
+        "transient",
+        "autocast copies",
+        "cuda_context (GPU only)",
+    ]
+    stacks = zip(*axis.containers, strict=True)
+    tops = [max(bar.get_y() + bar.get_height() for bar in stack) for stack in stacks]
+    assert tops == [pytest.approx(e.total / GIB) for e in estimates]
+    assert [t.get_text() for t in axis.get_xticklabels()] == ["8", "16"]
+    assert "GiB" in axis.get_ylabel() and axis.containers[-1][0].get_hatch() == "//"
+
+
+def test_memory_breakdown_marks_measured_peaks_in_mib() -> None:
+    small = replace(
+        _estimate(8, "cpu"),
+        weights=2**20,
+        gradients=0,
+        optimizer_state=0,
+        activations=0,
+        transient=0,
+    )
+    measured = MemoryMeasurement(8, "cpu", "fp32", 2**21, None, 10.0, "profiler")
+    rows = [BatchSizeRow(8, small, measured, "h100", 80 * GIB, True)]
+    axis = plot_memory_breakdown(rows).axes[0]
+    assert len(axis.containers) == 5 and "MiB" in axis.get_ylabel()
+    marker = axis.lines[0]
+    assert marker.get_label() == "measured peak" and list(marker.get_ydata()) == [2.0]
+
+
+def test_memory_vs_batch_has_a_line_per_series_and_per_card_size() -> None:
+    items = [_estimate(b) for b in (32, 8, 16)] + [_estimate(8, "cpu", "cpu-tiny")]
+    axis = plot_memory_vs_batch(items, cards={"small": 4, "a": 80, "b": 80}).axes[0]
+    series = [line for line in axis.lines if line.get_label()[0] != "_"]
+    assert [line.get_label() for line in series] == [
+        "cpu-tiny, fp32, for cpu",
+        "seed-large, bf16, for cuda",
+    ]
+    assert list(series[1].get_xdata()) == [8, 16, 32]
+    assert list(series[1].get_ydata()) == [e.total / GIB for e in (items[1], items[2], items[0])]
+    card_lines = [line for line in axis.lines if line.get_linestyle() == "--"]
+    assert sorted(line.get_ydata()[0] for line in card_lines) == [4, 80]
+    assert sorted(text.get_text() for text in axis.texts) == ["a / b 80 GB", "small 4 GB"]

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import torch
 
+from mmlib import memory
 from mmlib.config import Config
+from mmlib.memory import GIB, estimate_table, recommend_batch_size
 from mmlib.tokenizer import ProductionTokenizer
 from mmlib.widgets import (
     LiveLossPlot,
     config_from_panel,
     config_panel,
+    memory_panel,
     sample_browser,
     token_inspector,
     vocabulary_explorer,
@@ -58,12 +64,14 @@ def test_token_inspector_shows_ids_of_typed_text() -> None:
 def test_config_panel_builds_the_config_it_shows() -> None:
     panel = config_panel()
     assert config_from_panel(panel) == Config.preset("cpu-tiny")
-    assert panel.result.value == "<code>Config.preset('cpu-tiny', **{})</code>"
+    assert panel.result.value == "<code>Config.preset('cpu-tiny')</code>"
     panel.controls["learning_rate"].value = 3e-3
     panel.controls["alignment_loss_weight"].value = 1.0
     config = config_from_panel(panel)
     assert (config.learning_rate, config.alignment_loss_weight) == (3e-3, 1.0)
-    assert "'learning_rate': 0.003" in panel.result.value
+    assert panel.result.value == (
+        "<code>Config.preset('cpu-tiny', learning_rate=0.003, alignment_loss_weight=1.0)</code>"
+    )
     panel.controls["preset"].value = "base"  # loads the preset's own values into the controls
     assert panel.controls["batch_size"].value == Config.preset("base").batch_size
     assert config_from_panel(panel) == Config.preset("base")
@@ -76,3 +84,44 @@ def test_live_loss_plot_records_logged_steps_only() -> None:
     plot.on_step_end(None, 3, {"total": 1.0, "caption": 0.5})
     assert plot.steps == [2, 3] and plot.losses == {"total": [2.0, 1.0], "caption": [1.5, 0.5]}
     plot.redraw()  # draws without a kernel too
+
+
+def test_memory_panel_recommends_from_one_table_per_precision(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real, asked = memory.estimate_memory, []
+
+    def counted(config: Config, batch_size: int, *args: Any, **kwargs: Any) -> Any:
+        asked.append(batch_size)
+        return real(config, batch_size, *args, **kwargs)
+
+    monkeypatch.setattr(memory, "estimate_memory", counted)
+    config = Config(
+        image_size=32,
+        latent_dim=32,
+        embedding_dim=32,
+        base_channels=8,
+        num_heads=2,
+        num_layers=1,
+        text_encoder_layers=1,
+        feedforward_dim=64,
+        vocab_size=50,
+        max_caption_length=16,
+        use_amp=True,
+    )
+    panel = memory_panel(config, batch_sizes=(1, 8, 64))
+    assert panel.controls["precision"].value == "bf16" and asked == [1, 8, 64]
+    assert "recommended batch_size <b>64</b> for 24 GB" in panel.result.value  # the table's top
+    table = estimate_table(config, "bf16", batch_sizes=(1, 8, 64))
+    budget_gb = (table(20).total + 2**10) / 0.9 / GIB
+    panel.controls["memory_gb"].value = budget_gb
+    best = recommend_batch_size(config, budget_gb, max_batch=64, estimate=table)
+    assert best in (19, 20) and f"batch_size <b>{best}</b>" in panel.result.value
+    assert f"estimated total <b>{table(best).total / GIB:.2f} GiB</b>" in panel.result.value
+    panel.controls["precision"].value = "fp32"
+    panel.controls["precision"].value = "bf16"
+    assert asked[3:] == [1, 8, 64, 1, 8, 64]  # the test's table, then fp32's; bf16 is cached
+    panel.controls["card"].value = "h200"
+    assert panel.controls["memory_gb"].value == 141 and "for 141 GB" in panel.result.value
+    panel.controls["memory_gb"].value = 0.5  # less than the CUDA context allowance
+    assert panel.result.value.startswith("<b>does not fit</b>: even batch_size=1")

@@ -1,0 +1,20 @@
+"""CI's guard that the course model learns: `make test` runs `make train` first, and this test
+reads the metrics.json it wrote. Fails below the course targets (mmlib.course.COURSE_TARGETS)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mmlib.course import COURSE_PRESET, COURSE_TARGETS, targets_missed
+
+METRICS = Path(__file__).resolve().parents[1] / "checkpoints" / COURSE_PRESET / "metrics.json"
+
+
+def test_course_model_meets_the_targets() -> None:
+    assert METRICS.is_file(), f"{METRICS} is missing: run `make train` (make test runs it first)"
+    metrics = json.loads(METRICS.read_text())
+    missed = targets_missed(metrics)
+    assert not missed, f"course model below its targets {COURSE_TARGETS}: {missed}"
+    for name in COURSE_TARGETS:  # and far above what shuffled images give
+        assert metrics[name] > 2 * metrics[f"{name}_shuffled"], name
