@@ -1,4 +1,4 @@
-"""Command line: `python -m mmlib train | evaluate | size-batch | data synth | data check`."""
+"""Command line: `python -m mmlib train | evaluate | curves | size-batch | data synth|check`."""
 
 from __future__ import annotations
 
@@ -58,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("run", help="a run folder, a run name or 'latest'")
     evaluate.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     evaluate.set_defaults(handler=_evaluate)
+
+    curves = commands.add_parser(
+        "curves", help="plot runs' loss curves, print a summary and a diagnosis of each"
+    )
+    curves.add_argument("runs", nargs="+", metavar="RUN", help="run folders, names or 'latest'")
+    curves.add_argument("--out", type=Path, default=Path("curves.png"), help="the plot (PNG)")
+    curves.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    curves.set_defaults(handler=_curves)
 
     size = commands.add_parser(
         "size-batch", help="estimate training memory per batch size and recommend one for a GPU"
@@ -127,6 +135,28 @@ def _evaluate(args: argparse.Namespace) -> int:
     from mmlib.metrics import evaluate_run
 
     print(evaluate_run(args.run, args.checkpoint_dir).table())
+    return 0
+
+
+def _curves(args: argparse.Namespace) -> int:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mmlib.analysis import diagnose, format_findings, load_histories, summary_table
+    from mmlib.plots import plot_curves
+
+    histories = load_histories(args.runs, args.checkpoint_dir)
+    figure = plot_curves(histories)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.out, dpi=120)
+    plt.close(figure)
+    print(summary_table(histories))
+    for history in histories:
+        print(f"\n{history.name} ({history.path}):")
+        print(format_findings(diagnose(history)))
+    print(f"\nwrote {args.out}")
     return 0
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from mmlib.checkpoint import BEST_FILE, METRICS_FILE, load_model
+from mmlib.checkpoint import BEST_FILE, HISTORY_FILE, METRICS_FILE, load_model
 from mmlib.config import Config
 from mmlib.data import build_image_cache, load_split
 from mmlib.metrics import CaptionMetrics, evaluate_run
@@ -67,6 +67,21 @@ def targets_missed(metrics: dict[str, float | None]) -> dict[str, float | None]:
         for name, target in COURSE_TARGETS.items()
         if (metrics.get(name) or 0.0) < target
     }
+
+
+def ensure_run(config: Config) -> Path:
+    """A run folder with all `config.num_epochs` epochs in its history: loaded if a previous call
+    (or session) finished it, else trained afresh, quietly. Notebooks use it for short runs."""
+    run_dir = Path(config.checkpoint_dir) / (config.run_name or config.preset_name)
+    history = run_dir / HISTORY_FILE
+    if history.is_file() and len(history.read_text().splitlines()) == config.num_epochs + 1:
+        return run_dir
+    Trainer(config, log=_quiet, progress=False).fit()
+    return run_dir
+
+
+def _quiet(_line: str) -> None:
+    pass
 
 
 def ensure_course_run(config: Config | None = None) -> Path:

@@ -1,10 +1,12 @@
-"""Matplotlib figures for the course: samples, caption statistics, vocabulary, memory."""
+"""Matplotlib figures for the course: samples, caption statistics, vocabulary, memory, curves."""
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from itertools import groupby
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
@@ -13,6 +15,10 @@ from matplotlib.ticker import ScalarFormatter
 
 from mmlib.memory import GIB, GPUS, BatchSizeRow, MemoryEstimate
 from mmlib.tokenizer import VocabularyChoice
+
+if TYPE_CHECKING:
+    from mmlib.analysis import RunHistory
+    from mmlib.lr_find import LRFindResult
 
 MemoryItem = MemoryEstimate | BatchSizeRow
 _PART_LABELS = {"optimizer_state": "AdamW state", "autocast_copies": "autocast copies"}
@@ -207,5 +213,174 @@ def plot_memory_vs_batch(items: Sequence[MemoryItem], cards: Mapping[str, float]
     axis.set_ylabel("estimated total (GiB)")
     axis.set_title("Training-step memory against the batch, and the cards")
     axis.legend(fontsize=8, loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+CURVE_COMPONENTS = ("total", "image", "caption", "alignment")
+CURVE_SCALES = ("linear", "log")
+
+
+def _check_curve_options(component: str | None, scale: str) -> None:
+    if component is not None and component not in CURVE_COMPONENTS:
+        raise ValueError(f"component={component!r}: choose one of {', '.join(CURVE_COMPONENTS)}")
+    if scale not in CURVE_SCALES:
+        raise ValueError(f"scale={scale!r}: choose one of {', '.join(CURVE_SCALES)}")
+
+
+def _finite(values: Sequence[float]) -> list[float]:
+    return [v if math.isfinite(v) else math.nan for v in values]
+
+
+def _step_positions(steps: Sequence[dict[str, float]]) -> list[float]:
+    """Each logged step as a fractional epoch: the k-th of n steps logged in epoch e sits at
+    e - 1 + k / n, so steps and epoch-end val values share one x axis."""
+    counts: Counter[int] = Counter(int(row.get("epoch", 1)) for row in steps)
+    seen: Counter[int] = Counter()
+    positions = []
+    for row in steps:
+        epoch = int(row.get("epoch", 1))
+        seen[epoch] += 1
+        positions.append(epoch - 1 + seen[epoch] / counts[epoch])
+    return positions
+
+
+def _best_epoch(history: RunHistory) -> int | None:
+    rows = [row for row in history.epochs if math.isfinite(row.get("val_total", math.nan))]
+    return None if not rows else int(min(rows, key=lambda row: row["val_total"])["epoch"])
+
+
+def plot_curves(
+    histories: Sequence[RunHistory],
+    component: str = "total",
+    scale: str = "linear",
+    smoothing: float = 0.0,
+    show_lr: bool = True,
+) -> Figure:
+    """Train and val loss of one component for each run, overlaid, against the epoch.
+
+    Val (solid, circles) is the epoch-end value from `history.csv`; train (thinner) is the
+    per-step loss from `steps.csv`, smoothed with a bias-corrected EMA (`smoothing` in [0, 1)),
+    or, for a run without step rows, the epoch's running average drawn at mid-epoch. The best
+    epoch (lowest val total) is marked with a star and a dotted line; the learning rate is on a
+    second y axis (dashed).
+    """
+    from mmlib.analysis import ema
+
+    _check_curve_options(component, scale)
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing={smoothing}: must be in [0, 1)")
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    lr_axis = axis.twinx() if show_lr else None
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, history in enumerate(histories):
+        color = colors[index % len(colors)]
+        epochs = history.epochs
+        x_epochs = [row["epoch"] for row in epochs]
+        steps = [row for row in history.steps if component in row]
+        if steps:
+            x_train = _step_positions(steps)
+            train = ema(_finite([row[component] for row in steps]), smoothing)
+            train_label = f"{history.name} train (steps)"
+        else:
+            x_train = [x - 0.5 for x in x_epochs]
+            train = ema(_finite([row[f"train_{component}"] for row in epochs]), smoothing)
+            train_label = f"{history.name} train (epoch mean)"
+        axis.plot(x_train, train, color=color, alpha=0.55, linewidth=1, label=train_label)
+        val = _finite([row[f"val_{component}"] for row in epochs])
+        axis.plot(x_epochs, val, "o-", color=color, linewidth=2, label=f"{history.name} val")
+        best = _best_epoch(history)
+        if best is not None:
+            best_value = val[x_epochs.index(best)]
+            axis.plot([best], [best_value], "*", color=color, markersize=15, markeredgecolor="k")
+            axis.axvline(best, color=color, linestyle=":", linewidth=1)
+            axis.annotate(
+                f"best {best}",
+                (best, best_value),
+                xytext=(4, 8),
+                textcoords="offset points",
+                fontsize=8,
+                color=color,
+            )
+        if lr_axis is not None:
+            source = history.steps if history.steps else epochs
+            points = [
+                (x, row["lr"])
+                for x, row in zip(
+                    _step_positions(source) if history.steps else x_epochs, source, strict=True
+                )
+                if "lr" in row
+            ]
+            if points:
+                xs, ys = zip(*points, strict=True)
+                lr_axis.plot(xs, ys, "--", color=color, linewidth=0.8, alpha=0.7)
+    axis.set_yscale(scale)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel(f"{component} loss")
+    smoothed = f", train EMA {smoothing:g}" if smoothing else ""
+    axis.set_title(f"{component} loss: train and val ({scale}{smoothed}); star: best val total")
+    if lr_axis is not None:
+        lr_axis.set_ylabel("learning rate (dashed)")
+        lr_axis.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
+    if histories:
+        axis.legend(fontsize=8, loc="upper right")
+    figure.tight_layout()
+    return figure
+
+
+def plot_components(history: RunHistory, scale: str = "log") -> Figure:
+    """All four loss components of one run, train (dashed, epoch mean) and val (solid).
+
+    On a log scale equal slopes mean equal *relative* progress, which is the fair comparison:
+    the components' magnitudes differ by nature.
+    """
+    _check_curve_options(None, scale)
+    figure, axis = plt.subplots(figsize=(8, 4.5))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    x = [row["epoch"] for row in history.epochs]
+    for index, component in enumerate(CURVE_COMPONENTS):
+        color = colors[index % len(colors)]
+        train = _finite([row[f"train_{component}"] for row in history.epochs])
+        val = _finite([row[f"val_{component}"] for row in history.epochs])
+        axis.plot(x, train, "--", color=color, label=f"train {component}")
+        axis.plot(x, val, "o-", color=color, label=f"val {component}")
+    best = _best_epoch(history)
+    if best is not None:
+        axis.axvline(best, color="gray", linestyle=":", label=f"best epoch {best}")
+    axis.set_yscale(scale)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss")
+    axis.set_title(f"{history.name}: loss components ({scale})")
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    figure.tight_layout()
+    return figure
+
+
+def plot_lr_find(result: LRFindResult) -> Figure:
+    """A learning-rate range test: the loss of each step and its smoothed curve against the
+    learning rate (log axis), the suggested learning rate as a labelled vertical line."""
+    figure, axis = plt.subplots(figsize=(7, 4))
+    axis.plot(result.learning_rates, result.losses, color="tab:blue", alpha=0.35, label="loss")
+    axis.plot(result.learning_rates, result.smoothed, color="tab:blue", label="smoothed loss")
+    axis.axvline(result.suggested_lr, color="tab:red", linestyle="--", linewidth=1)
+    axis.annotate(
+        f"suggested lr {result.suggested_lr:.2g}",
+        (result.suggested_lr, 0.97),
+        xycoords=("data", "axes fraction"),
+        xytext=(4, 0),
+        textcoords="offset points",
+        ha="left",
+        va="top",
+        fontsize=9,
+        color="tab:red",
+    )
+    axis.set_xscale("log")
+    axis.set_xlabel("learning rate (log scale)")
+    axis.set_ylabel("total training loss")
+    stopped = "stopped on divergence" if result.diverged else "no divergence"
+    axis.set_title(
+        f"Learning-rate range test: {result.steps} steps in {result.seconds:.1f} s, {stopped}"
+    )
+    axis.legend(loc="upper left")
     figure.tight_layout()
     return figure

@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import Subset
+from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from mmlib import checkpoint as ckpt
@@ -53,6 +53,7 @@ HISTORY_COLUMNS = (
     "epoch",
     *(f"train_{c}" for c in COMPONENTS),
     *(f"val_{c}" for c in COMPONENTS),
+    *(f"train_eval_{c}" for c in COMPONENTS),
     "lr",
     "epoch_time_s",
     "skipped_steps",
@@ -228,6 +229,12 @@ class Trainer:
         self.val_set = CaptionDataset(
             split.val, caches[1], self.tokenizer, length, config.seed, train=False
         )
+        # The training images as evaluation sees them (first caption, no shift), on a fixed
+        # subset the size of the validation set: train loss in eval mode, comparable to val.
+        train_view = CaptionDataset(
+            split.train, caches[0], self.tokenizer, length, config.seed, train=False
+        )
+        self.train_eval_set = Subset(train_view, self._train_eval_indices())
         common = {
             "num_workers": config.num_workers,
             "pin_memory": config.pin_memory,
@@ -246,16 +253,28 @@ class Trainer:
             rank=self.rank,
             **common,
         )
-        self.val_loader = make_loader(self._val_share(), config.batch_size, shuffle=False, **common)
+        self.val_loader = make_loader(
+            self._val_share(self.val_set), config.batch_size, shuffle=False, **common
+        )
+        self.train_eval_loader = make_loader(
+            self._val_share(self.train_eval_set), config.batch_size, shuffle=False, **common
+        )
 
-    def _val_share(self) -> Subset[Any]:
-        """This process's validation batches: whole batches of `batch_size` consecutive samples,
+    def _train_eval_indices(self) -> list[int]:
+        """A fixed subset of the training set, as large as the validation set: indices drawn
+        (then sorted) by a generator seeded with `config.seed`, the same on every process."""
+        count = min(len(self.val_set), len(self.train_set))
+        generator = torch.Generator().manual_seed(self.config.seed)
+        return sorted(torch.randperm(len(self.train_set), generator=generator)[:count].tolist())
+
+    def _val_share(self, dataset: CaptionDataset | Subset[Any]) -> Subset[Any]:
+        """This process's evaluation batches: whole batches of `batch_size` consecutive samples,
         dealt round-robin, so each sample counts once and every batch (and so its contrastive
         loss) is the same as with one process."""
-        size, count = self.config.batch_size, len(self.val_set)
+        size, count = self.config.batch_size, len(dataset)
         batches = range(self.rank, -(-count // size), self.world_size)
         indices = [i for b in batches for i in range(b * size, min((b + 1) * size, count))]
-        return Subset(self.val_set, indices)
+        return Subset(dataset, indices)
 
     def _make_optimizer(self) -> None:
         config = self.config
@@ -433,13 +452,24 @@ class Trainer:
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(self.device.type, dtype=dtype)
 
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """Average val losses (each sample counted once), in eval mode."""
+        return self.evaluate(self.val_loader)
+
+    def validate_train(self) -> dict[str, float]:
+        """Average losses, in eval mode, on the fixed training subset `train_eval_set` (as large
+        as the validation set, first captions, no augmentation): the train loss to compare with
+        val, rather than the running average of an epoch during which the model improved."""
+        return self.evaluate(self.train_eval_loader)
+
+    @torch.no_grad()
+    def evaluate(self, loader: DataLoader[Any]) -> dict[str, float]:
+        """Average losses over `loader` (this process's share; summed over processes), in eval
+        mode: the code path of `validate`, for any loader of whole batches."""
         self.model.eval()
         sums = torch.zeros(4, device=self.device)
         samples = 0
-        for batch in self.val_loader:
+        for batch in loader:
             images = batch["images"].to(self.device, non_blocking=True)
             tokens = batch["tokens"].to(self.device, non_blocking=True)
             with self._autocast():
@@ -463,11 +493,13 @@ class Trainer:
             )
         )
         val = self.validate()
+        train_eval = self.validate_train()
         self.epoch += 1
         row = {
             "epoch": self.epoch,
             **{f"train_{k}": v for k, v in train.items()},
             **{f"val_{k}": v for k, v in val.items()},
+            **{f"train_eval_{k}": v for k, v in train_eval.items()},
             "lr": self.scheduler.get_last_lr()[0],
             "epoch_time_s": seconds,
             "skipped_steps": self._skipped,
@@ -494,6 +526,11 @@ class Trainer:
                 f"  Avg Loss: {row[f'{split}_total']:.4f} | Img: {row[f'{split}_image']:.4f} | "
                 f"Cap: {row[f'{split}_caption']:.4f} | Align: {row[f'{split}_alignment']:.4f}"
             )
+        self.log(
+            f"  Train (eval mode) Avg Loss: {row['train_eval_total']:.4f} | "
+            f"Img: {row['train_eval_image']:.4f} | Cap: {row['train_eval_caption']:.4f} | "
+            f"Align: {row['train_eval_alignment']:.4f}"
+        )
 
     def _early_stop(self) -> bool:
         patience = self.config.early_stopping_patience

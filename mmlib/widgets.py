@@ -6,7 +6,7 @@ import functools
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
@@ -14,6 +14,7 @@ import torch
 from IPython.display import display
 from torchvision.transforms.v2.functional import to_pil_image
 
+from mmlib import plots
 from mmlib.config import PRESETS, Config
 from mmlib.memory import (
     GIB,
@@ -28,6 +29,9 @@ from mmlib.memory import (
 from mmlib.plots import plot_step_losses
 from mmlib.tokenizer import ProductionTokenizer, oov_table
 from mmlib.train import Callback
+
+if TYPE_CHECKING:
+    from mmlib.analysis import RunHistory
 
 
 @dataclass
@@ -266,3 +270,57 @@ class LiveLossPlot(Callback):
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.output._repr_mimebundle_(**kwargs)
+
+
+def curves_panel(histories: Sequence[RunHistory]) -> Panel:
+    """Choose runs, component, scale and smoothing; `panel.result` (an Output) shows
+    `plot_curves` of the chosen runs."""
+    names: list[str] = []
+    for history in histories:
+        name, copy = history.name, 2
+        while name in names:  # two runs with one folder name (different checkpoint dirs)
+            name, copy = f"{history.name} ({copy})", copy + 1
+        names.append(name)
+    by_name = dict(zip(names, histories, strict=True))
+    style = {"description_width": "90px"}
+    controls: dict[str, widgets.Widget] = {
+        "runs": widgets.SelectMultiple(
+            options=names, value=tuple(names), description="runs", rows=min(6, len(names) or 1)
+        ),
+        "component": widgets.Dropdown(
+            options=list(plots.CURVE_COMPONENTS), value="total", description="component"
+        ),
+        "scale": widgets.ToggleButtons(
+            options=list(plots.CURVE_SCALES), value="linear", description="scale"
+        ),
+        "smoothing": widgets.FloatSlider(
+            value=0.0,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="smoothing",
+            continuous_update=False,
+        ),
+    }
+    for control in controls.values():
+        control.style = style
+    result = widgets.Output()
+
+    def update() -> None:
+        result.clear_output(wait=True)
+        chosen = [by_name[name] for name in controls["runs"].value]
+        with result:
+            if not chosen:
+                print("select at least one run")
+                return
+            figure = plots.plot_curves(
+                chosen,
+                component=controls["component"].value,
+                scale=controls["scale"].value,
+                smoothing=controls["smoothing"].value,
+            )
+            display(figure)
+            plt.close(figure)
+
+    _on_change(list(controls.values()), update)
+    return Panel(widgets.VBox([*controls.values(), result]), controls, result)

@@ -68,3 +68,19 @@ def test_targets_missed_names_each_shortfall() -> None:
     assert targets_missed(dict(COURSE_TARGETS)) == {}
     metrics = {**COURSE_TARGETS, "bleu4": 0.5, "subject_match": None}
     assert targets_missed(metrics) == {"bleu4": 0.5, "subject_match": None}
+
+
+def test_ensure_run_trains_once_then_loads(tiny_config, monkeypatch) -> None:
+    from mmlib import course
+
+    config = tiny_config(num_epochs=2)
+    run = course.ensure_run(config)
+    assert len((run / "history.csv").read_text().splitlines()) == 3
+    monkeypatch.setattr(course, "Trainer", lambda *a, **k: pytest.fail("trained again"))
+    assert course.ensure_run(config) == run
+    monkeypatch.undo()
+    longer = config.with_overrides({"num_epochs": 3})  # an unfinished history trains again
+    calls = []
+    monkeypatch.setattr(course.Trainer, "fit", lambda self: calls.append(self) or [])
+    course.ensure_run(longer)
+    assert len(calls) == 1

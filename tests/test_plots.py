@@ -9,6 +9,7 @@ import matplotlib
 import pytest
 import torch
 
+from mmlib.analysis import RunHistory
 from mmlib.memory import GIB, BatchSizeRow, MemoryEstimate, MemoryMeasurement, MemoryTerm
 from mmlib.plots import (
     plot_caption_lengths,
@@ -138,3 +139,93 @@ def test_memory_vs_batch_has_a_line_per_series_and_per_card_size() -> None:
     card_lines = [line for line in axis.lines if line.get_linestyle() == "--"]
     assert sorted(line.get_ydata()[0] for line in card_lines) == [4, 80]
     assert sorted(text.get_text() for text in axis.texts) == ["a / b 80 GB", "small 4 GB"]
+
+
+def test_plot_lr_find_marks_the_suggestion_on_a_log_axis() -> None:
+    from mmlib.lr_find import LRFindResult
+    from mmlib.plots import plot_lr_find
+
+    lrs = [1e-5 * 10 ** (i / 4) for i in range(17)]
+    losses = [5.0 - 0.2 * i if i < 12 else 3.0 + (i - 11) for i in range(17)]
+    result = LRFindResult(lrs, losses, losses, 1e-3, 17, 1.5, True)
+    figure = plot_lr_find(result)
+    axis = figure.axes[0]
+    assert axis.get_xscale() == "log"
+    assert [line.get_label() for line in axis.get_lines()][:2] == ["loss", "smoothed loss"]
+    assert any(list(line.get_xdata()) == [1e-3, 1e-3] for line in axis.get_lines())
+    assert any("suggested lr 0.001" in text.get_text() for text in axis.texts)
+    assert "17 steps" in axis.get_title()
+
+
+def _history(name: str = "run", steps: bool = True) -> RunHistory:
+    from pathlib import Path
+
+    from mmlib.analysis import RunHistory
+    from mmlib.config import Config
+
+    epochs = [
+        {
+            "epoch": e,
+            **{
+                f"{s}_{c}": 2.0 / e + (0.1 if s == "val" else 0)
+                for s in ("train", "val")
+                for c in ("total", "image", "caption", "alignment")
+            },
+            "lr": 1e-3,
+        }
+        for e in range(1, 5)
+    ]
+    epochs[2]["val_total"] = 0.1  # best epoch 3
+    rows = (
+        [
+            {
+                "step": i,
+                "epoch": 1 + (i - 1) // 3,
+                "total": 3.0 / i,
+                "image": 1.0,
+                "caption": 1.0,
+                "alignment": 1.0,
+                "lr": 1e-3 * i / 12,
+            }
+            for i in range(1, 13)
+        ]
+        if steps
+        else []
+    )
+    return RunHistory(name, Path(name), epochs, rows, Config())
+
+
+def test_plot_curves_overlays_runs_marks_best_and_shows_lr() -> None:
+    from mmlib.plots import plot_curves
+
+    figure = plot_curves([_history("a"), _history("b", steps=False)], scale="log", smoothing=0.5)
+    loss_axis, lr_axis = figure.axes
+    assert loss_axis.get_yscale() == "log"
+    labels = [line.get_label() for line in loss_axis.get_lines()]
+    assert {"a train (steps)", "a val", "b train (epoch mean)", "b val"} <= set(labels)
+    stars = [line for line in loss_axis.get_lines() if line.get_marker() == "*"]
+    assert [tuple(line.get_xdata()) for line in stars] == [(3,), (3,)]
+    assert len(lr_axis.get_lines()) == 2
+    train = next(line for line in loss_axis.get_lines() if line.get_label() == "a train (steps)")
+    assert list(train.get_xdata())[:3] == pytest.approx([1 / 3, 2 / 3, 1.0])
+    assert train.get_ydata()[0] == pytest.approx(3.0)  # bias-corrected EMA starts at the data
+    assert len(plot_curves([_history()], show_lr=False).axes) == 1
+
+
+def test_plot_curves_rejects_unknown_options() -> None:
+    from mmlib.plots import plot_curves
+
+    with pytest.raises(ValueError, match="component='loss'"):
+        plot_curves([_history()], component="loss")
+    with pytest.raises(ValueError, match="scale='symlog'"):
+        plot_curves([_history()], scale="symlog")
+
+
+def test_plot_components_draws_train_and_val_of_each() -> None:
+    from mmlib.plots import plot_components
+
+    figure = plot_components(_history())
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    for component in ("total", "image", "caption", "alignment"):
+        assert f"train {component}" in labels and f"val {component}" in labels
+    assert figure.axes[0].get_yscale() == "log"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import os
 import signal
 import socket
@@ -13,6 +14,8 @@ import torch
 
 from mmlib.checkpoint import load_checkpoint
 from mmlib.config import Config
+from mmlib.data import collate_batch
+from mmlib.losses import compute_losses
 from mmlib.model import MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 from mmlib.train import (
@@ -62,6 +65,50 @@ def test_fit_prints_the_seed_pipeline_and_writes_the_run(tiny_config, tmp_path) 
     tokenizer = ProductionTokenizer().load(run / "tokenizer.json")
     model = MultimodalModel(Config.load(run / "config.json"), len(tokenizer))
     model.load_state_dict(torch.load(run / "best.pt", weights_only=True))
+
+
+def test_train_loss_in_eval_mode_is_recorded_each_epoch(tiny_config, tmp_path) -> None:
+    lines: list[str] = []
+    trainer = Trainer(tiny_config(num_epochs=2), log=lines.append, progress=False)
+    history = trainer.fit()
+    assert "  Train (eval mode) Avg Loss: " in "\n".join(lines)
+    for row in history:
+        for component in ("total", "image", "caption", "alignment"):
+            assert math.isfinite(row[f"train_eval_{component}"]), component
+    # A fixed subset of the training set, as large as the validation set, the same each time.
+    indices = trainer.train_eval_set.indices
+    assert len(indices) == len(trainer.val_set) == 7 and indices == sorted(set(indices))
+    again = Trainer(tiny_config(run_name="again"), log=lambda _line: None, progress=False)
+    again.prepare()
+    assert again.train_eval_set.indices == indices
+    # In eval mode, without augmentation: the same as evaluating those samples by hand.
+    trainer.model.train()
+    by_hand = _eval_mode_losses(trainer, indices)
+    assert trainer.validate_train() == pytest.approx(by_hand, rel=1e-5)
+    assert trainer.model.training  # evaluation puts the model back in train mode
+    last = history[-1]
+    assert {k: last[f"train_eval_{k}"] for k in by_hand} == pytest.approx(by_hand, rel=1e-5)
+    assert last["train_eval_total"] != pytest.approx(last["train_total"], rel=1e-6)
+
+
+def _eval_mode_losses(trainer: Trainer, indices: list[int]) -> dict[str, float]:
+    """The weighted losses of the training samples `indices` (first caption, no shift), in
+    batches of `batch_size`, the model in eval mode."""
+    view = trainer.train_eval_set.dataset
+    assert not view.train and view.max_shift == 0
+    model = trainer.model.eval()
+    sums, count = torch.zeros(4), 0
+    size = trainer.config.batch_size
+    with torch.no_grad():
+        for start in range(0, len(indices), size):
+            batch = collate_batch([view[i] for i in indices[start : start + size]])
+            images, tokens = batch["images"], batch["tokens"]
+            losses = compute_losses(model(images, tokens), images, tokens, trainer.weights)
+            sums += torch.stack([v.float() for v in losses.as_dict().values()]) * len(images)
+            count += len(images)
+    model.train()
+    means = (sums / count).tolist()
+    return dict(zip(("total", "image", "caption", "alignment"), means, strict=True))
 
 
 def test_training_reduces_the_loss(tiny_config, tmp_path) -> None:

@@ -125,3 +125,39 @@ def test_memory_panel_recommends_from_one_table_per_precision(
     assert panel.controls["memory_gb"].value == 141 and "for 141 GB" in panel.result.value
     panel.controls["memory_gb"].value = 0.5  # less than the CUDA context allowance
     assert panel.result.value.startswith("<b>does not fit</b>: even batch_size=1")
+
+
+def test_curves_panel_redraws_with_the_chosen_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pathlib import Path
+
+    from mmlib import plots
+    from mmlib.analysis import RunHistory
+    from mmlib.widgets import curves_panel
+
+    real, calls = plots.plot_curves, []
+
+    def recording(histories: Any, **kwargs: Any) -> Any:
+        calls.append(([h.name for h in histories], kwargs))
+        return real(histories, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_curves", recording)
+    row = {
+        f"{s}_{c}": 1.0
+        for s in ("train", "val")
+        for c in ("total", "image", "caption", "alignment")
+    }
+    runs = [
+        RunHistory(name, Path(name), [{"epoch": 1, **row}, {"epoch": 2, **row}], [], Config())
+        for name in ("a", "b")
+    ]
+    panel = curves_panel(runs)
+    assert set(panel.controls) == {"runs", "component", "scale", "smoothing"}
+    assert calls[-1] == (["a", "b"], {"component": "total", "scale": "linear", "smoothing": 0.0})
+    panel.controls["runs"].value = ("b",)
+    panel.controls["component"].value = "caption"
+    panel.controls["scale"].value = "log"
+    panel.controls["smoothing"].value = 0.9
+    assert calls[-1] == (["b"], {"component": "caption", "scale": "log", "smoothing": 0.9})
+    count = len(calls)
+    panel.controls["runs"].value = ()
+    assert len(calls) == count  # nothing chosen: a message, no plot

@@ -1,0 +1,185 @@
+"""Loading run histories, EMA smoothing, summaries and `diagnose` findings."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mmlib.analysis import (
+    NO_FINDINGS,
+    HistoryError,
+    RunHistory,
+    diagnose,
+    ema,
+    format_findings,
+    load_histories,
+    load_history,
+    summary_rows,
+    summary_table,
+)
+from mmlib.config import Config
+from mmlib.train import Trainer
+
+RATES = {"image": 0.9, "caption": 0.85, "alignment": 0.8}
+START = {"image": 0.2, "caption": 2.0, "alignment": 3.0}
+
+
+def rows(n: int = 10, **overrides: Callable[[int], float]) -> list[dict[str, float]]:
+    """A clean history: every component decays geometrically, val a little above train."""
+    out = []
+    for i in range(n):
+        row: dict[str, float] = {"epoch": i + 1, "lr": 1e-3, "epoch_time_s": 2.0}
+        for split, offset in (("train", 1.0), ("val", 1.1)):
+            parts = {c: START[c] * RATES[c] ** i * offset for c in START}
+            for c, value in parts.items():
+                row[f"{split}_{c}"] = value
+            row[f"{split}_total"] = sum(parts.values())
+        for key, fn in overrides.items():
+            row[key] = fn(i)
+        out.append(row)
+    return out
+
+
+def kinds(history: object, **kwargs: object) -> list[str]:
+    return [finding.kind for finding in diagnose(history, **kwargs)]  # type: ignore[arg-type]
+
+
+def test_clean_and_short_healthy_histories_have_no_findings() -> None:
+    assert diagnose(rows(10)) == []
+    assert diagnose(rows(5)) == []  # patience 3 + 2 epochs: enough, and healthy
+    assert format_findings(diagnose(rows(10))) == NO_FINDINGS
+
+
+def test_too_short_history_is_insufficient_data_only() -> None:
+    findings = diagnose(rows(3, val_total=lambda i: [1.0, 5.0, math.nan][i]))
+    assert [f.kind for f in findings] == ["insufficient data"]
+    assert findings[0].evidence == {"epochs": 3, "needed": 5}
+
+
+def test_divergence_non_finite_and_jump() -> None:
+    findings = diagnose(rows(8, train_total=lambda i: math.inf if i == 6 else 5.0 * 0.9**i))
+    assert findings[0].kind == "divergence" and findings[0].evidence["epoch"] == 7
+    jump = diagnose(rows(8, val_total=lambda i: 20.0 if i == 5 else 5.0 * 0.9**i))
+    assert jump[0].kind == "divergence"
+    assert jump[0].evidence["epoch"] == 6 and jump[0].evidence["factor"] > 3
+    assert "epoch 6" in jump[0].message
+
+
+def test_overfitting_names_the_epoch_it_starts() -> None:
+    val = [3.0, 2.5, 2.2, 2.0, 2.1, 2.2, 2.35, 2.5]
+    findings = diagnose(rows(8, val_total=lambda i: val[i]))
+    assert [f.kind for f in findings] == ["overfitting"]
+    assert findings[0].evidence["from_epoch"] == 4
+    assert "from epoch 4" in findings[0].message and "epoch 4" in findings[0].action
+
+
+def test_plateau() -> None:
+    val = [3.0, 2.0, 1.5, 1.2, 1.0, 0.999, 0.998, 0.9985]
+    findings = diagnose(rows(8, val_total=lambda i: val[i]))
+    assert [f.kind for f in findings] == ["plateau"]
+    assert findings[0].evidence["from_epoch"] == 6
+    assert findings[0].evidence["relative_improvement"] < 0.01
+
+
+def test_learning_rate_too_high_from_early_oscillation() -> None:
+    val = [3.0, 4.0, 2.5, 3.5, 2.0, 1.8, 1.5, 1.3, 1.1, 1.0]
+    findings = diagnose(rows(10, val_total=lambda i: val[i]))
+    assert "learning rate too high" in [f.kind for f in findings]
+    spike = next(f for f in findings if f.kind == "learning rate too high")
+    assert [s["epoch"] for s in spike.evidence["epoch_spikes"]] == [2, 4]
+
+
+def test_learning_rate_too_high_from_step_spikes() -> None:
+    history = rows(10)
+    totals = [5.0, 4.0, 12.0, 3.5, 3.0, 10.0, 2.8, 2.6, 9.0, 2.4] + [2.0] * 10
+    steps = [{"step": i + 1, "epoch": 1 + i // 2, "total": v} for i, v in enumerate(totals)]
+    assert kinds(history, steps=steps) == ["learning rate too high"]
+    smooth = [{"step": i + 1, "epoch": 1 + i // 2, "total": 5.0 * 0.9**i} for i in range(20)]
+    assert kinds(history, steps=smooth) == []
+
+
+def test_learning_rate_too_low_only_against_a_suggestion() -> None:
+    history = rows(10)
+    assert kinds(history, learning_rate=1e-5) == []  # a smooth decline alone says nothing
+    assert kinds(history, learning_rate=1e-5, lr_suggestion=3e-3) == ["learning rate too low"]
+    assert kinds(history, learning_rate=1e-3, lr_suggestion=3e-3) == []
+
+
+def test_learning_rate_far_above_the_suggestion_is_too_high() -> None:
+    history = rows(10)
+    assert kinds(history, learning_rate=5e-2, lr_suggestion=3e-3) == ["learning rate too high"]
+    assert kinds(history, learning_rate=2e-2, lr_suggestion=3e-3) == []  # within 10x
+
+
+def test_component_stalled_is_relative_not_raw_magnitude() -> None:
+    # image is tiny in magnitude but keeps improving; alignment is large but stalls.
+    align = [3.0, 2.5, 2.2, 2.1, 2.05, 2.05, 2.05, 2.05, 2.05, 2.05]
+    findings = diagnose(rows(10, val_alignment=lambda i: align[i]))
+    assert [f.kind for f in findings] == ["component stalled"]
+    assert findings[0].evidence["component"] == "alignment"
+    assert "image" in findings[0].evidence["others"]
+
+
+def test_val_far_below_train_needs_train_eval_columns() -> None:
+    low_val = rows(10, val_total=lambda i: 0.5 * 5.0 * 0.8**i, train_total=lambda i: 5.0 * 0.8**i)
+    assert "val far below train" not in kinds(low_val)  # running averages: no verdict
+    for i, row in enumerate(low_val):
+        row["train_eval_total"] = 5.0 * 0.8**i
+    findings = diagnose(low_val)
+    assert [f.kind for f in findings] == ["val far below train"]
+    assert findings[0].evidence["to_epoch"] == 10
+    fair = rows(10)
+    for row in fair:
+        row["train_eval_total"] = row["val_total"] * 0.95
+    assert diagnose(fair) == []
+
+
+def test_ema_bias_correction() -> None:
+    assert ema([2.0] * 5, 0.9) == pytest.approx([2.0] * 5)  # no bend towards zero at the start
+    assert ema([1.0, 3.0], 0.0) == [1.0, 3.0]
+    assert ema([1.0, 3.0], 0.5) == pytest.approx([1.0, (0.25 + 1.5) / 0.75])
+    with pytest.raises(ValueError, match="smoothing"):
+        ema([1.0], 1.0)
+
+
+def test_load_history_of_a_real_tiny_run(tiny_config: Callable[..., Config]) -> None:
+    config = tiny_config(num_epochs=2)
+    Trainer(config, log=lambda _line: None, progress=False).fit()
+    history = load_history("tiny", config.checkpoint_dir)
+    assert isinstance(history, RunHistory) and history.name == "tiny"
+    assert [row["epoch"] for row in history.epochs] == [1, 2]
+    assert history.steps and "total" in history.steps[0]
+    assert history.config.latent_dim == config.latent_dim
+    assert load_histories(["latest"], config.checkpoint_dir)[0].path == history.path
+    (row,) = summary_rows([history])
+    assert row["epochs"] == 2 and row["best_epoch"] in (1, 2)
+    assert row["parameters"] and row["parameters"] > 1000
+    table = summary_table([history])
+    assert "tiny" in table and f"{row['parameters']:,}" in table
+    assert [f.kind for f in diagnose(history)] == ["insufficient data"]
+
+    (history.path / "history.csv").write_text("epoch,train_total\n1,0.5\n")
+    with pytest.raises(HistoryError, match=r"history\.csv.*missing column"):
+        load_history(history.path)
+    (history.path / "history.csv").unlink()
+    with pytest.raises(HistoryError, match=r"history\.csv: file not found"):
+        load_history(history.path)
+
+
+def test_malformed_value_names_file_and_line(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    Config().save(run / "config.json")
+    header = "epoch,train_total,train_image,train_caption,train_alignment,"
+    header += "val_total,val_image,val_caption,val_alignment"
+    (run / "history.csv").write_text(f"{header}\n1,1,1,1,1,1,1,1,1\n2,1,x,1,1,1,1,1,1\n")
+    with pytest.raises(HistoryError, match=r"history\.csv: malformed, line 3"):
+        load_history(run)
+    (run / "history.csv").write_text(f"{header}\n1,1,1,1,1,1,1,1,1\n")
+    history = load_history(run)
+    assert history.steps == [] and history.epochs[0]["val_total"] == 1.0
+    assert summary_rows([history])[0]["parameters"] is None  # no tokenizer.json
+    assert "unknown" in summary_table([history])
