@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from mmlib.analysis import ema
 from mmlib.config import Config
 from mmlib.data import set_loader_epoch
 from mmlib.train import Trainer
@@ -106,7 +107,7 @@ def lr_find(
         )
     finally:
         _restore(trainer, saved)
-    smoothed = _smooth(losses, smoothing)
+    smoothed = ema(losses, smoothing)
     return LRFindResult(
         learning_rates=learning_rates,
         losses=losses,
@@ -153,7 +154,7 @@ def _run(
     ratio = end_lr / start_lr
     learning_rates: list[float] = []
     losses: list[float] = []
-    average, best, steps = 0.0, math.inf, 0
+    best, steps = math.inf, 0
     model.train()
     optimizer.zero_grad(set_to_none=True)
     for step in range(num_steps):
@@ -181,8 +182,7 @@ def _run(
             return learning_rates, losses, steps, True
         learning_rates.append(lr)
         losses.append(loss)
-        average = smoothing * average + (1 - smoothing) * loss
-        smoothed = average / (1 - smoothing ** len(losses))
+        smoothed = ema(losses, smoothing)[-1]  # at most num_steps values: cheap to redo
         best = min(best, smoothed)
         if smoothed > divergence_factor * best:
             return learning_rates, losses, steps, True
@@ -196,15 +196,6 @@ def _cycle(trainer: Trainer) -> Iterator[dict[str, Any]]:
         set_loader_epoch(trainer.train_loader, epoch)
         yield from trainer.train_loader
         epoch += 1
-
-
-def _smooth(losses: list[float], smoothing: float) -> list[float]:
-    """Bias-corrected exponential moving average: the same as `_run` computes on the way."""
-    average, smoothed = 0.0, []
-    for count, loss in enumerate(losses, start=1):
-        average = smoothing * average + (1 - smoothing) * loss
-        smoothed.append(average / (1 - smoothing**count))
-    return smoothed
 
 
 def _save(trainer: Trainer) -> dict[str, Any]:

@@ -157,11 +157,8 @@ def config_panel(base: Config | None = None) -> Panel:
 
     def update() -> None:
         config = config_from_panel(Panel(widgets.VBox(), controls))
-        changed = {
-            name: value
-            for name, value in config.to_dict().items()
-            if value != Config.preset(config.preset_name).to_dict()[name]
-        }
+        preset = Config.preset(config.preset_name).to_dict()
+        changed = {name: value for name, value in config.to_dict().items() if value != preset[name]}
         arguments = "".join(f", {name}={value!r}" for name, value in changed.items())
         result.value = f"<code>Config.preset({config.preset_name!r}{arguments})</code>"
 

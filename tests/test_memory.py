@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from mmlib import memory
 from mmlib.config import Config, ConfigError
@@ -35,24 +36,11 @@ from mmlib.model import MultimodalModel
 from mmlib.train import Trainer, TrainingError
 
 SMALL_VOCAB = 50
-TINY = {
-    "image_size": 32,
-    "latent_dim": 32,
-    "embedding_dim": 32,
-    "base_channels": 8,
-    "num_heads": 2,
-    "num_layers": 1,
-    "text_encoder_layers": 1,
-    "feedforward_dim": 64,
-    "memory_tokens": 2,
-    "max_caption_length": 32,
-    "use_amp": False,
-}
 
 
 def tiny(**overrides: Any) -> Config:
     """A model small enough that a real step takes milliseconds."""
-    return Config(**{**TINY, **overrides})
+    return Config(**{**TINY_MODEL, "use_amp": False, **overrides})
 
 
 # The CPU accuracy claim: base at batch 8 only, to keep the test short (the bench runs all).

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import torch
+from conftest import TINY_MODEL
 
 from mmlib import memory
 from mmlib.config import Config
@@ -96,19 +97,7 @@ def test_memory_panel_recommends_from_one_table_per_precision(
         return real(config, batch_size, *args, **kwargs)
 
     monkeypatch.setattr(memory, "estimate_memory", counted)
-    config = Config(
-        image_size=32,
-        latent_dim=32,
-        embedding_dim=32,
-        base_channels=8,
-        num_heads=2,
-        num_layers=1,
-        text_encoder_layers=1,
-        feedforward_dim=64,
-        vocab_size=50,
-        max_caption_length=16,
-        use_amp=True,
-    )
+    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16, "use_amp": True})
     panel = memory_panel(config, batch_sizes=(1, 8, 64))
     assert panel.controls["precision"].value == "bf16" and asked == [1, 8, 64]
     assert "recommended batch_size <b>64</b> for 24 GB" in panel.result.value  # the table's top
