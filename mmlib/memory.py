@@ -209,7 +209,7 @@ def training_step(
     """One step as the Trainer takes it: forward and losses (autocast unless fp32), backward,
     gradient clipping, AdamW step, gradients set to None. fp16's GradScaler adds a few scalars
     only and is left out."""
-    with _autocast(images.device.type, precision):
+    with autocast_for(images.device.type, precision):
         output = model(images, tokens)
         losses = compute_losses(output, images, tokens, LossWeights.from_config(config))
     losses.total.backward()
@@ -218,7 +218,8 @@ def training_step(
     optimizer.zero_grad(set_to_none=True)
 
 
-def _autocast(device_type: str, precision: str) -> AbstractContextManager[Any]:
+def autocast_for(device_type: str, precision: str) -> AbstractContextManager[Any]:
+    """Autocast to bf16 or fp16 on `device_type`; nothing for fp32 (the Trainer's too)."""
     if precision == "fp32":
         return nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16

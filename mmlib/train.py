@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,12 @@ from mmlib.losses import (
     compute_losses,
     same_caption_mask,
 )
-from mmlib.memory import out_of_memory_message, resolve_batch_size
+from mmlib.memory import (
+    autocast_for,
+    make_optimizer,
+    out_of_memory_message,
+    resolve_batch_size,
+)
 from mmlib.model import PAD_ID, ModelOutput, MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 
@@ -278,13 +283,7 @@ class Trainer:
 
     def _make_optimizer(self) -> None:
         config = self.config
-        fused = self.device.type == "cuda"
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(),
-            lr=config.learning_rate,
-            weight_decay=config.weight_decay,
-            fused=fused or None,
-        )
+        self.optimizer = make_optimizer(self.model, config, self.device.type)
         steps_per_epoch = max(1, len(self.train_loader) // config.grad_accum_steps)
         self.total_steps = steps_per_epoch * config.num_epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -447,10 +446,7 @@ class Trainer:
         return values
 
     def _autocast(self) -> AbstractContextManager[Any]:
-        if self.precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
-        return torch.autocast(self.device.type, dtype=dtype)
+        return autocast_for(self.device.type, self.precision)
 
     def validate(self) -> dict[str, float]:
         """Average val losses (each sample counted once), in eval mode."""
