@@ -16,7 +16,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(if $(strip $(TORCH_PACKAGES)),$(PY) -m pip install --quiet $(TORCH_PACKAGES))
-	$(PY) -m pip install --quiet -e ".[course,dev]"
+	$(PY) -m pip install --quiet -e ".[course,dev,demo,export,fid]"
 	touch $(STAMP)
 
 $(SYNTHETIC): | $(STAMP)

@@ -586,22 +586,24 @@ def load_image(
     """
     if resize_mode not in RESIZE_MODES:
         raise ValueError(f"resize_mode={resize_mode!r}: allowed values are {RESIZE_MODES}")
-    return _fit(_decode_rgb(Path(path), image_size), image_size, resize_mode)
-
-
-def _decode_rgb(path: Path, image_size: int) -> torch.Tensor:
-    with Image.open(path) as image:
+    with Image.open(Path(path)) as image:
         image.draft(None, (image_size, image_size))  # JPEG: decode at 1/2..1/8 scale, sides >= S
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit grey: scale, don't clip
-            image = image.convert("I").point(lambda value: value / 257).convert("L")
-        if "A" in image.getbands() or "transparency" in image.info:
-            paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(paper, image.convert("RGBA"))
-        return TF.pil_to_tensor(image.convert("RGB"))
+        return pil_to_image(image, image_size, resize_mode)
 
 
-def _fit(image: torch.Tensor, size: int, resize_mode: str) -> torch.Tensor:
+def pil_to_image(image: Image.Image, image_size: int, resize_mode: str = "pad") -> torch.Tensor:
+    """A PIL image (any mode, EXIF-rotated) as `load_image` returns it: uint8 RGB [3, S, S]."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L"):  # 16-bit grey: scale, don't clip
+        image = image.convert("I").point(lambda value: value / 257).convert("L")
+    if "A" in image.getbands() or "transparency" in image.info:
+        paper = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(paper, image.convert("RGBA"))
+    return fit_image(TF.pil_to_tensor(image.convert("RGB")), image_size, resize_mode)
+
+
+def fit_image(image: torch.Tensor, size: int, resize_mode: str = "pad") -> torch.Tensor:
+    """A [C, H, W] image scaled to [C, size, size]: padded with its border colour or cropped."""
     height, width = image.shape[-2:]
     if (height, width) == (size, size):
         return image

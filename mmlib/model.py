@@ -327,11 +327,12 @@ class MultimodalModel(nn.Module):
     # --- retrieval ---
     def encode_image(self, images: Tensor) -> Tensor:
         """Unit-norm image embeddings [B, embedding_dim]."""
-        return self._image_embedding(self._memory(images))
+        return self._image_embedding(self.image_memory(images))
 
-    def _memory(self, images: Tensor) -> Tensor:
-        latent, features = self.image_encoder(images)
-        return self.caption_decoder.memory(latent, features)
+    def image_memory(self, images: Tensor, latent: Tensor | None = None) -> Tensor:
+        """The caption decoder's memory of images; `latent` replaces the images' own latent."""
+        own_latent, features = self.image_encoder(images)
+        return self.caption_decoder.memory(own_latent if latent is None else latent, features)
 
     def _image_embedding(self, memory: Tensor) -> Tensor:
         return F.normalize(self.image_projection(self.image_pool(memory)), dim=-1)
@@ -349,12 +350,14 @@ class MultimodalModel(nn.Module):
         method: DecodeMethod = "greedy",
         beam_width: int = 4,
         length_penalty: float = 0.6,
+        latent: Tensor | None = None,
     ) -> Tensor:
         """Captions [B, L <= max_length] as token ids: <START>, words, <END>, then <PAD> only.
 
-        A row without <END> ran to `max_length`. Runs in eval mode (dropout off) and restores
-        the previous mode. Beam search ranks hypotheses by log-probability / ((5 + n) / 6) **
-        length_penalty, n = generated tokens; beam_width=1 equals greedy.
+        A row without <END> ran to `max_length`. `latent` [B, latent_dim], when given, replaces
+        the images' own latent (their spatial map is still read). Runs in eval mode (dropout
+        off) and restores the previous mode. Beam search ranks hypotheses by log-probability /
+        ((5 + n) / 6) ** length_penalty, n = generated tokens; beam_width=1 equals greedy.
         """
         max_length = self.max_caption_length if max_length is None else max_length
         if not 2 <= max_length <= self.max_caption_length:
@@ -368,7 +371,7 @@ class MultimodalModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            memory = self._memory(images)
+            memory = self.image_memory(images, latent)
             if method == "greedy":
                 return self._greedy(memory, max_length)
             return self._beam(memory, max_length, beam_width, length_penalty)

@@ -94,3 +94,29 @@ def tiny_config(synthetic_dataset: Path, tmp_path: Path) -> Callable[..., Config
         return Config(**{**values, **overrides})
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_run(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trained tiny run folder (8 epochs on `synthetic_dataset`) with an `imagine.pt`, shared
+    by the inference, demo and export tests; treat it as read-only."""
+    from mmlib.inference import fit_run_imagination
+    from mmlib.train import Trainer
+
+    root = tmp_path_factory.mktemp("tiny-run")
+    config = Config(
+        **TINY_MODEL,
+        data_dir=synthetic_dataset,
+        checkpoint_dir=root / "checkpoints",
+        cache_dir=root / "cache",
+        batch_size=16,
+        num_epochs=8,
+        num_workers=0,
+        run_name="tiny",
+        use_amp=False,
+        warmup_steps=2,
+    )
+    trainer = Trainer(config, log=lambda _line: None, progress=False)
+    trainer.fit()
+    fit_run_imagination(trainer.run_dir, config.checkpoint_dir, steps=60, consistency_steps=20)
+    return trainer.run_dir

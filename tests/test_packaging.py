@@ -12,8 +12,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _pyproject_requirements() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    extras = project["optional-dependencies"]
-    return {*project["dependencies"], *extras["course"], *extras["dev"]}
+    extras = project["optional-dependencies"].values()
+    return {*project["dependencies"], *(requirement for extra in extras for requirement in extra)}
 
 
 def _environment_pip_requirements() -> set[str]:

@@ -1,0 +1,409 @@
+"""After training: caption images, retrieve across modalities, imagine images from captions.
+
+`Predictor.load(run)` needs only a run folder: `config.json`, `tokenizer.json`, `best.pt`, and
+for `imagine` / `sample_pairs` the small `imagine.pt` that `fit_imagination` writes beside them.
+
+Imagining goes through the shared latent: a small MLP maps a caption's aligned text embedding to
+an image latent, which the model's own image decoder turns into pixels. The alignment loss ties
+text embeddings to the *pooled image memory*, not to the latent, so the mapping is trained after
+the main run, with every model weight frozen: it regresses the latents of the training images
+from their captions' embeddings, plus a caption-consistency term (the frozen captioner, reading the
+decoded image, should write the prompt) that steers it to latents the decoder renders legibly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor, nn
+
+from mmlib.checkpoint import (
+    BEST_FILE,
+    CheckpointError,
+    load_checkpoint,
+    load_model,
+    resolve_run,
+    save_checkpoint,
+)
+from mmlib.config import Config
+from mmlib.data import Record, build_image_cache, fit_image, load_image, pil_to_image
+from mmlib.losses import caption_loss
+from mmlib.model import DecodeMethod, MultimodalModel
+from mmlib.synthetic import subjects_in_caption
+from mmlib.tokenizer import ProductionTokenizer
+
+IMAGINE_FILE = "imagine.pt"
+ImageInput = str | os.PathLike[str] | Image.Image | Tensor
+
+
+def to_pixels(image: Tensor) -> Tensor:
+    """uint8 images [..., C, H, W] in 0..255 to float in [-1, 1], the model's input range."""
+    return image.float().div(127.5).sub(1.0)
+
+
+def to_uint8(pixels: Tensor) -> Tensor:
+    """Model outputs in [-1, 1] to uint8 images in 0..255 (on the CPU)."""
+    return pixels.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).byte().cpu()
+
+
+def load_images(
+    images: Sequence[ImageInput] | Tensor, image_size: int, resize_mode: str = "pad"
+) -> Tensor:
+    """File paths, PIL images or tensors as one uint8 batch [N, 3, S, S].
+
+    A tensor is a uint8 image [3, H, W] or a batch [N, 3, H, W] (float tensors must already be
+    in [0, 1]); every image is fitted to S as training fitted it (`resize_mode`).
+    """
+    if isinstance(images, Tensor):
+        images = list(images) if images.dim() == 4 else [images]
+    if len(images) == 0:
+        raise ValueError("images: got none; pass file paths, PIL images or image tensors")
+    return torch.stack([_load_one(image, image_size, resize_mode) for image in images])
+
+
+def _load_one(image: ImageInput, image_size: int, resize_mode: str) -> Tensor:
+    if isinstance(image, Image.Image):
+        return pil_to_image(image, image_size, resize_mode)
+    if isinstance(image, Tensor):
+        if image.dim() != 3 or image.shape[0] not in (1, 3):
+            shape = list(image.shape)
+            raise ValueError(f"image tensor: expected [3, H, W] or [1, H, W], got {shape}")
+        if image.is_floating_point():
+            if image.min() < 0 or image.max() > 1:
+                raise ValueError("float image tensor: values must lie in [0, 1]")
+            image = image.mul(255).round().byte()
+        return fit_image(image.cpu().expand(3, -1, -1), image_size, resize_mode)
+    path = Path(image)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image file")
+    return load_image(path, image_size, resize_mode)
+
+
+class TextToLatent(nn.Module):
+    """MLP from a unit-norm text embedding to an image latent."""
+
+    def __init__(self, embedding_dim: int, latent_dim: int, hidden: int = 512) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(embedding_dim, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, hidden),
+            nn.GELU(),
+            nn.Linear(hidden, latent_dim),
+        )
+
+    def forward(self, text_embedding: Tensor) -> Tensor:
+        """Latents [B, latent_dim] for embeddings [B, embedding_dim]."""
+        return self.net(text_embedding)
+
+
+class LatentGaussian(nn.Module):
+    """A full-covariance Gaussian over image latents, fitted to the training set's."""
+
+    def __init__(self, latent_dim: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(latent_dim))
+        self.register_buffer("scale_tril", torch.eye(latent_dim))
+
+    def fit(self, latents: Tensor, jitter: float = 1e-5) -> LatentGaussian:
+        """Set mean and Cholesky factor from latents [N, latent_dim]."""
+        covariance = torch.cov(latents.T.double())
+        covariance += jitter * torch.eye(latents.shape[1], dtype=torch.float64)
+        self.mean.copy_(latents.mean(0))
+        self.scale_tril.copy_(torch.linalg.cholesky(covariance).float())
+        return self
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """`n` latents [n, latent_dim]."""
+        noise = torch.randn(n, self.mean.numel(), generator=generator).to(self.mean.device)
+        return self.mean + noise @ self.scale_tril.T
+
+
+class Imagination(nn.Module):
+    """What imagining needs beyond the model: the text-to-latent mapping and the latent prior."""
+
+    def __init__(self, embedding_dim: int, latent_dim: int) -> None:
+        super().__init__()
+        self.text_to_latent = TextToLatent(embedding_dim, latent_dim)
+        self.prior = LatentGaussian(latent_dim)
+
+
+@dataclass(frozen=True)
+class Match:
+    """One retrieved item: its index among the candidates, cosine similarity, and the item."""
+
+    index: int
+    score: float
+    item: str | int
+
+
+@dataclass(frozen=True)
+class SampledPairs:
+    """New images [N, 3, S, S] (uint8), the captions written from their latents, and the
+    captioner's reading of each decoded image."""
+
+    images: Tensor
+    captions: list[str]
+    readings: list[str]
+
+    def subject_agreement(self) -> float:
+        """Share of pairs whose caption and reading name the same subjects and counts."""
+        same = sum(
+            subjects_in_caption(c) == subjects_in_caption(r)
+            for c, r in zip(self.captions, self.readings, strict=True)
+        )
+        return same / len(self.captions)
+
+
+class Predictor:
+    """A trained run ready for inference: captioning, retrieval, imagining, sampling."""
+
+    def __init__(
+        self,
+        model: MultimodalModel,
+        tokenizer: ProductionTokenizer,
+        config: Config,
+        imagination: Imagination | None = None,
+        run_dir: Path | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.imagination = imagination.to(self.device).eval() if imagination else None
+        self.run_dir = run_dir
+
+    @classmethod
+    def load(
+        cls,
+        run: str | os.PathLike[str],
+        checkpoint_dir: str | os.PathLike[str] = "checkpoints",
+        which: str = BEST_FILE,
+        device: str | torch.device = "cpu",
+    ) -> Predictor:
+        """A run folder, run name or `latest`, with `imagine.pt` when the run has one."""
+        run_dir = resolve_run(run, checkpoint_dir)
+        model, tokenizer, config = load_model(run_dir, checkpoint_dir, which, device)
+        imagination = None
+        if (run_dir / IMAGINE_FILE).is_file():
+            imagination = Imagination(config.embedding_dim, config.latent_dim)
+            state = load_checkpoint(run_dir / IMAGINE_FILE)
+            try:
+                imagination.load_state_dict(state)
+            except RuntimeError as error:
+                raise CheckpointError(
+                    f"{run_dir / IMAGINE_FILE}: does not fit this run's model ({error}); "
+                    "refit it with fit_imagination or `python -m mmlib fit-imagine RUN`"
+                ) from None
+        return cls(model, tokenizer, config, imagination, run_dir)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are."""
+        return next(self.model.parameters()).device
+
+    def pixels(self, images: Sequence[ImageInput] | Tensor) -> Tensor:
+        """Any accepted images as the model's float input [N, 3, S, S] in [-1, 1], on its device."""
+        uint8 = load_images(images, self.config.image_size, self.config.resize_mode)
+        return to_pixels(uint8.to(self.device))
+
+    @torch.no_grad()
+    def caption(
+        self,
+        images: Sequence[ImageInput] | Tensor,
+        method: DecodeMethod = "greedy",
+        beam_width: int = 4,
+        length_penalty: float = 0.6,
+        batch_size: int = 64,
+    ) -> list[str]:
+        """One caption per image, greedy or by beam search."""
+        pixels = self.pixels(images)
+        captions: list[str] = []
+        for batch in pixels.split(batch_size):
+            tokens = self.model.generate(
+                batch, method=method, beam_width=beam_width, length_penalty=length_penalty
+            )
+            captions += self.tokenizer.batch_decode(tokens.cpu())
+        return captions
+
+    @torch.no_grad()
+    def embed_images(self, images: Sequence[ImageInput] | Tensor, batch_size: int = 128) -> Tensor:
+        """Unit-norm image embeddings [N, embedding_dim]."""
+        pixels = self.pixels(images)
+        return torch.cat([self.model.encode_image(batch) for batch in pixels.split(batch_size)])
+
+    @torch.no_grad()
+    def embed_captions(self, captions: Sequence[str], batch_size: int = 256) -> Tensor:
+        """Unit-norm caption embeddings [N, embedding_dim]."""
+        if isinstance(captions, str):
+            raise TypeError("captions: pass a list of strings, not one string")
+        tokens = self.tokenizer.batch_encode(list(captions), self.model.max_caption_length)
+        return torch.cat(
+            [self.model.encode_text(batch.to(self.device)) for batch in tokens.split(batch_size)]
+        )
+
+    def _embed(self, items: Sequence[ImageInput] | Tensor | Sequence[str]) -> Tensor:
+        if not isinstance(items, Tensor) and len(items) and all(isinstance(i, str) for i in items):
+            paths = [Path(i) for i in items]
+            if not any(p.suffix and p.is_file() for p in paths):
+                return self.embed_captions(items)  # type: ignore[arg-type]
+        return self.embed_images(items)  # type: ignore[arg-type]
+
+    def retrieve(
+        self,
+        queries: Sequence[ImageInput] | Tensor | Sequence[str],
+        candidates: Sequence[ImageInput] | Tensor | Sequence[str],
+        k: int = 5,
+    ) -> list[list[Match]]:
+        """The `k` candidates most similar to each query, best first, in the aligned space.
+
+        Queries and candidates are each captions (strings that are not image files) or images;
+        image->caption and caption->image ranking are the two mixed cases. A `Match.item` is the
+        candidate caption, or the candidate image's index.
+        """
+        similarity = self._embed(queries) @ self._embed(candidates).T
+        scores, indices = similarity.topk(min(k, similarity.shape[1]), dim=1)
+        texts = (
+            candidates
+            if not isinstance(candidates, Tensor) and isinstance(candidates[0], str)
+            else None
+        )
+        return [
+            [
+                Match(int(i), float(s), texts[int(i)] if texts else int(i))
+                for s, i in zip(row_scores, row_indices, strict=True)
+            ]
+            for row_scores, row_indices in zip(scores.tolist(), indices.tolist(), strict=True)
+        ]
+
+    def _require_imagination(self) -> Imagination:
+        if self.imagination is None:
+            where = self.run_dir or "this run"
+            raise CheckpointError(
+                f"{where}: no {IMAGINE_FILE}; fit it first with "
+                "`python -m mmlib fit-imagine RUN` (or mmlib.inference.fit_imagination)"
+            )
+        return self.imagination
+
+    @torch.no_grad()
+    def imagine(self, captions: str | Sequence[str]) -> Tensor:
+        """Images [N, 3, S, S] (uint8) decoded from each caption's text embedding via the latent."""
+        captions = [captions] if isinstance(captions, str) else list(captions)
+        latents = self._require_imagination().text_to_latent(self.embed_captions(captions))
+        return to_uint8(self.model.image_decoder(latents))
+
+    @torch.no_grad()
+    def sample_pairs(self, n: int, seed: int = 0) -> SampledPairs:
+        """`n` new image + caption pairs from latents drawn from the fitted latent Gaussian.
+
+        Each latent is decoded to an image; its caption is written from that latent (with the
+        decoded image's spatial map, which the caption decoder also reads), and its reading is
+        the captioner's caption of the decoded image alone (re-encoded).
+        """
+        generator = torch.Generator().manual_seed(seed)
+        latents = self._require_imagination().prior.sample(n, generator)
+        pixels = self.model.image_decoder(latents)
+        captions = self.model.generate(pixels, latent=latents)
+        readings = self.model.generate(pixels)
+        return SampledPairs(
+            images=to_uint8(pixels),
+            captions=self.tokenizer.batch_decode(captions.cpu()),
+            readings=self.tokenizer.batch_decode(readings.cpu()),
+        )
+
+    @torch.no_grad()
+    def latents(self, images: Tensor, batch_size: int = 256) -> Tensor:
+        """Image latents [N, latent_dim] of uint8 images [N, 3, S, S]."""
+        return torch.cat(
+            [
+                self.model.image_encoder(to_pixels(batch.to(self.device)))[0]
+                for batch in images.split(batch_size)
+            ]
+        )
+
+
+def fit_imagination(
+    predictor: Predictor,
+    records: Sequence[Record],
+    images: Tensor,
+    steps: int = 1500,
+    consistency_steps: int = 200,
+    consistency_weight: float = 1.0,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    seed: int = 0,
+) -> Imagination:
+    """Train the text-to-latent mapping and fit the latent prior on `records` (uint8 `images`).
+
+    All model weights stay frozen. First `steps` of latent regression (MSE to the image's own
+    latent, on all of its captions), then `consistency_steps` that add the frozen captioner's
+    cross-entropy on the decoded image against the caption (times `consistency_weight`). Sets
+    `predictor.imagination` and returns it.
+    """
+    if len(records) != len(images):
+        raise ValueError(f"records: {len(records)}, images: {len(images)}; they must pair up")
+    model, device = predictor.model, predictor.device
+    torch.manual_seed(seed)
+    latents = predictor.latents(images)
+    scale = latents.var(0).mean().clamp_min(1e-12)  # MSE relative to the latents' own spread
+    imagination = Imagination(predictor.config.embedding_dim, predictor.config.latent_dim)
+    imagination.prior.fit(latents.cpu())
+    imagination.to(device)
+    owners = torch.tensor([i for i, r in enumerate(records) for _ in r.captions], device=device)
+    captions = [caption for record in records for caption in record.captions]
+    tokens = predictor.tokenizer.batch_encode(captions, model.max_caption_length).to(device)
+    embeddings = predictor.embed_captions(captions)
+    mapper = imagination.text_to_latent
+    optimizer = torch.optim.AdamW(mapper.parameters(), lr=lr, weight_decay=1e-4)
+    generator = torch.Generator().manual_seed(seed)
+    frozen = [p for p in model.parameters() if p.requires_grad]
+    for parameter in frozen:
+        parameter.requires_grad_(False)
+    try:
+        for step in range(steps + consistency_steps):
+            rows = torch.randint(len(captions), (batch_size,), generator=generator).to(device)
+            predicted = mapper(embeddings[rows])
+            loss = F.mse_loss(predicted, latents[owners[rows]]) / scale
+            if step >= steps:
+                decoded = model.image_decoder(predicted)
+                memory = model.image_memory(decoded)
+                logits = model.caption_decoder(tokens[rows, :-1], memory)
+                loss = loss + consistency_weight * caption_loss(logits, tokens[rows, 1:])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    finally:
+        for parameter in frozen:
+            parameter.requires_grad_(True)
+    predictor.imagination = imagination.eval()
+    return imagination
+
+
+def save_imagination(imagination: Imagination, run_dir: str | os.PathLike[str]) -> Path:
+    """Write `imagine.pt` into a run folder (atomically)."""
+    return save_checkpoint(imagination.state_dict(), Path(run_dir) / IMAGINE_FILE)
+
+
+def fit_run_imagination(
+    run: str | os.PathLike[str],
+    checkpoint_dir: str | os.PathLike[str] = "checkpoints",
+    device: str | torch.device = "cpu",
+    steps: int = 1500,
+    consistency_steps: int = 200,
+) -> Path:
+    """Fit `imagine.pt` for a run on its own training split and save it in the run folder."""
+    from mmlib.data import load_split
+
+    predictor = Predictor.load(run, checkpoint_dir, device=device)
+    config = predictor.config
+    train = load_split(config).train
+    images = build_image_cache(
+        train, config.image_size, config.resize_mode, cache_dir=config.cache_dir, progress=False
+    )
+    fit_imagination(predictor, train, images, steps, consistency_steps, seed=config.seed)
+    return save_imagination(predictor.imagination, predictor.run_dir)  # type: ignore[arg-type]
