@@ -12,6 +12,7 @@ import torch
 from mmlib.checkpoint import BEST_FILE, HISTORY_FILE, METRICS_FILE, load_model
 from mmlib.config import Config
 from mmlib.data import build_image_cache, load_split
+from mmlib.inference import fit_run_imagination
 from mmlib.metrics import CaptionMetrics, evaluate_run
 from mmlib.train import Trainer
 
@@ -43,13 +44,15 @@ def enter_project_root() -> Path:
 def train_and_evaluate(
     config: Config, resume: str | Path | None = None, progress: bool = True
 ) -> tuple[Path, CaptionMetrics]:
-    """Train (or resume) a run, evaluate its best model, write `metrics.json`, print a report.
+    """Train (or resume) a run, fit its `imagine.pt`, evaluate its best model, write
+    `metrics.json` and print a report.
 
     This is `make train` and `python -m mmlib train`.
     """
     started = time.perf_counter()
     trainer = Trainer(config, resume=resume, progress=progress)
     trainer.fit()
+    fit_run_imagination(trainer.run_dir, trainer.config.checkpoint_dir)
     metrics = evaluate_run(trainer.run_dir, trainer.config.checkpoint_dir)
     minutes = (time.perf_counter() - started) / 60
     print(f"\n{trainer.run_dir}: trained and evaluated in {minutes:.1f} min")

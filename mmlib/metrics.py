@@ -1,36 +1,47 @@
-"""Does the model caption and align? BLEU-4, subject match, token accuracy, recall@1.
+"""How well does a run caption, align, reconstruct and imagine? Every figure of `metrics.json`.
 
-Each figure comes with the same figure for a baseline that shuffles the images, so a number
-that a caption-only language model would also reach is visible as such.
+Captioning and retrieval figures come with the same figure for a baseline that shuffles the
+images, so a number that a caption-only language model would also reach is visible as such.
+BLEU, perplexity, PSNR, SSIM, FID and KID are torchmetrics' implementations.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 from torch import Tensor
-from torchmetrics.text import BLEUScore
+from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+from torchmetrics.text import BLEUScore, Perplexity
 
-from mmlib.checkpoint import METRICS_FILE, atomic_write_text, load_model, resolve_run
-from mmlib.data import Record, build_image_cache, load_split
+from mmlib.checkpoint import METRICS_FILE, CheckpointError, atomic_write_text, load_checkpoint
+from mmlib.data import Record, build_image_cache, load_records, load_split
+from mmlib.inference import Predictor, to_pixels, to_uint8
 from mmlib.model import MultimodalModel
 from mmlib.synthetic import subjects_in_caption, subjects_of
 from mmlib.tokenizer import ProductionTokenizer, normalize
 
+RECALL_KS = (1, 5, 10)
+FID_SKIPPED = "skipped: no --fid-weights given (Inception weights are never downloaded at run time)"
+
+
+def bleu_scores(
+    hypotheses: Sequence[str], references: Sequence[Sequence[str]], max_n: int = 4
+) -> list[float]:
+    """Corpus BLEU-1..max_n on a 0-1 scale (torchmetrics), on normalised text, all references."""
+    hyps = [normalize(h) for h in hypotheses]
+    refs = [[normalize(r) for r in group] for group in references]
+    return [float(BLEUScore(n_gram=n)(hyps, refs)) for n in range(1, max_n + 1)]
+
 
 def bleu4(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
-    """Corpus BLEU-4 on a 0-1 scale (torchmetrics), on normalised text, all references."""
-    score = BLEUScore(n_gram=4)
-    return float(
-        score(
-            [normalize(h) for h in hypotheses],
-            [[normalize(r) for r in refs] for refs in references],
-        )
-    )
+    """Corpus BLEU-4 (see `bleu_scores`)."""
+    return bleu_scores(hypotheses, references)[3]
 
 
 def subject_match(captions: Sequence[str], scenes: Sequence[dict]) -> float:
@@ -41,15 +52,72 @@ def subject_match(captions: Sequence[str], scenes: Sequence[dict]) -> float:
     return hits / len(captions) if captions else 0.0
 
 
-def recall_at_k(similarity: Tensor, targets: Tensor, k: int = 1) -> float:
-    """Share of rows whose target column is among their `k` most similar columns."""
+def same_subjects(captions: Sequence[str], prompts: Sequence[str]) -> float:
+    """Share of caption pairs that name the same subjects with the same counts."""
+    hits = sum(
+        subjects_in_caption(c) == subjects_in_caption(p)
+        for c, p in zip(captions, prompts, strict=True)
+    )
+    return hits / len(captions) if captions else 0.0
+
+
+def recall_at_k(similarity: Tensor, positives: Tensor, k: int = 1) -> float:
+    """Share of rows with a positive among their `k` most similar columns.
+
+    `positives` is the target column of each row [R] or a boolean mask [R, C] (several
+    positives per row, as when several images share a caption).
+    """
+    if positives.dim() == 1:
+        positives = torch.nn.functional.one_hot(positives, similarity.shape[1]).bool()
     top = similarity.topk(min(k, similarity.shape[1]), dim=1).indices
-    return float((top == targets[:, None]).any(dim=1).float().mean())
+    return float(positives.gather(1, top).any(dim=1).float().mean())
+
+
+def image_quality(real: Tensor, generated: Tensor) -> tuple[float, float]:
+    """(PSNR in dB, SSIM) of uint8 images [N, 3, H, W] against their uint8 originals."""
+    real01, generated01 = real.float() / 255, generated.float() / 255
+    psnr = PeakSignalNoiseRatio(data_range=1.0)(generated01, real01)
+    ssim = StructuralSimilarityIndexMeasure(data_range=1.0)(generated01, real01)
+    return float(psnr), float(ssim)
+
+
+def inception_distances(
+    real: Tensor, generated: Tensor, weights_path: str | os.PathLike[str]
+) -> tuple[float, float, float]:
+    """(FID, KID mean, KID std) of uint8 images [N, 3, H, W] against real ones.
+
+    `weights_path` is a local copy of the FID Inception weights (torch-fidelity's
+    `pt_inception-2015-12-05-6726825d.pth`); nothing is downloaded.
+    """
+    try:
+        from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
+        from torchmetrics.image.kid import KernelInceptionDistance
+    except ImportError:
+        raise ImportError('FID/KID need torch-fidelity: pip install -e ".[fid]"') from None
+    load_checkpoint(weights_path)  # a clear error for a missing or unreadable file
+    inception = NoTrainInceptionV3(
+        name="inception-v3-compat",
+        features_list=["2048"],
+        feature_extractor_weights_path=str(weights_path),
+    )
+    fid = FrechetInceptionDistance(feature=inception)
+    with warnings.catch_warnings():  # its note that KID keeps every feature: a few hundred here
+        warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance`")
+        kid = KernelInceptionDistance(feature=inception, subset_size=min(100, len(real)))
+    for metric in (fid, kid):
+        metric.update(real, real=True)
+        metric.update(generated, real=False)
+    kid_mean, kid_std = kid.compute()
+    return float(fid.compute()), float(kid_mean), float(kid_std)
 
 
 @dataclass(frozen=True)
 class CaptionMetrics:
-    """The course's learning checks, each with its shuffled-image baseline."""
+    """Every evaluation figure of a run; `*_shuffled` are the shuffled-image baselines.
+
+    BLEU is against all reference captions; retrieval ranks against the distinct captions (and
+    caption->image against all images, any image with that caption counting as a hit).
+    """
 
     bleu4: float
     bleu4_shuffled: float
@@ -61,23 +129,70 @@ class CaptionMetrics:
     recall_at_1_shuffled: float
     images: int
     distinct_captions: int
+    bleu1: float
+    bleu2: float
+    bleu3: float
+    beam_bleu1: float
+    beam_bleu2: float
+    beam_bleu3: float
+    beam_bleu4: float
+    beam_subject_match: float | None
+    perplexity: float
+    recall_at_5: float
+    recall_at_10: float
+    text_recall_at_1: float
+    text_recall_at_5: float
+    text_recall_at_10: float
+    psnr: float
+    ssim: float
+    imagine_subject_match: float | None = None
+    imagine_random_subject_match: float | None = None
+    sample_agreement: float | None = None
+    fid: float | None = None
+    kid: float | None = None
+    kid_std: float | None = None
+    fid_note: str = FID_SKIPPED
 
     def table(self) -> str:
-        """A small text table: metric, model, shuffled-image baseline."""
-        rows = [
-            ("BLEU-4", self.bleu4, self.bleu4_shuffled),
-            ("subject match", self.subject_match, self.subject_match_shuffled),
+        """The figures as a text table: metric, model, shuffled-image baseline where one exists."""
+        rows: list[tuple[str, float | None, float | None]] = [
+            *((f"BLEU-{n} greedy", getattr(self, f"bleu{n}"), None) for n in (1, 2, 3)),
+            ("BLEU-4 greedy", self.bleu4, self.bleu4_shuffled),
+            *((f"BLEU-{n} beam", getattr(self, f"beam_bleu{n}"), None) for n in (1, 2, 3, 4)),
+            ("subject match greedy", self.subject_match, self.subject_match_shuffled),
+            ("subject match beam", self.beam_subject_match, None),
             ("token accuracy", self.token_accuracy, self.token_accuracy_shuffled),
+            ("perplexity", self.perplexity, None),
             ("image->text recall@1", self.recall_at_1, self.recall_at_1_shuffled),
+            ("image->text recall@5", self.recall_at_5, None),
+            ("image->text recall@10", self.recall_at_10, None),
+            *(
+                (f"text->image recall@{k}", getattr(self, f"text_recall_at_{k}"), None)
+                for k in RECALL_KS
+            ),
+            ("reconstruction PSNR (dB)", self.psnr, None),
+            ("reconstruction SSIM", self.ssim, None),
+            ("imagine round trip", self.imagine_subject_match, self.imagine_random_subject_match),
+            ("sampled pair agreement", self.sample_agreement, None),
+            ("FID (reconstructions)", self.fid, None),
+            ("KID (reconstructions)", self.kid, None),
         ]
-        lines = [f"{'metric':<22}{'model':>8}{'shuffled':>10}"]
+        lines = [f"{'metric':<26}{'model':>9}{'baseline':>10}"]
         for name, value, baseline in rows:
             if value is not None:
-                lines.append(f"{name:<22}{value:>8.3f}{baseline:>10.3f}")
+                base = f"{baseline:>10.3f}" if baseline is not None else f"{'':>10}"
+                lines.append(f"{name:<26}{value:>9.3f}{base}")
         lines.append(
-            f"({self.images} validation images, {self.distinct_captions} distinct captions)"
+            f"({self.images} images, {self.distinct_captions} distinct captions; baseline: "
+            "shuffled images, or random latents for the imagine round trip)"
         )
+        if self.fid is None:
+            lines.append(f"FID/KID {self.fid_note}")
         return "\n".join(lines)
+
+
+def _batches(count: int, size: int) -> list[slice]:
+    return [slice(start, start + size) for start in range(0, count, size)]
 
 
 @torch.no_grad()
@@ -88,24 +203,33 @@ def evaluate_captioning(
     images: Tensor,
     batch_size: int = 128,
     seed: int = 0,
+    beam_width: int = 4,
 ) -> CaptionMetrics:
-    """Greedy captions, teacher-forced accuracy and retrieval on `records` (uint8 `images`)."""
+    """Captioning, retrieval and reconstruction figures on `records` (uint8 `images`)."""
     device = next(model.parameters()).device
     model.eval()
     shuffle = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed))
-    references = [list(r.captions) for r in records]
     tokens = tokenizer.batch_encode([r.captions[0] for r in records], model.max_caption_length)
+    perplexity = Perplexity(ignore_index=ProductionTokenizer.pad_id).to(device)
 
-    captions, image_embeddings, correct, correct_shuffled, counted = [], [], 0, 0, 0
-    for start in range(0, len(records), batch_size):
-        rows = slice(start, start + batch_size)
-        batch = _to_float(images[rows], device)
-        shuffled = _to_float(images[shuffle[rows]], device)
+    greedy, beam, embeddings, reconstructions = [], [], [], []
+    correct, correct_shuffled, counted = 0, 0, 0
+    for rows in _batches(len(records), batch_size):
+        batch = to_pixels(images[rows].to(device))
+        shuffled = to_pixels(images[shuffle[rows]].to(device))
         batch_tokens = tokens[rows].to(device)
-        captions += tokenizer.batch_decode(model.generate(batch).cpu())
-        image_embeddings.append(model.encode_image(batch))
-        hits, total = _teacher_forced_hits(model, batch, batch_tokens)
-        hits_shuffled, _ = _teacher_forced_hits(model, shuffled, batch_tokens)
+        greedy += tokenizer.batch_decode(model.generate(batch).cpu())
+        beam += tokenizer.batch_decode(
+            model.generate(batch, method="beam", beam_width=beam_width).cpu()
+        )
+        embeddings.append(model.encode_image(batch))
+        reconstructions.append(to_uint8(model.reconstruct(batch)))
+        logits = model(batch, batch_tokens).caption_logits
+        perplexity.update(logits.float(), batch_tokens[:, 1:])
+        hits, total = _teacher_forced_hits(logits, batch_tokens)
+        hits_shuffled, _ = _teacher_forced_hits(
+            model(shuffled, batch_tokens).caption_logits, batch_tokens
+        )
         correct, correct_shuffled, counted = (
             correct + hits,
             correct_shuffled + hits_shuffled,
@@ -118,47 +242,133 @@ def evaluate_captioning(
     text_embeddings = model.encode_text(
         tokenizer.batch_encode(distinct, model.max_caption_length).to(device)
     )
-    similarity = torch.cat(image_embeddings) @ text_embeddings.T
+    similarity = torch.cat(embeddings) @ text_embeddings.T
+    image_recall = {k: recall_at_k(similarity, targets, k) for k in RECALL_KS}
+    caption_images = targets[None, :] == torch.arange(len(distinct), device=device)[:, None]
+    text_recall = {k: recall_at_k(similarity.T, caption_images, k) for k in RECALL_KS}
 
+    references = [list(r.captions) for r in records]
+    greedy_bleu, beam_bleu = bleu_scores(greedy, references), bleu_scores(beam, references)
     scenes = [r.attributes.get("scene") for r in records]
     has_scenes = all(scene is not None for scene in scenes)
-    shuffled_captions = [captions[i] for i in shuffle.tolist()]
+    shuffled_greedy = [greedy[i] for i in shuffle.tolist()]
+    psnr, ssim = image_quality(images, torch.cat(reconstructions))
     return CaptionMetrics(
-        bleu4=bleu4(captions, references),
-        bleu4_shuffled=bleu4(shuffled_captions, references),
-        subject_match=subject_match(captions, scenes) if has_scenes else None,
-        subject_match_shuffled=subject_match(shuffled_captions, scenes) if has_scenes else None,
+        bleu4=greedy_bleu[3],
+        bleu4_shuffled=bleu4(shuffled_greedy, references),
+        subject_match=subject_match(greedy, scenes) if has_scenes else None,
+        subject_match_shuffled=subject_match(shuffled_greedy, scenes) if has_scenes else None,
         token_accuracy=correct / counted,
         token_accuracy_shuffled=correct_shuffled / counted,
-        recall_at_1=recall_at_k(similarity, targets, 1),
+        recall_at_1=image_recall[1],
         recall_at_1_shuffled=recall_at_k(similarity[shuffle.to(device)], targets, 1),
         images=len(records),
         distinct_captions=len(distinct),
+        bleu1=greedy_bleu[0],
+        bleu2=greedy_bleu[1],
+        bleu3=greedy_bleu[2],
+        beam_bleu1=beam_bleu[0],
+        beam_bleu2=beam_bleu[1],
+        beam_bleu3=beam_bleu[2],
+        beam_bleu4=beam_bleu[3],
+        beam_subject_match=subject_match(beam, scenes) if has_scenes else None,
+        perplexity=float(perplexity.compute()),
+        recall_at_5=image_recall[5],
+        recall_at_10=image_recall[10],
+        text_recall_at_1=text_recall[1],
+        text_recall_at_5=text_recall[5],
+        text_recall_at_10=text_recall[10],
+        psnr=psnr,
+        ssim=ssim,
     )
 
 
-def _to_float(images: Tensor, device: torch.device) -> Tensor:
-    return images.to(device).float().div_(127.5).sub_(1.0)
-
-
-def _teacher_forced_hits(model: MultimodalModel, images: Tensor, tokens: Tensor) -> tuple[int, int]:
+def _teacher_forced_hits(logits: Tensor, tokens: Tensor) -> tuple[int, int]:
     """Correctly predicted next tokens and the number of non-pad targets."""
-    logits = model(images, tokens).caption_logits
     targets = tokens[:, 1:]
     mask = targets != ProductionTokenizer.pad_id
     return int(((logits.argmax(-1) == targets) & mask).sum()), int(mask.sum())
 
 
-def evaluate_run(
-    run: str | Path, checkpoint_dir: str | Path = "checkpoints", device: str = "cpu"
-) -> CaptionMetrics:
-    """Evaluate a run's `best.pt` on its validation split and write `metrics.json` beside it."""
-    model, tokenizer, config = load_model(run, checkpoint_dir, device=device)
-    val = load_split(config).val
-    images = build_image_cache(
-        val, config.image_size, config.resize_mode, cache_dir=config.cache_dir, progress=False
+@dataclass(frozen=True)
+class ImaginationMetrics:
+    """Round trips through the latent: imagined images read back, and sampled pairs."""
+
+    imagine_subject_match: float
+    imagine_random_subject_match: float
+    sample_agreement: float
+
+
+@torch.no_grad()
+def evaluate_imagination(
+    predictor: Predictor, prompts: Sequence[str], seed: int = 0, batch_size: int = 128
+) -> ImaginationMetrics:
+    """Imagine an image per prompt and caption it back: the share naming the prompt's subjects,
+    beside the same share for images decoded from random latents (drawn from the fitted latent
+    Gaussian), and how often a sampled pair's caption and reading agree."""
+    readings: list[str] = []
+    for rows in _batches(len(prompts), batch_size):
+        readings += predictor.caption(predictor.imagine(prompts[rows]))
+    random_pairs = predictor.sample_pairs(len(prompts), seed=seed)
+    return ImaginationMetrics(
+        imagine_subject_match=same_subjects(readings, prompts),
+        imagine_random_subject_match=same_subjects(random_pairs.readings, prompts),
+        sample_agreement=random_pairs.subject_agreement(),
     )
-    metrics = evaluate_captioning(model, tokenizer, val, images, seed=config.seed)
-    run_dir = resolve_run(run, checkpoint_dir)
-    atomic_write_text(run_dir / METRICS_FILE, json.dumps(asdict(metrics), indent=2) + "\n")
+
+
+def evaluate_run(
+    run: str | Path,
+    checkpoint_dir: str | Path = "checkpoints",
+    device: str = "cpu",
+    data: str | os.PathLike[str] | None = None,
+    data_format: str = "auto",
+    fid_weights: str | os.PathLike[str] | None = None,
+) -> CaptionMetrics:
+    """Evaluate a run's `best.pt` and add the figures to `metrics.json` in its folder.
+
+    The data are the run's own validation split, or every record of `data` (any dataset
+    format). Imagination figures need the run's `imagine.pt`; FID/KID need `fid_weights`.
+    """
+    predictor = Predictor.load(run, checkpoint_dir, device=device)
+    config = predictor.config
+    records = load_records(data, data_format)[0] if data is not None else load_split(config).val
+    images = build_image_cache(
+        records, config.image_size, config.resize_mode, cache_dir=config.cache_dir, progress=False
+    )
+    metrics = evaluate_captioning(
+        predictor.model, predictor.tokenizer, records, images, seed=config.seed
+    )
+    extra: dict[str, float | str | None] = {}
+    if predictor.imagination is not None:
+        prompts = [r.captions[0] for r in records]
+        extra.update(asdict(evaluate_imagination(predictor, prompts, seed=config.seed)))
+    if fid_weights is not None:
+        reconstructed = torch.cat(
+            [
+                to_uint8(predictor.model.reconstruct(to_pixels(images[rows].to(predictor.device))))
+                for rows in _batches(len(records), 128)
+            ]
+        )
+        fid, kid, kid_std = inception_distances(images, reconstructed, fid_weights)
+        extra.update(fid=fid, kid=kid, kid_std=kid_std, fid_note=f"weights: {fid_weights}")
+    metrics = CaptionMetrics(**{**asdict(metrics), **extra})
+    write_metrics(metrics, predictor.run_dir)  # type: ignore[arg-type]
     return metrics
+
+
+def write_metrics(metrics: CaptionMetrics, run_dir: str | os.PathLike[str]) -> Path:
+    """Write `metrics` into the run's `metrics.json`, atomically; keys that `CaptionMetrics` does
+    not define (added by other tools) are kept."""
+    path = Path(run_dir) / METRICS_FILE
+    existing: dict = {}
+    if path.is_file():
+        try:
+            existing = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise CheckpointError(
+                f"{path}: not valid JSON ({error}); move it away and evaluate again"
+            ) from None
+    known = {f.name for f in fields(CaptionMetrics)}
+    kept = {k: v for k, v in existing.items() if k not in known}
+    return atomic_write_text(path, json.dumps({**kept, **asdict(metrics)}, indent=2) + "\n")

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
-from mmlib.metrics import bleu4, evaluate_run, recall_at_k, subject_match
+from mmlib.checkpoint import CheckpointError
+from mmlib.cli import main
+from mmlib.metrics import (
+    FID_SKIPPED,
+    bleu4,
+    bleu_scores,
+    evaluate_run,
+    image_quality,
+    inception_distances,
+    recall_at_k,
+    same_subjects,
+    subject_match,
+)
 from mmlib.train import Trainer
 
 
@@ -33,6 +47,69 @@ def test_recall_at_k() -> None:
     targets = torch.tensor([0, 1, 2])
     assert recall_at_k(similarity, targets, 1) == pytest.approx(1 / 3)
     assert recall_at_k(similarity, targets, 2) == pytest.approx(1.0)
+    several = torch.tensor([[False, True, True], [False, False, True], [True, False, False]])
+    assert recall_at_k(similarity, several, 1) == pytest.approx(0.0)
+    assert recall_at_k(similarity, several, 2) == pytest.approx(1 / 3)
+
+
+def test_bleu_scores_one_to_four() -> None:
+    scores = bleu_scores(["a small ship beside a tower"], [["a small ship beside a tall tower"]])
+    assert scores[0] > scores[1] > scores[2] > scores[3] > 0
+    assert scores[3] == bleu4(
+        ["a small ship beside a tower"], [["a small ship beside a tall tower"]]
+    )
+
+
+def test_same_subjects_compares_named_subjects_and_counts() -> None:
+    assert (
+        same_subjects(["two birds above a ship", "a ship"], ["a ship under two birds"] * 2) == 0.5
+    )
+
+
+def test_image_quality_is_perfect_for_identical_images_and_falls_with_noise() -> None:
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (4, 3, 16, 16), generator=generator, dtype=torch.uint8)
+    psnr, ssim = image_quality(images, images)
+    assert psnr > 80 and ssim == pytest.approx(1.0)
+    noisy = (images.int() + torch.randint(-20, 21, images.shape, generator=generator)).clamp(0, 255)
+    psnr_noisy, ssim_noisy = image_quality(images, noisy.byte())
+    assert 20 < psnr_noisy < 30 and ssim_noisy < 0.99
+
+
+def _random_inception_weights(path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A state dict with the FID Inception's keys and shapes but random values."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    with monkeypatch.context() as patch:
+        patch.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state: None)
+        patch.setattr(
+            "torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url",
+            lambda *args, **kwargs: None,
+        )
+        network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    generator = torch.Generator().manual_seed(0)
+    state = network.state_dict()
+    for name, tensor in state.items():
+        if name.endswith("running_var"):
+            tensor.fill_(1.0)
+        elif tensor.dim() == 4:  # conv weights: He initialisation keeps activations alive
+            fan_in = tensor[0].numel()
+            tensor.copy_(torch.randn(tensor.shape, generator=generator) * (2 / fan_in) ** 0.5)
+    torch.save(state, path)
+    return path
+
+
+def test_inception_distances_with_local_weights(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    weights = _random_inception_weights(tmp_path / "inception.pth", monkeypatch)
+    generator = torch.Generator().manual_seed(0)
+    real = torch.randint(0, 256, (6, 3, 32, 32), generator=generator, dtype=torch.uint8)
+    fid_same, kid_same, _ = inception_distances(real, real, weights)
+    fid_other, kid_other, _ = inception_distances(real, 255 - real, weights)
+    assert abs(fid_same) < 1e-3 and fid_other > fid_same and kid_other > kid_same
+    with pytest.raises(CheckpointError, match="missing.pth"):
+        inception_distances(real, real, tmp_path / "missing.pth")
 
 
 def test_evaluate_run_writes_metrics_with_baselines(tiny_config) -> None:
@@ -44,4 +121,24 @@ def test_evaluate_run_writes_metrics_with_baselines(tiny_config) -> None:
     assert written["images"] == 7 and written["bleu4"] == metrics.bleu4
     for name in ("bleu4", "subject_match", "token_accuracy", "recall_at_1"):
         assert 0.0 <= written[name] <= 1.0 and 0.0 <= written[f"{name}_shuffled"] <= 1.0
-    assert "image->text recall@1" in metrics.table()
+    table = metrics.table()
+    assert "image->text recall@1" in table and "text->image recall@10" in table
+    assert "BLEU-4 beam" in table and "reconstruction SSIM" in table
+    assert written["fid"] is None and FID_SKIPPED in table
+    assert written["imagine_subject_match"] is None  # no imagine.pt in this run
+
+
+def test_evaluate_command_extends_metrics_json_with_imagination(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    (run / "metrics.json").write_text(json.dumps({"note": "kept", "bleu4": -1.0}))
+    assert main(["evaluate", str(run)]) == 0
+    written = json.loads((run / "metrics.json").read_text())
+    assert written["note"] == "kept" and written["bleu4"] >= 0.0
+    for name in ("imagine_subject_match", "imagine_random_subject_match", "sample_agreement"):
+        assert 0.0 <= written[name] <= 1.0
+    assert "imagine round trip" in capsys.readouterr().out
+    data = Path(json.loads((run / "config.json").read_text())["data_dir"])
+    assert main(["evaluate", str(run), "--data", str(data)]) == 0
+    assert json.loads((run / "metrics.json").read_text())["images"] == 70

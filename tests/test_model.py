@@ -185,6 +185,19 @@ def test_generate_restores_training_mode() -> None:
     assert model.training
 
 
+def test_generate_with_a_latent_replaces_only_the_latent() -> None:
+    model = small_model().eval()
+    pixels = images(3)
+    own_latent = model.image_encoder(pixels)[0]
+    assert torch.equal(model.generate(pixels, latent=own_latent), model.generate(pixels))
+    memory = model.image_memory(pixels, latent=torch.zeros_like(own_latent))
+    tokens_memory = model.caption_decoder.memory_tokens
+    assert torch.equal(memory[:, tokens_memory:], model.image_memory(pixels)[:, tokens_memory:])
+    assert not torch.allclose(
+        memory[:, :tokens_memory], model.image_memory(pixels)[:, :tokens_memory]
+    )
+
+
 def test_overfits_eight_captions_to_exact_greedy_and_beam_reproduction() -> None:
     tokenizer = ProductionTokenizer().build_vocab(OVERFIT_CAPTIONS)
     targets = tokenizer.batch_encode(OVERFIT_CAPTIONS, 12)
