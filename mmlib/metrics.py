@@ -357,6 +357,21 @@ def evaluate_run(
     return metrics
 
 
+def load_metrics(run_dir: str | os.PathLike[str]) -> CaptionMetrics:
+    """The figures of a run's `metrics.json` (written by `make train` or `evaluate`)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not found; run `python -m mmlib evaluate {run_dir}`")
+    written = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(CaptionMetrics)}
+    try:
+        return CaptionMetrics(**{k: v for k, v in written.items() if k in known})
+    except TypeError as error:
+        raise CheckpointError(
+            f"{path}: written by an older mmlib ({error}); run `python -m mmlib evaluate {run_dir}`"
+        ) from None
+
+
 def write_metrics(metrics: CaptionMetrics, run_dir: str | os.PathLike[str]) -> Path:
     """Write `metrics` into the run's `metrics.json`, atomically; keys that `CaptionMetrics` does
     not define (added by other tools) are kept."""

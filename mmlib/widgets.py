@@ -32,6 +32,7 @@ from mmlib.train import Callback
 
 if TYPE_CHECKING:
     from mmlib.analysis import RunHistory
+    from mmlib.inference import Predictor
 
 
 @dataclass
@@ -321,3 +322,34 @@ def curves_panel(histories: Sequence[RunHistory]) -> Panel:
 
     _on_change(list(controls.values()), update)
     return Panel(widgets.VBox([*controls.values(), result]), controls, result)
+
+
+def _png(image: torch.Tensor, size: int) -> bytes:
+    """A uint8 image [3, H, W] as PNG bytes, scaled to `size` pixels with nearest neighbours."""
+    png = io.BytesIO()
+    to_pil_image(image).resize((size, size), resample=0).save(png, format="PNG")
+    return png.getvalue()
+
+
+def imagine_panel(predictor: Predictor, caption: str = "", size: int = 256) -> Panel:
+    """Type a caption (Enter): the image imagined from it, and what the captioner reads in it."""
+    text = widgets.Text(
+        value=caption,
+        placeholder="An engraving depicting ...",
+        description="caption",
+        continuous_update=False,
+        layout=widgets.Layout(width="90%"),
+    )
+    picture = widgets.Image(format="png", width=size, height=size)
+    reading = widgets.Label()
+
+    def update() -> None:
+        if not text.value.strip():
+            reading.value = "type a caption and press Enter"
+            return
+        image = predictor.imagine(text.value)
+        picture.value = _png(image[0], size)
+        reading.value = "the captioner reads: " + predictor.caption(image)[0]
+
+    _on_change([text], update)
+    return Panel(widgets.VBox([text, picture, reading]), {"caption": text}, reading)

@@ -18,6 +18,7 @@ from mmlib.metrics import (
     evaluate_run,
     image_quality,
     inception_distances,
+    load_metrics,
     recall_at_k,
     same_subjects,
     subject_match,
@@ -142,3 +143,14 @@ def test_evaluate_command_extends_metrics_json_with_imagination(
     data = Path(json.loads((run / "config.json").read_text())["data_dir"])
     assert main(["evaluate", str(run), "--data", str(data)]) == 0
     assert json.loads((run / "metrics.json").read_text())["images"] == 70
+
+
+def test_load_metrics_reads_what_evaluate_wrote(tiny_run: Path, tmp_path: Path) -> None:
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    with pytest.raises(CheckpointError, match="evaluate"):
+        load_metrics(run)
+    metrics = evaluate_run(run)
+    assert load_metrics(run) == metrics
+    (run / "metrics.json").write_text(json.dumps({"bleu4": 0.5}))
+    with pytest.raises(CheckpointError, match="older mmlib"):
+        load_metrics(run)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from conftest import TINY_MODEL
+from PIL import Image
 
 from mmlib import memory
 from mmlib.config import Config
@@ -16,6 +19,7 @@ from mmlib.widgets import (
     LiveLossPlot,
     config_from_panel,
     config_panel,
+    imagine_panel,
     memory_panel,
     sample_browser,
     token_inspector,
@@ -150,3 +154,20 @@ def test_curves_panel_redraws_with_the_chosen_options(monkeypatch: pytest.Monkey
     count = len(calls)
     panel.controls["runs"].value = ()
     assert len(calls) == count  # nothing chosen: a message, no plot
+
+
+def test_imagine_panel_draws_what_is_typed(tiny_run) -> None:
+    from mmlib.inference import Predictor
+
+    predictor = Predictor.load(tiny_run)
+    panel = imagine_panel(predictor, size=64)
+    assert panel.result.value == "type a caption and press Enter"
+    panel.controls["caption"].value = "An engraving depicting a small ship"
+    assert panel.result.value.startswith("the captioner reads: ")
+    picture = panel.box.children[1].value
+    expected = predictor.imagine("An engraving depicting a small ship")[0]
+    assert Image.open(io.BytesIO(picture)).size == (64, 64)
+    assert torch.equal(
+        torch.from_numpy(np.array(Image.open(io.BytesIO(picture)).resize((32, 32), 0))),
+        expected.permute(1, 2, 0),
+    )
