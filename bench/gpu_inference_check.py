@@ -59,7 +59,8 @@ def main() -> None:
         )
     difference = (cpu.imagine(prompts[:64]).int() - gpu.imagine(prompts[:64]).int()).abs().max()
     seconds = timed(lambda: gpu.imagine(prompts))
-    print(f"imagine: max |CPU - CUDA| = {int(difference)} / 255; {len(prompts) / seconds:,.0f} img/s")
+    rate = len(prompts) / seconds
+    print(f"imagine: max |CPU - CUDA| = {int(difference)} / 255; {rate:,.0f} images/s")
     pixels = to_pixels(images.cuda())
     seconds = timed(lambda: gpu.model.encode_image(pixels))
     print(f"encode_image: {len(images) / seconds:,.0f} images/s (batch {len(images)})")

@@ -1,4 +1,5 @@
-"""Command line: `python -m mmlib train | evaluate | curves | size-batch | data synth|check`."""
+"""Command line: `python -m mmlib train | evaluate | caption | imagine | fit-imagine | curves |
+size-batch | data synth|check` (and `demo`, `export`)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,38 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="write metrics.json for a run")
     evaluate.add_argument("run", help="a run folder, a run name or 'latest'")
     evaluate.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    evaluate.add_argument("--data", type=Path, help="evaluate on this dataset, not the val split")
+    evaluate.add_argument("--format", choices=DATA_FORMATS, default="auto", dest="data_format")
+    evaluate.add_argument(
+        "--fid-weights", type=Path, help="local FID Inception weights (pt_inception-...pth)"
+    )
+    evaluate.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     evaluate.set_defaults(handler=_evaluate)
+
+    caption = commands.add_parser("caption", help="print a caption for each image")
+    caption.add_argument("run", help="a run folder, a run name or 'latest'")
+    caption.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
+    caption.add_argument("--beam", type=int, default=0, metavar="WIDTH", help="beam search")
+    caption.add_argument("--length-penalty", type=float, default=0.6)
+    caption.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    caption.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    caption.set_defaults(handler=_caption)
+
+    imagine = commands.add_parser("imagine", help="draw an image from a caption")
+    imagine.add_argument("run", help="a run folder, a run name or 'latest'")
+    imagine.add_argument("caption", help="the caption, in quotes")
+    imagine.add_argument("--out", type=Path, default=Path("imagined.png"), help="PNG to write")
+    imagine.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    imagine.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    imagine.set_defaults(handler=_imagine)
+
+    fit = commands.add_parser(
+        "fit-imagine", help="fit a run's imagine.pt (text->latent mapping, latent prior)"
+    )
+    fit.add_argument("run", help="a run folder, a run name or 'latest'")
+    fit.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    fit.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    fit.set_defaults(handler=_fit_imagine)
 
     curves = commands.add_parser(
         "curves", help="plot runs' loss curves, print a summary and a diagnosis of each"
@@ -82,6 +114,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--measure", action="store_true", help="also measure each step on this machine's device"
     )
     size.set_defaults(handler=_size_batch)
+
+    demo = commands.add_parser(
+        "demo", help="a local web app: caption an uploaded image, imagine a typed caption"
+    )
+    demo.add_argument("run", help="a run folder, a run name or 'latest'")
+    demo.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
+    demo.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    demo.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    demo.set_defaults(handler=_demo)
+
+    export = commands.add_parser(
+        "export", help="export a run as ONNX or torch.export graphs with a NumPy runtime"
+    )
+    export.add_argument("run", help="a run folder, a run name or 'latest'")
+    export.add_argument("--format", choices=("onnx", "torch-export"), required=True)
+    export.add_argument("--out", type=Path, help="output folder (default: RUN/export-FORMAT/)")
+    export.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    export.set_defaults(handler=_export)
     return parser
 
 
@@ -134,7 +184,41 @@ def _train(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from mmlib.metrics import evaluate_run
 
-    print(evaluate_run(args.run, args.checkpoint_dir).table())
+    metrics = evaluate_run(
+        args.run, args.checkpoint_dir, args.device, args.data, args.data_format, args.fid_weights
+    )
+    print(metrics.table())
+    return 0
+
+
+def _caption(args: argparse.Namespace) -> int:
+    from mmlib.inference import Predictor
+
+    predictor = Predictor.load(args.run, args.checkpoint_dir, device=args.device)
+    method = "beam" if args.beam else "greedy"
+    captions = predictor.caption(args.images, method, max(args.beam, 1), args.length_penalty)
+    for path, caption in zip(args.images, captions, strict=True):
+        print(f"{path}\t{caption}")
+    return 0
+
+
+def _imagine(args: argparse.Namespace) -> int:
+    from torchvision.utils import save_image
+
+    from mmlib.inference import Predictor
+
+    predictor = Predictor.load(args.run, args.checkpoint_dir, device=args.device)
+    image = predictor.imagine(args.caption)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    save_image(image.float() / 255, args.out)
+    print(f"wrote {args.out} ({image.shape[-1]}x{image.shape[-2]})")
+    return 0
+
+
+def _fit_imagine(args: argparse.Namespace) -> int:
+    from mmlib.inference import fit_run_imagination
+
+    print(f"wrote {fit_run_imagination(args.run, args.checkpoint_dir, args.device)}")
     return 0
 
 
@@ -202,6 +286,29 @@ def _data_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from mmlib.demo import DemoDependencyError, launch_demo
+
+    try:
+        launch_demo(args.run, args.port, args.checkpoint_dir, args.device)
+    except (DemoDependencyError, OSError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from mmlib.export import ExportError, export_run, summary
+
+    try:
+        folder = export_run(args.run, args.format, args.out, args.checkpoint_dir)
+    except ExportError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(summary(folder))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; known errors print one clear line and exit with status 2."""
     from mmlib.checkpoint import CheckpointError
@@ -213,6 +320,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (*known, FileExistsError) as error:
+    except (*known, FileExistsError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,282 @@
+"""A local web demo of a trained run: caption an uploaded image, imagine an image from a caption.
+
+`python -m mmlib demo RUN` (or `launch_demo(run)`) serves a Gradio app on 127.0.0.1 only. The
+caption tab writes the greedy and the beam-search caption of an uploaded image and lists the
+dataset captions nearest to it in the aligned space; the imagine tab decodes a typed caption
+into an image (`Predictor.imagine`), shown enlarged. Both are also API endpoints, `/caption` and
+`/imagine`, which `gradio_client.Client` can call.
+
+Gradio is an optional extra (`pip install -e ".[demo]"`): it is imported only when a demo is
+built. The callbacks (`caption_image`, `imagine_image`, ...) are plain functions of the
+predictor, testable without a server.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from PIL import Image
+from torch import Tensor
+
+from mmlib.config import Config
+from mmlib.data import DatasetError, load_split
+from mmlib.inference import IMAGINE_FILE, Match, Predictor
+
+if TYPE_CHECKING:
+    import gradio
+
+HOST = "127.0.0.1"  # never 0.0.0.0: the demo is for this machine only
+DISPLAY_SIZE = 256  # imagined images are enlarged to about this many pixels a side
+NEAREST_K = 5
+INSTALL_HINT = 'the demo needs gradio: pip install -e ".[demo]"'
+NEAREST_HEADERS = ["caption", "cosine"]
+
+
+class DemoDependencyError(ImportError):
+    """Gradio (the `demo` extra) is not installed."""
+
+
+class DemoInputError(ValueError):
+    """A user's input the demo cannot use; the app shows the message."""
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+def dataset_captions(config: Config) -> list[str]:
+    """The distinct captions of a run's dataset, train split first, then validation."""
+    split = load_split(config)
+    return list(dict.fromkeys(c for r in [*split.train, *split.val] for c in r.captions))
+
+
+def embed_pool(predictor: Predictor, captions: Sequence[str]) -> Tensor:
+    """Unit-norm embeddings [N, embedding_dim] of the caption pool (empty pool: [0, dim])."""
+    if len(captions) == 0:
+        return torch.zeros(0, predictor.config.embedding_dim, device=predictor.device)
+    return predictor.embed_captions(list(captions))
+
+
+def nearest_captions(
+    predictor: Predictor,
+    image: str | os.PathLike[str] | Image.Image,
+    pool: Sequence[str],
+    pool_embeddings: Tensor,
+    k: int = NEAREST_K,
+) -> list[Match]:
+    """The `k` pool captions most similar to an image (cosine), best first."""
+    if len(pool) == 0:
+        return []
+    scores = (predictor.embed_images([image]) @ pool_embeddings.T)[0]
+    values, indices = scores.topk(min(k, len(pool)))
+    return [
+        Match(int(i), float(s), pool[int(i)])
+        for s, i in zip(values.tolist(), indices.tolist(), strict=True)
+    ]
+
+
+def caption_image(
+    predictor: Predictor,
+    image: str | os.PathLike[str] | Image.Image | None,
+    pool: Sequence[str],
+    pool_embeddings: Tensor,
+    k: int = NEAREST_K,
+) -> tuple[str, str, list[list[Any]]]:
+    """The caption tab: greedy caption, beam caption, and [caption, cosine] rows of the `k`
+    nearest pool captions. No image (the upload was cleared) gives empty outputs."""
+    if image is None:
+        return "", "", []
+    try:
+        greedy = predictor.caption([image], method="greedy")[0]
+        beam = predictor.caption([image], method="beam")[0]
+        matches = nearest_captions(predictor, image, pool, pool_embeddings, k)
+    except OSError as error:  # PIL's UnidentifiedImageError is one
+        raise DemoInputError(f"could not read that image ({error}); try a PNG or JPEG") from None
+    return greedy, beam, [[m.item, round(m.score, 4)] for m in matches]
+
+
+def imagine_unavailable(predictor: Predictor) -> str | None:
+    """Why this run cannot imagine images (it has no imagine.pt), or None when it can."""
+    if predictor.imagination is not None:
+        return None
+    where = predictor.run_dir or "this run"
+    return (
+        f"Imagining is not available: {where} has no {IMAGINE_FILE}. Fit it with "
+        "`python -m mmlib fit-imagine RUN` (or mmlib.inference.fit_run_imagination), then "
+        "restart the demo."
+    )
+
+
+def enlarge(image: Tensor, size: int = DISPLAY_SIZE) -> Image.Image:
+    """A uint8 image [3, S, S] as a PIL image enlarged by a whole factor (nearest neighbour) to
+    about `size` pixels a side, so every model pixel stays a visible square."""
+    picture = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy(), "RGB")
+    factor = max(1, round(size / max(picture.size)))
+    width, height = picture.size
+    return picture.resize((width * factor, height * factor), Image.Resampling.NEAREST)
+
+
+def imagine_image(predictor: Predictor, caption: str | None) -> Image.Image:
+    """The imagine tab: the image imagined from a caption, enlarged for display."""
+    message = imagine_unavailable(predictor)
+    if message:
+        raise DemoInputError(message)
+    caption = (caption or "").strip()
+    if not caption:
+        raise DemoInputError("type a caption first, e.g. one like the dataset's")
+    return enlarge(predictor.imagine([caption])[0])
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def _gradio() -> Any:
+    """The gradio module, telemetry off unless the user set it; a clear error if missing."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    try:
+        import gradio
+    except ImportError as error:
+        raise DemoDependencyError(INSTALL_HINT) from error
+    return gradio
+
+
+def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Blocks:
+    """The demo app (not launched). The pool's distinct captions are embedded once, here."""
+    gr = _gradio()
+    pool = list(dict.fromkeys(caption_pool))
+    pool_embeddings = embed_pool(predictor, pool)
+    unavailable = imagine_unavailable(predictor)
+
+    def on_caption(image: str | None) -> tuple[str, str, list[list[Any]]]:
+        try:
+            return caption_image(predictor, image, pool, pool_embeddings)
+        except DemoInputError as error:
+            raise gr.Error(str(error)) from None
+
+    def on_imagine(caption: str | None) -> Image.Image:
+        try:
+            return imagine_image(predictor, caption)
+        except DemoInputError as error:
+            raise gr.Error(str(error)) from None
+
+    name = Path(predictor.run_dir).name if predictor.run_dir else "a run"
+    size = predictor.config.image_size
+    with gr.Blocks(title=f"mmlib demo: {name}", analytics_enabled=False) as demo:
+        gr.Markdown(f"## mmlib demo: {name}\nRun folder: `{predictor.run_dir}`")
+        with gr.Tab("Caption an image"):
+            with gr.Row():
+                image = gr.Image(
+                    label=f"Image (fitted to {size}x{size} as in training)",
+                    type="filepath",  # the uploaded file itself, read as Predictor reads files
+                    image_mode=None,
+                    sources=["upload", "clipboard"],
+                    height=DISPLAY_SIZE,
+                )
+                with gr.Column():
+                    greedy = gr.Textbox(label="Greedy caption", interactive=False)
+                    beam = gr.Textbox(label="Beam-search caption", interactive=False)
+            nearest = gr.Dataframe(
+                headers=NEAREST_HEADERS,
+                datatype=["str", "number"],
+                interactive=False,
+                label=f"Nearest of the dataset's {len(pool)} distinct captions (cosine)",
+            )
+            image.change(on_caption, image, [greedy, beam, nearest], api_name="caption")
+        with gr.Tab("Imagine from a caption"):
+            if unavailable:
+                gr.Markdown(f"**{unavailable}**")
+            prompt = gr.Textbox(
+                label="Caption",
+                value=pool[0] if pool and not unavailable else "",
+                interactive=unavailable is None,
+            )
+            button = gr.Button("Imagine", variant="primary", interactive=unavailable is None)
+            picture = gr.Image(
+                label=f"Imagined image ({size}x{size}, enlarged)",
+                type="pil",
+                format="png",  # lossless: what the client gets is what the model drew
+                interactive=False,
+                height=DISPLAY_SIZE + 40,
+                buttons=["download", "fullscreen"],
+            )
+            gr.on([button.click, prompt.submit], on_imagine, prompt, picture, api_name="imagine")
+            if pool and not unavailable:
+                gr.Examples(
+                    [[c] for c in pool[:NEAREST_K]], inputs=prompt, label="Dataset captions"
+                )
+    return demo
+
+
+def port_is_free(port: int, host: str = HOST) -> bool:
+    """Whether a server could listen on `host:port` now."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(host: str = HOST) -> int:
+    """A port nothing listens on (the system's pick)."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def launch_demo(
+    run: str | os.PathLike[str],
+    port: int | None = None,
+    checkpoint_dir: str | os.PathLike[str] = "checkpoints",
+    device: str = "cpu",
+    block: bool = True,
+) -> gradio.Blocks:
+    """Load a run, build its demo and serve it on 127.0.0.1 (`port=None`: a free port).
+
+    With `block=True` this returns when the server stops (Ctrl+C); with `block=False` it returns
+    the running app at once: its URL is `demo.local_url`, and `demo.close()` stops it.
+    """
+    _gradio()  # fail before loading anything when gradio is missing
+    if port is None:
+        port = free_port()
+    elif not port_is_free(port):
+        raise OSError(
+            f"port {port} on {HOST} is in use: pass another --port, or none for a free one"
+        )
+    predictor = Predictor.load(run, checkpoint_dir, device=device)
+    try:
+        pool = dataset_captions(predictor.config)
+    except DatasetError as error:  # e.g. a run copied here without its data
+        print(
+            f"warning: no nearest captions, the run's dataset is unreadable: {error}",
+            file=sys.stderr,
+        )
+        pool = []
+    demo = build_demo(predictor, pool)
+    demo.launch(
+        server_name=HOST,
+        server_port=port,
+        share=False,
+        inbrowser=False,
+        prevent_thread_lock=True,
+        quiet=True,
+        show_error=True,
+        ssr_mode=False,
+        mcp_server=False,
+    )
+    print(f"mmlib demo of {predictor.run_dir} at {demo.local_url}", flush=True)
+    if block:
+        try:
+            print("press Ctrl+C to stop", flush=True)
+            demo.block_thread()  # returns on Ctrl+C
+        except KeyboardInterrupt:
+            pass
+        finally:
+            demo.close(verbose=False)
+    return demo
