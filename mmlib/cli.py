@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("run", help="a run folder, a run name or 'latest'")
     fit.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     fit.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    fit.add_argument("--steps", type=int, default=1500, help="latent-regression steps")
+    fit.add_argument(
+        "--consistency-steps", type=int, default=200, help="steps with the captioner's term"
+    )
     fit.set_defaults(handler=_fit_imagine)
 
     curves = commands.add_parser(
@@ -218,7 +222,10 @@ def _imagine(args: argparse.Namespace) -> int:
 def _fit_imagine(args: argparse.Namespace) -> int:
     from mmlib.inference import fit_run_imagination
 
-    print(f"wrote {fit_run_imagination(args.run, args.checkpoint_dir, args.device)}")
+    path = fit_run_imagination(
+        args.run, args.checkpoint_dir, args.device, args.steps, args.consistency_steps
+    )
+    print(f"wrote {path}")
     return 0
 
 

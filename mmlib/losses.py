@@ -38,6 +38,16 @@ def reconstruction_loss(output: Tensor, target: Tensor) -> Tensor:
     return F.mse_loss(output, target)
 
 
+def perceptual_loss(model_output: ModelOutput) -> Tensor:
+    """Mean squared difference of the encoder's feature maps of reconstruction and image."""
+    if model_output.image_features is None or model_output.reconstruction_features is None:
+        raise ValueError(
+            "perceptual loss: the model was built with perceptual_loss_weight=0, so it returned "
+            "no feature maps; build it from the same config as the loss weights"
+        )
+    return F.mse_loss(model_output.reconstruction_features, model_output.image_features)
+
+
 def caption_loss(logits: Tensor, targets: Tensor, pad_id: int = PAD_ID) -> Tensor:
     """Cross-entropy of logits [B, L, V] against token ids [B, L], ignoring `pad_id` targets."""
     if logits.shape[:-1] != targets.shape:
@@ -98,11 +108,13 @@ def _soft_cross_entropy(logits: Tensor, positives: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """How much each loss counts in the total (the seed's 1.0 / 1.0 / 0.5)."""
+    """How much each loss counts in the total (the seed's 1.0 / 1.0 / 0.5), and the weight of
+    the perceptual term inside the image loss (the seed had none)."""
 
     image: float = 1.0
     caption: float = 1.0
     alignment: float = 0.5
+    perceptual: float = 0.0
 
     @classmethod
     def from_config(cls, config: Config) -> LossWeights:
@@ -111,12 +123,14 @@ class LossWeights:
             image=config.image_loss_weight,
             caption=config.caption_loss_weight,
             alignment=config.alignment_loss_weight,
+            perceptual=config.perceptual_loss_weight,
         )
 
 
 @dataclass(frozen=True)
 class Losses:
-    """The weighted total and each unweighted component, as 0-d tensors (not synchronised)."""
+    """The weighted total and each unweighted component, as 0-d tensors (not synchronised);
+    `image` includes the perceptual term, weighted, where there is one."""
 
     total: Tensor
     image: Tensor
@@ -149,6 +163,8 @@ def compute_losses(
     if same_caption is None:
         same_caption = same_caption_mask(tokens)
     image = reconstruction_loss(model_output.reconstruction, images)
+    if weights.perceptual:
+        image = image + weights.perceptual * perceptual_loss(model_output)
     caption = caption_loss(model_output.caption_logits, tokens[:, 1:])
     alignment = alignment_loss(
         model_output.image_embedding,

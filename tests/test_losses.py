@@ -14,6 +14,7 @@ from mmlib.losses import (
     alignment_loss,
     caption_loss,
     compute_losses,
+    perceptual_loss,
     reconstruction_loss,
     same_caption_mask,
 )
@@ -147,3 +148,40 @@ def test_compute_losses_accepts_loss_weights(
     output = build_model(config, 10)(images, tokens)
     losses = compute_losses(output, images, tokens, LossWeights(image=0.0, caption=1.0))
     torch.testing.assert_close(losses.total, losses.caption + 0.5 * losses.alignment)
+
+
+def test_perceptual_term_adds_feature_distance_and_trains_only_the_decoder(
+    batch: tuple[Config, torch.Tensor, torch.Tensor],
+) -> None:
+    config, images, tokens = batch
+    config.perceptual_loss_weight = 3.0
+    torch.manual_seed(0)
+    model = build_model(config, 10)
+    output = model(images, tokens)
+    features = model.image_encoder(images)[1]
+    torch.testing.assert_close(output.image_features, features)
+    torch.testing.assert_close(
+        output.reconstruction_features, model.image_encoder(output.reconstruction)[1]
+    )
+    losses = compute_losses(output, images, tokens, config)
+    expected = reconstruction_loss(output.reconstruction, images) + 3.0 * perceptual_loss(output)
+    torch.testing.assert_close(losses.image, expected)
+    assert perceptual_loss(output) > 0
+
+    assert output.image_features.grad_fn is None  # the target is fixed
+    # Through the feature extractor, gradient reaches the reconstruction, not the encoder's
+    # weights (they still learn through the latent, as for the pixel loss).
+    pixels = output.reconstruction.detach().requires_grad_()
+    F.mse_loss(model._fixed_features(pixels), features.detach()).backward()
+    assert pixels.grad is not None and pixels.grad.abs().sum() > 0
+    assert all(p.grad is None for p in model.image_encoder.parameters())
+
+
+def test_perceptual_loss_needs_a_model_built_for_it(
+    batch: tuple[Config, torch.Tensor, torch.Tensor],
+) -> None:
+    config, images, tokens = batch
+    output = build_model(config, 10)(images, tokens)
+    assert output.image_features is None and output.reconstruction_features is None
+    with pytest.raises(ValueError, match="perceptual_loss_weight=0"):
+        compute_losses(output, images, tokens, LossWeights(perceptual=1.0))
