@@ -136,7 +136,10 @@ def config_panel(base: Config | None = None) -> Panel:
             value=base.learning_rate, base=10, min=-5, max=-1, step=0.1, readout_format=".1e"
         ),
         "num_epochs": widgets.IntSlider(value=base.num_epochs, min=1, max=100),
-        "image_loss_weight": widgets.FloatSlider(value=base.image_loss_weight, min=0, max=3),
+        "image_loss_weight": widgets.FloatSlider(value=base.image_loss_weight, min=0, max=10),
+        "perceptual_loss_weight": widgets.FloatSlider(
+            value=base.perceptual_loss_weight, min=0, max=5
+        ),
         "caption_loss_weight": widgets.FloatSlider(value=base.caption_loss_weight, min=0, max=3),
         "alignment_loss_weight": widgets.FloatSlider(
             value=base.alignment_loss_weight, min=0, max=3
