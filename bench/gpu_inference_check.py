@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from mmlib.data import build_image_cache, load_records
-from mmlib.inference import Predictor, to_pixels
+from mmlib.data import build_image_cache, load_records, to_pixels
+from mmlib.inference import Predictor
 from mmlib.synthetic import generate
 
 

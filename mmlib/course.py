@@ -11,7 +11,7 @@ import torch
 
 from mmlib.checkpoint import BEST_FILE, HISTORY_FILE, METRICS_FILE, load_model
 from mmlib.config import Config
-from mmlib.data import build_image_cache, load_split
+from mmlib.data import build_image_cache, load_split, to_pixels, to_uint8
 from mmlib.inference import fit_run_imagination
 from mmlib.metrics import CaptionMetrics, evaluate_run
 from mmlib.train import Trainer
@@ -113,11 +113,10 @@ def validation_examples(
     model, tokenizer, config = load_model(run, checkpoint_dir)
     records = load_split(config).val[:count]
     images = build_image_cache(records, config.image_size, config.resize_mode, progress=False)
-    pixels = images.float() / 127.5 - 1
-    reconstructions = ((model.reconstruct(pixels) + 1) * 127.5).round().clamp(0, 255)
+    pixels = to_pixels(images)
     return ValidationExamples(
         images=images,
-        reconstructions=reconstructions.to(torch.uint8),
+        reconstructions=to_uint8(model.reconstruct(pixels)),
         generated=tokenizer.batch_decode(model.generate(pixels)),
         truth=[record.captions[0] for record in records],
     )

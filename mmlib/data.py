@@ -591,6 +591,16 @@ def load_image(
         return pil_to_image(image, image_size, resize_mode)
 
 
+def to_pixels(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images [..., C, H, W] in 0..255 as float in [-1, 1], the model's input range."""
+    return images.to(torch.float32, copy=True).div_(127.5).sub_(1.0)
+
+
+def to_uint8(pixels: torch.Tensor) -> torch.Tensor:
+    """Model outputs in [-1, 1] as uint8 images in 0..255, on the CPU."""
+    return pixels.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).byte().cpu()
+
+
 def pil_to_image(image: Image.Image, image_size: int, resize_mode: str = "pad") -> torch.Tensor:
     """A PIL image (any mode, EXIF-rotated) as `load_image` returns it: uint8 RGB [3, S, S]."""
     image = ImageOps.exif_transpose(image)
@@ -840,7 +850,7 @@ class CaptionDataset(Dataset[dict[str, Any]]):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         row = self.first[index] + self.choice[index]
-        image = self.images[index].float().div_(127.5).sub_(1.0)
+        image = to_pixels(self.images[index])
         if self.max_shift:
             image = shift_image(image, *self.shift[index].tolist())
         return {"image": image, "tokens": self.tokens[row], "index": index}

@@ -32,7 +32,15 @@ from mmlib.checkpoint import (
     save_checkpoint,
 )
 from mmlib.config import Config
-from mmlib.data import Record, build_image_cache, fit_image, load_image, pil_to_image
+from mmlib.data import (
+    Record,
+    build_image_cache,
+    fit_image,
+    load_image,
+    pil_to_image,
+    to_pixels,
+    to_uint8,
+)
 from mmlib.losses import caption_loss
 from mmlib.model import DecodeMethod, MultimodalModel
 from mmlib.synthetic import subjects_in_caption
@@ -40,16 +48,6 @@ from mmlib.tokenizer import ProductionTokenizer
 
 IMAGINE_FILE = "imagine.pt"
 ImageInput = str | os.PathLike[str] | Image.Image | Tensor
-
-
-def to_pixels(image: Tensor) -> Tensor:
-    """uint8 images [..., C, H, W] in 0..255 to float in [-1, 1], the model's input range."""
-    return image.float().div(127.5).sub(1.0)
-
-
-def to_uint8(pixels: Tensor) -> Tensor:
-    """Model outputs in [-1, 1] to uint8 images in 0..255 (on the CPU)."""
-    return pixels.detach().float().add(1.0).mul(127.5).round().clamp(0, 255).byte().cpu()
 
 
 def load_images(

@@ -12,7 +12,7 @@ from PIL import Image
 
 from mmlib.checkpoint import CheckpointError
 from mmlib.cli import main
-from mmlib.data import build_image_cache, load_split
+from mmlib.data import build_image_cache, load_split, to_pixels, to_uint8
 from mmlib.inference import (
     IMAGINE_FILE,
     LatentGaussian,
@@ -20,8 +20,6 @@ from mmlib.inference import (
     SampledPairs,
     fit_imagination,
     load_images,
-    to_pixels,
-    to_uint8,
 )
 
 
@@ -61,6 +59,9 @@ def test_pixels_round_trip() -> None:
     pixels = to_pixels(images)
     assert pixels.min() >= -1 and pixels.max() <= 1
     assert torch.equal(to_uint8(pixels), images)
+    floats = images.float()
+    to_pixels(floats)
+    assert torch.equal(floats, images.float())  # the input is never scaled in place
 
 
 def test_caption_matches_the_model_greedy_and_beam(
