@@ -79,20 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     imagine.add_argument("run", help="a run folder, a run name or 'latest'")
     imagine.add_argument("caption", help="the caption, in quotes")
     imagine.add_argument("--out", type=Path, default=Path("imagined.png"), help="PNG to write")
+    imagine.add_argument("--seed", type=int, default=0, help="another seed, another image")
     imagine.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     imagine.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     imagine.set_defaults(handler=_imagine)
 
     fit = commands.add_parser(
-        "fit-imagine", help="fit a run's imagine.pt (text->latent mapping, latent prior)"
+        "fit-imagine", help="fit a run's imagine.pt (text-conditioned latent flow, latent prior)"
     )
     fit.add_argument("run", help="a run folder, a run name or 'latest'")
     fit.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     fit.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
-    fit.add_argument("--steps", type=int, default=1500, help="latent-regression steps")
-    fit.add_argument(
-        "--consistency-steps", type=int, default=200, help="steps with the captioner's term"
-    )
+    fit.add_argument("--steps", type=int, default=4000, help="flow training steps")
     fit.set_defaults(handler=_fit_imagine)
 
     curves = commands.add_parser(
@@ -212,7 +210,7 @@ def _imagine(args: argparse.Namespace) -> int:
     from mmlib.inference import Predictor
 
     predictor = Predictor.load(args.run, args.checkpoint_dir, device=args.device)
-    image = predictor.imagine(args.caption)
+    image = predictor.imagine(args.caption, seed=args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     save_image(image.float() / 255, args.out)
     print(f"wrote {args.out} ({image.shape[-1]}x{image.shape[-2]})")
@@ -222,9 +220,7 @@ def _imagine(args: argparse.Namespace) -> int:
 def _fit_imagine(args: argparse.Namespace) -> int:
     from mmlib.inference import fit_run_imagination
 
-    path = fit_run_imagination(
-        args.run, args.checkpoint_dir, args.device, args.steps, args.consistency_steps
-    )
+    path = fit_run_imagination(args.run, args.checkpoint_dir, args.device, args.steps)
     print(f"wrote {path}")
     return 0
 

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from mmlib import export_runtime
 from mmlib.checkpoint import CONFIG_FILE, TOKENIZER_FILE, atomic_write_text
 from mmlib.config import Config
-from mmlib.inference import IMAGINE_FILE, Imagination, Predictor
+from mmlib.inference import CANDIDATES, IMAGINE_FILE, Imagination, Predictor, imagine_pixels
 from mmlib.model import MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 
@@ -49,7 +49,8 @@ INPUT_NOTE = (
     "S x S as in training (config.json resize_mode); tokens: int64 ids from tokenizer.json, "
     "<START> first; caption_step takes 1 <= T <= max_caption_length tokens and returns the "
     "next token's logits; text_to_image takes <START> words <END> <PAD>... (the runtime pads "
-    "to max_caption_length) and returns images in [-1, 1] ((x + 1) * 127.5 gives uint8)."
+    "to max_caption_length) and standard normal noise [B, C, flow_components] "
+    "(runtime.imagine_noise), and returns images in [-1, 1] ((x + 1) * 127.5 gives uint8)."
 )
 
 
@@ -81,16 +82,15 @@ class CaptionStepGraph(nn.Module):
 
 
 class TextToImageGraph(nn.Module):
-    """tokens [B, L] -> images [B, 3, S, S] in [-1, 1], through the text-to-latent mapping."""
+    """(tokens [B, L], noise [B, C, K]) -> images [B, 3, S, S] in [-1, 1], by `imagine_pixels`."""
 
     def __init__(self, model: MultimodalModel, imagination: Imagination) -> None:
         super().__init__()
         self.model = model
-        self.text_to_latent = imagination.text_to_latent
+        self.flow = imagination.flow
 
-    def forward(self, tokens: Tensor) -> Tensor:
-        latent = self.text_to_latent(self.model.encode_text(tokens))
-        return self.model.image_decoder(latent)
+    def forward(self, tokens: Tensor, noise: Tensor) -> Tensor:
+        return imagine_pixels(self.model, self.flow, self.model.encode_text(tokens), noise)
 
 
 def require_onnx() -> None:
@@ -135,6 +135,7 @@ def export_run(
     batch = torch.export.Dim("batch", min=1)
     steps = torch.export.Dim("steps", min=1, max=max_length)
     length = torch.export.Dim("length", min=2, max=max_length)
+    candidates = torch.export.Dim("candidates", min=1)
     pixels = torch.zeros(EXAMPLE_BATCH, config.image_channels, size, size)
     with torch.no_grad():
         memory = model.image_memory(pixels)
@@ -157,10 +158,11 @@ def export_run(
     skipped: dict[str, str] = {}
     if predictor.imagination is not None:
         tokens = predictor.tokenizer.batch_encode(example_captions, max_length)
+        noise = torch.zeros(EXAMPLE_BATCH, CANDIDATES, predictor.imagination.flow.components)
         graphs["text_to_image"] = (
             TextToImageGraph(model, predictor.imagination),
-            (tokens,),
-            {"tokens": {0: batch, 1: length}},
+            (tokens, noise),
+            {"tokens": {0: batch, 1: length}, "noise": {0: batch, 1: candidates}},
             ["image"],
         )
     else:
@@ -184,7 +186,8 @@ def export_run(
     shutil.copyfile(export_runtime.__file__, folder / RUNTIME_FILE)
     files.update(tokenizer=TOKENIZER_FILE, config=CONFIG_FILE, runtime=RUNTIME_FILE)
 
-    signatures = _signatures(config, list(memory.shape[1:]), model.vocab_size)
+    components = predictor.imagination.flow.components if predictor.imagination else None
+    signatures = _signatures(config, list(memory.shape[1:]), model.vocab_size, components)
     manifest = {
         "format": format,
         "run": run_dir.name,
@@ -203,6 +206,7 @@ def export_run(
         "vocab_size": model.vocab_size,
         "memory_shape": list(memory.shape[1:]),
         "embedding_dim": config.embedding_dim,
+        "flow_components": components,
         "inputs": INPUT_NOTE,
         "signatures": {name: signatures[name] for name in graphs},
         "torch_version": torch.__version__,
@@ -212,7 +216,9 @@ def export_run(
     return folder
 
 
-def _signatures(config: Config, memory_shape: list[int], vocab_size: int) -> dict[str, str]:
+def _signatures(
+    config: Config, memory_shape: list[int], vocab_size: int, components: int | None
+) -> dict[str, str]:
     image = f"[B, {config.image_channels}, {config.image_size}, {config.image_size}]"
     memory = f"[B, {', '.join(map(str, memory_shape))}]"
     length = config.max_caption_length
@@ -221,7 +227,8 @@ def _signatures(config: Config, memory_shape: list[int], vocab_size: int) -> dic
         f"image_embedding float32 [B, {config.embedding_dim}]",
         "caption_step": f"tokens int64 [B, T] (1 <= T <= {length}), memory float32 {memory} "
         f"-> logits float32 [B, {vocab_size}]",
-        "text_to_image": f"tokens int64 [B, L] (2 <= L <= {length}) -> image float32 {image}",
+        "text_to_image": f"tokens int64 [B, L] (2 <= L <= {length}), noise float32 "
+        f"[B, C, {components}] -> image float32 {image} (the best aligned of C candidates)",
     }
 
 

@@ -9,7 +9,7 @@ when the folder is loaded::
 
     model = runtime.load_exported("checkpoints/tiny/export-onnx")
     captions = model.caption(pixels)  # pixels: float32 [B, 3, S, S] in [-1, 1]
-    images = model.imagine(["two birds above a house"])  # uint8 [B, 3, S, S]
+    images = model.imagine(["two birds above a house"], seed=0)  # uint8 [B, 3, S, S]
 
 The graphs hold one step of the caption decoder; the decoding loop is `greedy_decode` below,
 the same loop as mmlib's `MultimodalModel.generate(method="greedy")`.
@@ -119,6 +119,19 @@ def greedy_decode(
     return tokens
 
 
+def imagine_noise(captions: int, candidates: int, components: int, seed: int = 0) -> np.ndarray:
+    """The standard normal noise float32 [captions, candidates, components] that imagining starts
+    from; mmlib's `Predictor.imagine` draws the same, so both give the same images. Row i depends
+    only on `seed` and i, not on how many captions there are."""
+    if captions < 0 or candidates < 1 or components < 1:
+        raise ValueError(
+            f"captions={captions}, candidates={candidates}, components={components}: "
+            "need captions >= 0 and candidates, components >= 1"
+        )
+    generator = np.random.default_rng(seed)
+    return generator.standard_normal((captions, candidates, components), dtype=np.float32)
+
+
 class ExportedModel:
     """An export folder ready to run; `OnnxModel` and `TorchExportModel` supply the graphs."""
 
@@ -154,8 +167,9 @@ class ExportedModel:
         """Logits [B, V] of the token after `tokens` int64 [B, T] (T <= max_caption_length)."""
         raise NotImplementedError
 
-    def text_to_image(self, tokens: np.ndarray) -> np.ndarray:
-        """Caption tokens int64 [B, L] to images float32 [B, 3, S, S] in [-1, 1]."""
+    def text_to_image(self, tokens: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """Caption tokens int64 [B, L] and noise float32 [B, C, K] (`imagine_noise`) to images
+        float32 [B, 3, S, S] in [-1, 1]: the best aligned of C candidates per caption."""
         raise NotImplementedError
 
     # --- conveniences ---
@@ -175,10 +189,13 @@ class ExportedModel:
         """One greedy caption per image (pixels float32 [B, 3, S, S] in [-1, 1])."""
         return self.tokenizer.batch_decode(self.generate(pixels))
 
-    def imagine(self, captions: Sequence[str]) -> np.ndarray:
-        """uint8 images [B, 3, S, S] drawn from each caption."""
+    def imagine(self, captions: Sequence[str], seed: int = 0, candidates: int = 8) -> np.ndarray:
+        """uint8 images [B, 3, S, S] drawn from each caption, as mmlib's `Predictor.imagine`."""
         tokens = self.tokenizer.batch_encode(captions, self.max_caption_length)
-        pixels = self.text_to_image(tokens)
+        components = self.manifest["flow_components"]
+        pixels = self.text_to_image(
+            tokens, imagine_noise(len(tokens), candidates, components, seed)
+        )
         return np.clip(np.round((pixels + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
     def _require_text_to_image(self) -> str:
@@ -239,9 +256,10 @@ class OnnxModel(ExportedModel):
         memory = np.ascontiguousarray(memory, dtype=np.float32)
         return self._step.run(None, {"tokens": self._tokens(tokens), "memory": memory})[0]
 
-    def text_to_image(self, tokens: np.ndarray) -> np.ndarray:
+    def text_to_image(self, tokens: np.ndarray, noise: np.ndarray) -> np.ndarray:
         self._require_text_to_image()
-        return self._text_to_image.run(None, {"tokens": self._tokens(tokens)})[0]
+        feeds = {"tokens": self._tokens(tokens), "noise": np.asarray(noise, dtype=np.float32)}
+        return self._text_to_image.run(None, feeds)[0]
 
 
 class TorchExportModel(ExportedModel):
@@ -282,9 +300,10 @@ class TorchExportModel(ExportedModel):
         memory = np.ascontiguousarray(memory, dtype=np.float32)
         return self._run(self._step, self._tokens(tokens), memory)[0]
 
-    def text_to_image(self, tokens: np.ndarray) -> np.ndarray:
+    def text_to_image(self, tokens: np.ndarray, noise: np.ndarray) -> np.ndarray:
         self._require_text_to_image()
-        return self._run(self._text_to_image, self._tokens(tokens))[0]
+        noise = np.asarray(noise, dtype=np.float32)
+        return self._run(self._text_to_image, self._tokens(tokens), noise)[0]
 
 
 RUNNERS: dict[str, type[ExportedModel]] = {"onnx": OnnxModel, "torch-export": TorchExportModel}

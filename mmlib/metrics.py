@@ -147,6 +147,7 @@ class CaptionMetrics:
     ssim: float
     imagine_subject_match: float | None = None
     imagine_random_subject_match: float | None = None
+    imagine_unseen_subject_match: float | None = None
     sample_agreement: float | None = None
     fid: float | None = None
     kid: float | None = None
@@ -173,6 +174,7 @@ class CaptionMetrics:
             ("reconstruction PSNR (dB)", self.psnr, None),
             ("reconstruction SSIM", self.ssim, None),
             ("imagine round trip", self.imagine_subject_match, self.imagine_random_subject_match),
+            ("  captions not in training", self.imagine_unseen_subject_match, None),
             ("sampled pair agreement", self.sample_agreement, None),
             ("FID (reconstructions)", self.fid, None),
             ("KID (reconstructions)", self.kid, None),
@@ -296,23 +298,37 @@ class ImaginationMetrics:
 
     imagine_subject_match: float
     imagine_random_subject_match: float
+    imagine_unseen_subject_match: float | None
     sample_agreement: float
 
 
 @torch.no_grad()
 def evaluate_imagination(
-    predictor: Predictor, prompts: Sequence[str], seed: int = 0, batch_size: int = 128
+    predictor: Predictor,
+    prompts: Sequence[str],
+    seed: int = 0,
+    batch_size: int = 128,
+    training_captions: Sequence[str] | None = None,
 ) -> ImaginationMetrics:
     """Imagine an image per prompt and caption it back: the share naming the prompt's subjects,
     beside the same share for images decoded from random latents (drawn from the fitted latent
-    Gaussian), and how often a sampled pair's caption and reading agree."""
+    Gaussian), and how often a sampled pair's caption and reading agree. With
+    `training_captions`, also the share among prompts that are none of them (case-insensitive):
+    how well imagining generalises to new captions."""
     readings: list[str] = []
     for rows in _batches(len(prompts), batch_size):
-        readings += predictor.caption(predictor.imagine(prompts[rows]))
+        readings += predictor.caption(predictor.imagine(prompts[rows], seed=seed))
     random_pairs = predictor.sample_pairs(len(prompts), seed=seed)
+    unseen = None
+    if training_captions is not None:
+        known = {caption.lower() for caption in training_captions}
+        new = [i for i, prompt in enumerate(prompts) if prompt.lower() not in known]
+        if new:
+            unseen = same_subjects([readings[i] for i in new], [prompts[i] for i in new])
     return ImaginationMetrics(
         imagine_subject_match=same_subjects(readings, prompts),
         imagine_random_subject_match=same_subjects(random_pairs.readings, prompts),
+        imagine_unseen_subject_match=unseen,
         sample_agreement=random_pairs.subject_agreement(),
     )
 
@@ -332,7 +348,8 @@ def evaluate_run(
     """
     predictor = Predictor.load(run, checkpoint_dir, device=device)
     config = predictor.config
-    records = load_records(data, data_format)[0] if data is not None else load_split(config).val
+    split = load_split(config) if data is None else None
+    records = split.val if split is not None else load_records(data, data_format)[0]
     images = build_image_cache(
         records, config.image_size, config.resize_mode, cache_dir=config.cache_dir, progress=False
     )
@@ -342,7 +359,11 @@ def evaluate_run(
     extra: dict[str, float | str | None] = {}
     if predictor.imagination is not None:
         prompts = [r.captions[0] for r in records]
-        extra.update(asdict(evaluate_imagination(predictor, prompts, seed=config.seed)))
+        training = [c for r in split.train for c in r.captions] if split is not None else None
+        imagination = evaluate_imagination(
+            predictor, prompts, config.seed, training_captions=training
+        )
+        extra.update(asdict(imagination))
     if fid_weights is not None:
         reconstructed = torch.cat(
             [

@@ -118,5 +118,5 @@ def tiny_run(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
     )
     trainer = Trainer(config, log=lambda _line: None, progress=False)
     trainer.fit()
-    fit_run_imagination(trainer.run_dir, config.checkpoint_dir, steps=60, consistency_steps=20)
+    fit_run_imagination(trainer.run_dir, config.checkpoint_dir, steps=60)
     return trainer.run_dir

@@ -22,7 +22,7 @@ from mmlib.checkpoint import BEST_FILE, CONFIG_FILE, TOKENIZER_FILE
 from mmlib.cli import main
 from mmlib.data import load_split
 from mmlib.export import FORMATS, ExportError, export_run
-from mmlib.inference import Predictor
+from mmlib.inference import Predictor, imagine_pixels
 from mmlib.model import MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 
@@ -110,15 +110,19 @@ def test_encoder_and_text_to_image_match_eager(
         np.testing.assert_allclose(embedding, model.encode_image(val_pixels).numpy(), atol=ATOL)
     captions = ["two birds above a house", "a small ship beside a tall tower", "moon"]
     tokens = predictor.tokenizer.batch_encode(captions, model.max_caption_length)
-    with torch.no_grad():
-        latent = predictor.imagination.text_to_latent(model.encode_text(tokens))
-        expected = model.image_decoder(latent).numpy()
-    for batch in (tokens[:1], tokens):  # batch size 1 and 3: the batch dimension is dynamic
-        images = runner.text_to_image(batch.numpy())
-        np.testing.assert_allclose(images, expected[: len(batch)], atol=ATOL)
+    flow = predictor.imagination.flow
+    for candidates in (1, 3):  # the batch and candidate dimensions are dynamic
+        noise = export_runtime.imagine_noise(len(captions), candidates, flow.components, seed=5)
+        with torch.no_grad():
+            expected = imagine_pixels(
+                model, flow, model.encode_text(tokens), torch.from_numpy(noise)
+            ).numpy()
+        for rows in (slice(0, 1), slice(None)):
+            images = runner.text_to_image(tokens[rows].numpy(), noise[rows])
+            np.testing.assert_allclose(images, expected[rows], atol=ATOL)
     # uint8: a ~1e-7 difference can still round a pixel the other way, so allow one level.
-    drawn = runner.imagine(captions).astype(np.int16)
-    assert np.abs(drawn - predictor.imagine(captions).numpy()).max() <= 1
+    drawn = runner.imagine(captions, seed=2).astype(np.int16)
+    assert np.abs(drawn - predictor.imagine(captions, seed=2).numpy()).max() <= 1
 
 
 def test_manifest_and_files(exported: Path) -> None:
@@ -129,6 +133,7 @@ def test_manifest_and_files(exported: Path) -> None:
     assert manifest["files"]["text_to_image"] is not None and manifest["skipped"] == {}
     assert manifest["special_tokens"] == {"pad_id": 0, "start_id": 1, "end_id": 2, "unk_id": 3}
     assert manifest["max_caption_length"] == 32 and manifest["image_size"] == 32
+    assert manifest["flow_components"] == 32
     assert "[-1, 1]" in manifest["inputs"]
     runtime = (exported / "runtime.py").read_bytes()
     assert runtime == Path(export_runtime.__file__).read_bytes()
@@ -214,7 +219,7 @@ def test_run_without_imagine_skips_text_to_image(tiny_run: Path, tmp_path: Path)
     runner = load_runtime(folder).load_exported(folder)
     assert not runner.has_text_to_image
     with pytest.raises(RuntimeError, match="imagine.pt"):
-        runner.text_to_image(np.ones((1, 3), dtype=np.int64))
+        runner.text_to_image(np.ones((1, 3), dtype=np.int64), np.zeros((1, 1, 1), np.float32))
 
 
 def test_export_command(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

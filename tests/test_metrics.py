@@ -11,10 +11,13 @@ import torch
 
 from mmlib.checkpoint import CheckpointError
 from mmlib.cli import main
+from mmlib.data import load_split
+from mmlib.inference import Predictor
 from mmlib.metrics import (
     FID_SKIPPED,
     bleu4,
     bleu_scores,
+    evaluate_imagination,
     evaluate_run,
     image_quality,
     inception_distances,
@@ -137,12 +140,27 @@ def test_evaluate_command_extends_metrics_json_with_imagination(
     assert main(["evaluate", str(run)]) == 0
     written = json.loads((run / "metrics.json").read_text())
     assert written["note"] == "kept" and written["bleu4"] >= 0.0
-    for name in ("imagine_subject_match", "imagine_random_subject_match", "sample_agreement"):
+    names = ("imagine_subject_match", "imagine_unseen_subject_match", "sample_agreement")
+    for name in (*names, "imagine_random_subject_match"):
         assert 0.0 <= written[name] <= 1.0
     assert "imagine round trip" in capsys.readouterr().out
     data = Path(json.loads((run / "config.json").read_text())["data_dir"])
     assert main(["evaluate", str(run), "--data", str(data)]) == 0
     assert json.loads((run / "metrics.json").read_text())["images"] == 70
+
+
+def test_evaluate_imagination_reports_unseen_captions_apart(tiny_run: Path) -> None:
+    predictor = Predictor.load(tiny_run)
+    prompts = [r.captions[0] for r in load_split(predictor.config).val]
+    readings = predictor.caption(predictor.imagine(prompts, seed=3))
+    seen = prompts[: len(prompts) // 2]
+    figures = evaluate_imagination(predictor, prompts, seed=3, training_captions=seen)
+    assert figures.imagine_subject_match == same_subjects(readings, prompts)
+    new = [i for i, p in enumerate(prompts) if p not in seen]
+    expected = same_subjects([readings[i] for i in new], [prompts[i] for i in new])
+    assert figures.imagine_unseen_subject_match == expected
+    none_new = evaluate_imagination(predictor, prompts[:2], 3, training_captions=prompts)
+    assert none_new.imagine_unseen_subject_match is None
 
 
 def test_load_metrics_reads_what_evaluate_wrote(tiny_run: Path, tmp_path: Path) -> None:
