@@ -317,7 +317,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Then for the image path (subject match / reconstruction PSNR / imagine round trip): the
     # encoder head that keeps the layout 0.961 / 21.8 dB / 0.156, with the image loss x5
     # 0.955 / 22.3 / 0.193, plus the perceptual term x1 0.957 / 22.4 / 0.307 (chosen), x3
-    # 0.959 / 22.2 / 0.331 with a lower SSIM.
+    # 0.959 / 22.2 / 0.331 with a lower SSIM. (Round trips with the first, regressing
+    # text-to-latent MLP; the latent flow that replaced it gives 0.589 on the chosen model.)
     "cpu-tiny": {
         "image_size": 64,
         "latent_dim": 256,
