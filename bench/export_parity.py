@@ -38,7 +38,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=64)
     args = parser.parse_args()
     predictor = Predictor.load(args.run)
-    flow = predictor._require_imagination().flow
+    if predictor.imagination is None:
+        raise SystemExit(
+            f"{args.run}: no imagine.pt; fit it: python -m mmlib fit-imagine {args.run}"
+        )
+    flow = predictor.imagination.flow
     prompts = [r.captions[0] for r in load_split(predictor.config).val[: args.n]]
     tokens = predictor.tokenizer.batch_encode(prompts, predictor.config.max_caption_length)
     noise = imagine_noise(len(prompts), CANDIDATES, flow.components, seed=0)

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from mmlib.data import build_image_cache, load_records, to_pixels
-from mmlib.inference import Predictor
+from mmlib.inference import CANDIDATES, Predictor
 from mmlib.synthetic import generate
 
 
@@ -64,7 +64,7 @@ def main() -> None:
     print(
         f"imagine: {int((differences <= 1).sum())}/{len(prompts)} images within 1/255 of the "
         f"CPU's (largest difference {int(differences.max())}); CUDA {len(prompts) / seconds:,.0f} "
-        f"images/s ({len(prompts)} captions, 8 candidates each)",
+        f"images/s ({len(prompts)} captions, {CANDIDATES} candidates each)",
         flush=True,
     )
     pixels = to_pixels(images.cuda())

@@ -207,6 +207,7 @@ def export_run(
         "memory_shape": list(memory.shape[1:]),
         "embedding_dim": config.embedding_dim,
         "flow_components": components,
+        "imagine_candidates": CANDIDATES,
         "inputs": INPUT_NOTE,
         "signatures": {name: signatures[name] for name in graphs},
         "torch_version": torch.__version__,

@@ -189,13 +189,15 @@ class ExportedModel:
         """One greedy caption per image (pixels float32 [B, 3, S, S] in [-1, 1])."""
         return self.tokenizer.batch_decode(self.generate(pixels))
 
-    def imagine(self, captions: Sequence[str], seed: int = 0, candidates: int = 8) -> np.ndarray:
-        """uint8 images [B, 3, S, S] drawn from each caption, as mmlib's `Predictor.imagine`."""
+    def imagine(
+        self, captions: Sequence[str], seed: int = 0, candidates: int | None = None
+    ) -> np.ndarray:
+        """uint8 images [B, 3, S, S] drawn from each caption, as mmlib's `Predictor.imagine`
+        (by default with as many candidates as the manifest's `imagine_candidates`)."""
         tokens = self.tokenizer.batch_encode(captions, self.max_caption_length)
-        components = self.manifest["flow_components"]
-        pixels = self.text_to_image(
-            tokens, imagine_noise(len(tokens), candidates, components, seed)
-        )
+        count = self.manifest["imagine_candidates"] if candidates is None else candidates
+        noise = imagine_noise(len(tokens), count, self.manifest["flow_components"], seed)
+        pixels = self.text_to_image(tokens, noise)
         return np.clip(np.round((pixels + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
     def _require_text_to_image(self) -> str:

@@ -133,7 +133,7 @@ def test_manifest_and_files(exported: Path) -> None:
     assert manifest["files"]["text_to_image"] is not None and manifest["skipped"] == {}
     assert manifest["special_tokens"] == {"pad_id": 0, "start_id": 1, "end_id": 2, "unk_id": 3}
     assert manifest["max_caption_length"] == 32 and manifest["image_size"] == 32
-    assert manifest["flow_components"] == 32
+    assert manifest["flow_components"] == 32 and manifest["imagine_candidates"] == 8
     assert "[-1, 1]" in manifest["inputs"]
     runtime = (exported / "runtime.py").read_bytes()
     assert runtime == Path(export_runtime.__file__).read_bytes()
