@@ -455,19 +455,13 @@ def fit_imagination(
     records: Sequence[Record],
     images: Tensor,
     steps: int = 4000,
-    batch_size: int = 256,
-    lr: float = 1e-3,
-    condition_noise: float = 0.5,
-    condition_dropout: float = 0.1,
     seed: int = 0,
 ) -> Imagination:
     """Train the text-conditioned latent flow and fit the latent prior on `records`.
 
     The model is only read: the training images' latents (uint8 `images`) and their captions'
-    embeddings are computed once, then the flow learns to carry noise to the latent of an image
-    given one of its captions. Noise on the condition (`condition_noise`, in standardised units)
-    helps it generalise to unseen captions; dropping the condition (`condition_dropout`) trains
-    the unconditional flow that classifier-free guidance needs. Sets `predictor.imagination`.
+    embeddings are computed once, then `train_flow` teaches the flow to carry noise to the latent
+    of an image given one of its captions. Sets `predictor.imagination`.
     """
     if len(records) != len(images):
         raise ValueError(f"records: {len(records)}, images: {len(images)}; they must pair up")
@@ -478,17 +472,7 @@ def fit_imagination(
     torch.manual_seed(seed)  # the flow's initial weights
     imagination = Imagination(predictor.config.embedding_dim, predictor.config.latent_dim)
     imagination.prior.fit(latents.cpu())
-    train_flow(
-        imagination.flow.to(device),
-        latents[owners],
-        embeddings,
-        steps,
-        batch_size,
-        lr,
-        condition_noise,
-        condition_dropout,
-        seed,
-    )
+    train_flow(imagination.flow.to(device), latents[owners], embeddings, steps, seed=seed)
     predictor.imagination = imagination.to(device).eval()
     return imagination
 
@@ -505,7 +489,12 @@ def train_flow(
     seed: int = 0,
 ) -> LatentFlow:
     """Fit `flow`'s normalisation to the pairs (latents [N, D], text embeddings [N, E]), then
-    train it for `steps` AdamW steps (one-cycle learning rate) on random batches of them."""
+    train it for `steps` AdamW steps (one-cycle learning rate) on random batches of them.
+
+    Noise on the condition (`condition_noise`, in standardised units) helps the flow generalise
+    to unseen captions; dropping the condition (`condition_dropout`) trains the unconditional
+    flow that classifier-free guidance needs.
+    """
     flow.fit_normalisation(latents, text_embeddings)
     flow.train()
     conditions = flow.condition(text_embeddings)
