@@ -166,7 +166,9 @@ def test_latent_flow_coordinates_are_whitened_principal_components() -> None:
 def test_train_flow_learns_which_cluster_a_condition_means() -> None:
     generator = torch.Generator().manual_seed(0)
     side = torch.randint(2, (2000,), generator=generator).float() * 2 - 1  # -1 or +1
-    latents = side[:, None] * torch.tensor([3.0, 3.0]) + 0.3 * torch.randn(2000, 2)
+    latents = side[:, None] * torch.tensor([3.0, 3.0]) + 0.3 * torch.randn(
+        2000, 2, generator=generator
+    )
     embeddings = torch.stack([side, -side], dim=1)
     torch.manual_seed(0)
     flow = train_flow(LatentFlow(2, 2, components=2, hidden=64, blocks=2), latents, embeddings, 600)
