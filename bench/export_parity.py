@@ -20,7 +20,8 @@ import torch
 from mmlib.data import load_split
 from mmlib.export import FORMATS, export_run
 from mmlib.export_runtime import imagine_noise
-from mmlib.inference import CANDIDATES, Predictor, imagine_pixels
+from mmlib.imagine import CANDIDATES, imagine_pixels
+from mmlib.inference import Predictor
 
 
 def load_runtime(folder: Path):

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import torch
 
-from mmlib.data import build_image_cache, load_records, to_pixels
-from mmlib.inference import CANDIDATES, Predictor
+from mmlib.images import build_image_cache, to_pixels
+from mmlib.imagine import CANDIDATES
+from mmlib.inference import Predictor
+from mmlib.readers import load_records
 from mmlib.synthetic import generate
 
 

@@ -25,8 +25,10 @@ from PIL import Image
 from torch import Tensor
 
 from mmlib.config import Config
-from mmlib.data import DatasetError, load_split
-from mmlib.inference import IMAGINE_FILE, Match, Predictor
+from mmlib.data import load_split
+from mmlib.imagine import IMAGINE_FILE
+from mmlib.inference import Match, Predictor
+from mmlib.readers import DatasetError
 
 if TYPE_CHECKING:
     import gradio
@@ -107,7 +109,7 @@ def imagine_unavailable(predictor: Predictor) -> str | None:
     where = predictor.run_dir or "this run"
     return (
         f"Imagining is not available: {where} has no {IMAGINE_FILE}. Fit it with "
-        "`python -m mmlib fit-imagine RUN` (or mmlib.inference.fit_run_imagination), then "
+        "`python -m mmlib fit-imagine RUN` (or mmlib.imagine.fit_run_imagination), then "
         "restart the demo."
     )
 

@@ -31,7 +31,8 @@ from torch import Tensor, nn
 from mmlib import export_runtime
 from mmlib.checkpoint import CONFIG_FILE, TOKENIZER_FILE, atomic_write_text
 from mmlib.config import Config
-from mmlib.inference import CANDIDATES, IMAGINE_FILE, Imagination, Predictor, imagine_pixels
+from mmlib.imagine import CANDIDATES, IMAGINE_FILE, Imagination, imagine_pixels
+from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 

@@ -1,4 +1,5 @@
-"""Shared test setup: hypothesis profiles, and a tiny dataset in the seed's on-disk format."""
+"""Shared test setup: hypothesis profiles, a tiny dataset in the seed's on-disk format, and the
+small image files and records that the data tests draw."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PIL import Image, ImageDraw
 
 from mmlib import synthetic
 from mmlib.config import Config
+from mmlib.readers import Record
 
 # `make test` (and so CI) sets HYPOTHESIS_PROFILE=ci: derandomised, so a failure reproduces.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
@@ -49,6 +51,39 @@ def seed_dataset(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
+
+
+def write_engraving(path: Path, size: tuple[int, int] = (32, 32), shade: int = 0) -> Path:
+    """A small PNG: dark lines on a paper tone, varied by `shade`."""
+    image = Image.new("RGB", size, (235, 225, 205))
+    draw = ImageDraw.Draw(image)
+    for x in range(shade % 5, size[0], 5):
+        draw.line([(x, 0), (size[0] - x, size[1])], fill=(40, 30, 20))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+    return path
+
+
+def write_flickr8k(root: Path) -> Path:
+    (root / "Images").mkdir(parents=True)
+    for name in ("a.jpg", "b.jpg"):
+        Image.new("RGB", (40, 30), (90, 120, 60)).save(root / "Images" / name)
+    rows = ["image,caption"]
+    rows += [f"a.jpg,A dog runs number {i} ." for i in range(5)]
+    rows += [f'b.jpg,"A cat, sitting, number {i} ."' for i in range(5)]
+    (root / "captions.txt").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return root
+
+
+def make_records(root: Path, n: int, captions_per_record: int = 1) -> list[Record]:
+    records = []
+    for i in range(n):
+        path = write_engraving(root / f"{i}.png", size=(24 + i, 20), shade=i)
+        captions = tuple(
+            f"image {i} caption {c} " + "word " * c for c in range(captions_per_record)
+        )
+        records.append(Record(str(i), path, captions))
+    return records
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +135,7 @@ def tiny_config(synthetic_dataset: Path, tmp_path: Path) -> Callable[..., Config
 def tiny_run(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained tiny run folder (8 epochs on `synthetic_dataset`) with an `imagine.pt`, shared
     by the inference, demo and export tests; treat it as read-only."""
-    from mmlib.inference import fit_run_imagination
+    from mmlib.imagine import fit_run_imagination
     from mmlib.train import Trainer
 
     root = tmp_path_factory.mktemp("tiny-run")

@@ -22,7 +22,8 @@ from mmlib.checkpoint import BEST_FILE, CONFIG_FILE, TOKENIZER_FILE
 from mmlib.cli import main
 from mmlib.data import load_split
 from mmlib.export import FORMATS, ExportError, export_run
-from mmlib.inference import Predictor, imagine_pixels
+from mmlib.imagine import imagine_pixels
+from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 

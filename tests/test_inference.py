@@ -1,31 +1,21 @@
 """mmlib.inference on a trained tiny run: inputs, captioning, retrieval, imagining, sampling,
-and the `caption` / `imagine` / `fit-imagine` commands."""
+and the `caption` / `imagine` commands."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from mmlib.checkpoint import CheckpointError
 from mmlib.cli import main
-from mmlib.data import build_image_cache, load_split, to_pixels, to_uint8
-from mmlib.export_runtime import imagine_noise
-from mmlib.inference import (
-    IMAGINE_FILE,
-    LatentFlow,
-    LatentGaussian,
-    Predictor,
-    SampledPairs,
-    fit_imagination,
-    imagine_pixels,
-    load_images,
-    train_flow,
-)
+from mmlib.data import load_split
+from mmlib.images import to_pixels, to_uint8
+from mmlib.imagine import IMAGINE_FILE
+from mmlib.inference import Predictor, SampledPairs, load_images
 
 
 @pytest.fixture(scope="module")
@@ -114,96 +104,6 @@ def test_sample_pairs_and_their_agreement(predictor: Predictor) -> None:
     assert torch.equal(pairs.images, predictor.sample_pairs(5, seed=3).images)
     agree = SampledPairs(pairs.images[:2], ["a small ship", "two birds"], ["a ship", "a bird"])
     assert agree.subject_agreement() == 0.5
-
-
-def test_latent_gaussian_fits_mean_and_covariance() -> None:
-    generator = torch.Generator().manual_seed(0)
-    mixing = torch.tensor([[1.0, 0.0], [0.8, 0.3]])
-    latents = torch.randn(4000, 2, generator=generator) @ mixing.T + torch.tensor([2.0, -1.0])
-    prior = LatentGaussian(2).fit(latents)
-    samples = prior.sample(4000, torch.Generator().manual_seed(1))
-    assert torch.allclose(samples.mean(0), torch.tensor([2.0, -1.0]), atol=0.05)
-    assert torch.allclose(torch.cov(samples.T), mixing @ mixing.T, atol=0.05)
-
-
-def test_fit_imagination_lowers_the_flow_loss_and_leaves_the_model_alone(
-    predictor: Predictor,
-) -> None:
-    model = predictor.model
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    train = load_split(predictor.config).train
-    images = build_image_cache(train, 32, progress=False)
-    latents = predictor.latents(images)
-    embeddings = predictor.embed_captions([r.captions[0] for r in train])
-
-    def loss(steps: int) -> float:
-        flow = fit_imagination(
-            Predictor(model, predictor.tokenizer, predictor.config), train, images, steps, seed=0
-        ).flow
-        with torch.no_grad():
-            losses = [
-                flow.loss(latents, flow.condition(embeddings), torch.Generator().manual_seed(s))
-                for s in range(20)
-            ]
-        return float(torch.stack(losses).mean())
-
-    assert loss(150) < 0.8 * loss(1)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    with pytest.raises(ValueError, match="pair up"):
-        fit_imagination(predictor, train[:2], images[:3])
-
-
-def test_latent_flow_coordinates_are_whitened_principal_components() -> None:
-    generator = torch.Generator().manual_seed(0)
-    latents = torch.randn(500, 3, generator=generator) @ torch.randn(3, 6, generator=generator)
-    flow = LatentFlow(embedding_dim=4, latent_dim=6, components=3)
-    flow.fit_normalisation(latents + 2.0, torch.randn(500, 4, generator=generator))
-    coordinates = flow.coordinates(latents + 2.0)
-    assert torch.allclose(torch.cov(coordinates.T), torch.eye(3), atol=1e-3)
-    assert torch.allclose(flow.latents(coordinates), latents + 2.0, atol=1e-3)  # rank 3: lossless
-
-
-def test_train_flow_learns_which_cluster_a_condition_means() -> None:
-    generator = torch.Generator().manual_seed(0)
-    side = torch.randint(2, (2000,), generator=generator).float() * 2 - 1  # -1 or +1
-    latents = side[:, None] * torch.tensor([3.0, 3.0]) + 0.3 * torch.randn(
-        2000, 2, generator=generator
-    )
-    embeddings = torch.stack([side, -side], dim=1)
-    torch.manual_seed(0)
-    flow = train_flow(LatentFlow(2, 2, components=2, hidden=64, blocks=2), latents, embeddings, 600)
-    noise = torch.randn(200, 2, generator=generator)
-    with torch.no_grad():
-        right = flow.sample(torch.tensor([[1.0, -1.0]]).expand(200, 2), noise)
-        left = flow.sample(torch.tensor([[-1.0, 1.0]]).expand(200, 2), noise)
-    assert (right.sum(1) > 0).float().mean() > 0.95 and (left.sum(1) < 0).float().mean() > 0.95
-    assert torch.allclose(right.mean(0), torch.tensor([3.0, 3.0]), atol=0.6)
-
-
-def test_imagine_pixels_keeps_the_best_aligned_candidate(predictor: Predictor) -> None:
-    model, flow = predictor.model, predictor.imagination.flow
-    text = predictor.embed_captions(["two birds above a house", "a small ship"])
-    noise = torch.from_numpy(imagine_noise(2, 4, flow.components, seed=1))
-    with torch.no_grad():
-        best = imagine_pixels(model, flow, text, noise)
-        each = torch.stack(
-            [imagine_pixels(model, flow, text, noise[:, c : c + 1]) for c in range(4)]
-        )
-        scores = torch.einsum(
-            "cbe,be->cb", torch.stack([model.encode_image(x) for x in each]), text
-        )
-    chosen = each[scores.argmax(0), torch.arange(2)]
-    assert torch.allclose(best, chosen, atol=1e-6)
-    assert not torch.allclose(each[0], each[1])  # the candidates do differ
-
-
-def test_imagine_noise_rows_depend_only_on_seed_and_position() -> None:
-    noise = imagine_noise(3, 2, 5, seed=4)
-    assert noise.shape == (3, 2, 5) and noise.dtype == np.float32
-    np.testing.assert_array_equal(imagine_noise(1, 2, 5, seed=4), noise[:1])
-    assert not np.array_equal(imagine_noise(1, 2, 5, seed=5), noise[:1])
-    with pytest.raises(ValueError, match="candidates"):
-        imagine_noise(1, 0, 5)
 
 
 def test_a_run_without_imagine_file_says_how_to_fit_it(tiny_run: Path, tmp_path: Path) -> None:
