@@ -39,8 +39,8 @@ lab: $(STAMP) data
 bench: $(STAMP) data
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
-# The main job: train the course model (cpu-tiny) into checkpoints/cpu-tiny/, evaluate it,
-# write metrics.json and print the report.
+# The main job (mmlib/pipeline.py): train the course model (cpu-tiny) into checkpoints/cpu-tiny/,
+# fit its imagine.pt, evaluate it, write metrics.json and print the report.
 train: $(STAMP) data
 	$(PY) -m mmlib train --preset cpu-tiny
 

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
-from mmlib.memory import GIB, GPUS, PRECISIONS
+from mmlib.batch_size import GPUS
+from mmlib.memory import GIB, PRECISIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,7 +178,7 @@ def train_config(args: argparse.Namespace) -> Config:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from mmlib.course import train_and_evaluate
+    from mmlib.pipeline import train_and_evaluate
 
     train_and_evaluate(train_config(args), resume=args.resume)
     return 0
@@ -218,7 +219,7 @@ def _imagine(args: argparse.Namespace) -> int:
 
 
 def _fit_imagine(args: argparse.Namespace) -> int:
-    from mmlib.inference import fit_run_imagination
+    from mmlib.imagine import fit_run_imagination
 
     path = fit_run_imagination(args.run, args.checkpoint_dir, args.device, args.steps)
     print(f"wrote {path}")
@@ -249,7 +250,7 @@ def _curves(args: argparse.Namespace) -> int:
 
 def _size_batch(args: argparse.Namespace) -> int:
     from mmlib.config import get_device
-    from mmlib.memory import (
+    from mmlib.batch_size import (
         batch_size_table,
         format_batch_size_table,
         gpu_memory,
@@ -282,7 +283,7 @@ def _data_synth(args: argparse.Namespace) -> int:
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from mmlib.data import check_dataset
+    from mmlib.readers import check_dataset
 
     report = check_dataset(args.path, format=args.format, images_dir=args.images)
     print(report)
@@ -315,7 +316,7 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; known errors print one clear line and exit with status 2."""
     from mmlib.checkpoint import CheckpointError
-    from mmlib.data import DatasetError
+    from mmlib.readers import DatasetError
     from mmlib.tokenizer import TokenizerError
     from mmlib.train import TrainingError
 

@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from mmlib.checkpoint import BEST_FILE, HISTORY_FILE, METRICS_FILE, load_model
 from mmlib.config import Config
-from mmlib.data import build_image_cache, load_split, to_pixels, to_uint8
-from mmlib.inference import fit_run_imagination
-from mmlib.metrics import CaptionMetrics, evaluate_run
+from mmlib.data import load_split
+from mmlib.images import build_image_cache, to_pixels, to_uint8
+from mmlib.pipeline import train_and_evaluate
 from mmlib.train import Trainer
 
 COURSE_PRESET = "cpu-tiny"
-# What the course model must reach on the synthetic validation split (metrics.json's keys).
-COURSE_TARGETS = {
-    "subject_match": 0.95,
-    "bleu4": 0.8,
-    "recall_at_1": 0.7,
-    "imagine_subject_match": 0.5,
-}
-# The metrics.json key of each target's baseline (shuffled images, or random latents).
-COURSE_BASELINES = {
-    "subject_match": "subject_match_shuffled",
-    "bleu4": "bleu4_shuffled",
-    "recall_at_1": "recall_at_1_shuffled",
-    "imagine_subject_match": "imagine_random_subject_match",
-}
 
 
 def project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -51,37 +36,6 @@ def enter_project_root() -> Path:
     root = project_root()
     os.chdir(root)
     return root
-
-
-def train_and_evaluate(
-    config: Config, resume: str | Path | None = None, progress: bool = True
-) -> tuple[Path, CaptionMetrics]:
-    """Train (or resume) a run, fit its `imagine.pt`, evaluate its best model, write
-    `metrics.json` and print a report.
-
-    This is `make train` and `python -m mmlib train`.
-    """
-    started = time.perf_counter()
-    trainer = Trainer(config, resume=resume, progress=progress)
-    trainer.fit()
-    fit_run_imagination(trainer.run_dir, trainer.config.checkpoint_dir)
-    metrics = evaluate_run(trainer.run_dir, trainer.config.checkpoint_dir)
-    minutes = (time.perf_counter() - started) / 60
-    print(f"\n{trainer.run_dir}: trained and evaluated in {minutes:.1f} min")
-    print(metrics.table())
-    if metrics.subject_match is not None:
-        missed = targets_missed(asdict(metrics))
-        print("course targets:", "met" if not missed else f"MISSED {missed}")
-    return trainer.run_dir, metrics
-
-
-def targets_missed(metrics: dict[str, float | None]) -> dict[str, float | None]:
-    """The `COURSE_TARGETS` that `metrics` (a metrics.json) falls short of, with its values."""
-    return {
-        name: metrics.get(name)
-        for name, target in COURSE_TARGETS.items()
-        if (metrics.get(name) or 0.0) < target
-    }
 
 
 def ensure_run(config: Config) -> Path:

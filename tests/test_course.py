@@ -62,14 +62,6 @@ def test_validation_examples_of_a_trained_run(tiny_config) -> None:
     assert not torch.equal(examples.images, examples.reconstructions)
 
 
-def test_targets_missed_names_each_shortfall() -> None:
-    from mmlib.course import COURSE_TARGETS, targets_missed
-
-    assert targets_missed(dict(COURSE_TARGETS)) == {}
-    metrics = {**COURSE_TARGETS, "bleu4": 0.5, "subject_match": None}
-    assert targets_missed(metrics) == {"bleu4": 0.5, "subject_match": None}
-
-
 def test_ensure_run_trains_once_then_loads(tiny_config, monkeypatch) -> None:
     from mmlib import course
 

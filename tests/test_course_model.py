@@ -1,12 +1,13 @@
 """CI's guard that the course model learns: `make test` runs `make train` first, and this test
-reads the metrics.json it wrote. Fails below the course targets (mmlib.course.COURSE_TARGETS)."""
+reads the metrics.json it wrote. Fails below the course targets (mmlib.pipeline.COURSE_TARGETS)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from mmlib.course import COURSE_BASELINES, COURSE_PRESET, COURSE_TARGETS, targets_missed
+from mmlib.course import COURSE_PRESET
+from mmlib.pipeline import COURSE_BASELINES, COURSE_TARGETS, targets_missed
 
 METRICS = Path(__file__).resolve().parents[1] / "checkpoints" / COURSE_PRESET / "metrics.json"
 
