@@ -21,14 +21,9 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from mmlib.data import (
-    CaptionDataset,
-    build_image_cache,
-    load_image,
-    load_records,
-    make_loader,
-    set_loader_epoch,
-)
+from mmlib.dataset import CaptionDataset, make_loader, set_loader_epoch
+from mmlib.images import build_image_cache, load_image
+from mmlib.readers import load_records
 from mmlib.synthetic import generate
 from mmlib.tokenizer import ProductionTokenizer
 

@@ -27,7 +27,7 @@ import torch
 
 from mmlib.analysis import ema
 from mmlib.config import Config
-from mmlib.data import set_loader_epoch
+from mmlib.dataset import set_loader_epoch
 from mmlib.train import Trainer
 
 MIN_POINTS = 3  # fewer recorded points up to the minimum than this: the fallback rule

@@ -20,9 +20,11 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from torchmetrics.text import BLEUScore, Perplexity
 
 from mmlib.checkpoint import METRICS_FILE, CheckpointError, atomic_write_text, load_checkpoint
-from mmlib.data import Record, build_image_cache, load_records, load_split, to_pixels, to_uint8
+from mmlib.data import load_split
+from mmlib.images import build_image_cache, to_pixels, to_uint8
 from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel
+from mmlib.readers import Record, load_records
 from mmlib.synthetic import subjects_in_caption, subjects_of
 from mmlib.tokenizer import ProductionTokenizer, normalize
 

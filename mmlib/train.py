@@ -29,14 +29,9 @@ from tqdm.auto import tqdm
 
 from mmlib import checkpoint as ckpt
 from mmlib.config import AUTO, Config, ConfigError, get_device
-from mmlib.data import (
-    CaptionDataset,
-    SplitData,
-    build_image_cache,
-    load_split,
-    make_loader,
-    set_loader_epoch,
-)
+from mmlib.data import SplitData, load_split
+from mmlib.dataset import CaptionDataset, make_loader, set_loader_epoch
+from mmlib.images import build_image_cache
 from mmlib.losses import (
     Losses,
     LossWeights,

@@ -14,7 +14,7 @@ import torch
 
 from mmlib.checkpoint import load_checkpoint
 from mmlib.config import Config
-from mmlib.data import collate_batch
+from mmlib.dataset import collate_batch
 from mmlib.losses import compute_losses
 from mmlib.model import MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer

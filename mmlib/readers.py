@@ -1,0 +1,552 @@
+"""Reading captioned-image datasets: files -> `Record`s, one per image, and a `DataReport`.
+
+Formats (`FORMATS`): the seed's metadata JSON + images folder, Flickr8k, JSONL, CSV, COCO captions
+and sidecar .txt files. Every problem with the input is a `DatasetError` whose message names the
+file, the record and what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from mmlib.config import DATA_FORMATS
+
+FORMATS = tuple(name for name in DATA_FORMATS if name != "auto")
+SEED_METADATA = Path("metadata/engraving_metadata.json")
+SEED_IMAGES = Path("processed/engraving/resized")
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff"})
+FILE_COLUMNS = ("file", "filename", "file_name", "image")
+CAPTION_COLUMNS = ("caption", "text", "captions")
+
+# Reasons a record is skipped (keys of `DataReport.skipped`).
+NO_CAPTION = "no caption"
+MISSING_IMAGE = "missing image file"
+EMPTY_IMAGE = "empty image file (0 bytes)"
+UNREADABLE_IMAGE = "unreadable image file"
+CORRUPT_IMAGE = "truncated or corrupt image file"
+
+
+class DatasetError(ValueError):
+    """A dataset cannot be read: the message names the file, the record and what to do."""
+
+
+@dataclass(frozen=True)
+class Record:
+    """One image and all of its captions; extra metadata keys are kept in `attributes`."""
+
+    id: str
+    image_path: Path
+    captions: tuple[str, ...]
+    attributes: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass
+class DataReport:
+    """What reading a dataset found: counts, skipped records by reason, converted image modes."""
+
+    source: Path
+    format: str
+    records: int = 0
+    images: int = 0
+    captions: int = 0
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+    converted: dict[str, int] = field(default_factory=dict)
+    smallest_side: int | None = None
+    largest_side: int | None = None
+    images_decoded: bool = False
+
+    @property
+    def skipped_count(self) -> int:
+        """Records left out, all reasons together."""
+        return sum(len(labels) for labels in self.skipped.values())
+
+    def skip(self, reason: str, label: str) -> None:
+        """Count a record as skipped for `reason`."""
+        self.skipped.setdefault(reason, []).append(label)
+
+    def __str__(self) -> str:
+        per_image = self.captions / self.records if self.records else 0.0
+        lines = [
+            f"Dataset {self.source} ({self.format})",
+            f"  usable records: {self.records:,} ({self.images:,} images, "
+            f"{self.captions:,} captions, {per_image:.1f} per image)",
+        ]
+        if self.smallest_side is not None:
+            lines.append(f"  image sides: {self.smallest_side}-{self.largest_side} px")
+        if self.converted:
+            modes = ", ".join(f"{mode} {n:,}" for mode, n in sorted(self.converted.items()))
+            lines.append(f"  converted to RGB: {modes}")
+        lines.append(f"  skipped: {self.skipped_count:,}")
+        for reason, labels in sorted(self.skipped.items()):
+            shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
+            lines.append(f"    {reason}: {len(labels):,} ({shown})")
+        check = (
+            "every file decoded"
+            if self.images_decoded
+            else "headers only (verify_images=True decodes)"
+        )
+        lines.append(f"  images checked: {check}")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Entry:
+    """A record as read, before grouping by image and checking its file."""
+
+    id: str
+    image_path: Path
+    captions: list[str]
+    attributes: dict[str, Any]
+
+
+def detect_format(source: str | os.PathLike[str]) -> str:
+    """The format of a dataset file or folder: one of `FORMATS`."""
+    source = _existing(Path(source))
+    if source.is_file():
+        return _detect_file_format(source)
+    if (source / SEED_METADATA).is_file():
+        return "seed"
+    if (source / "captions.txt").is_file():
+        return "flickr8k"
+    for name in ("jsonl", "csv"):
+        if any(source.glob(f"*.{name}")):
+            return name
+    if _json_files(source):
+        return "coco"
+    if any(path.suffix == ".txt" for path in source.rglob("*")):
+        return "sidecar"
+    raise DatasetError(
+        f"{source}: cannot tell the dataset format. Expected {SEED_METADATA} (seed), "
+        "captions.txt + Images/ (flickr8k), a .jsonl or .csv file, a COCO captions .json, or "
+        "images with .txt captions beside them (sidecar); or name it with format=... "
+        "(Config.data_format)"
+    )
+
+
+def _detect_file_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".csv"):
+        return suffix[1:]
+    if suffix == ".txt":
+        return "flickr8k"
+    if suffix == ".json":
+        data = _read_json(path)
+        if isinstance(data, list):
+            return "seed"
+        if isinstance(data, dict) and "images" in data and "annotations" in data:
+            return "coco"
+    raise DatasetError(
+        f"{path}: cannot tell the dataset format from this file; expected a seed metadata .json "
+        "list, a COCO captions .json, a .jsonl, a .csv or a Flickr8k captions.txt; or name it "
+        "with format=... (Config.data_format)"
+    )
+
+
+def load_records(
+    source: str | os.PathLike[str],
+    format: str = "auto",
+    images_dir: str | os.PathLike[str] | None = None,
+    *,
+    verify_images: bool = False,
+) -> tuple[list[Record], DataReport]:
+    """Read a dataset into one `Record` per image, skipping unusable records (see the report).
+
+    Image headers are always read (unreadable files are skipped); `verify_images` also decodes
+    every image, which finds truncated files at the cost of a full pass.
+    """
+    source = _existing(Path(source))
+    fmt = detect_format(source) if format == "auto" else format
+    if fmt not in FORMATS:
+        raise DatasetError(f"format={format!r}: allowed formats are auto, {', '.join(FORMATS)}")
+    described, entries = _READERS[fmt](source, None if images_dir is None else Path(images_dir))
+    report = DataReport(source=described, format=fmt, images_decoded=verify_images)
+    records = _usable_records(_group_by_image(entries), report, verify_images)
+    if not records:
+        raise DatasetError(
+            f"{described}: no usable records ({report.skipped_count} skipped); "
+            f"fix the problems listed below and retry.\n{report}"
+        )
+    return records, report
+
+
+def check_dataset(
+    source: str | os.PathLike[str],
+    format: str = "auto",
+    images_dir: str | os.PathLike[str] | None = None,
+    verify_images: bool = True,
+) -> DataReport:
+    """Read and validate a dataset; `print()` the report for a readable summary."""
+    return load_records(source, format, images_dir, verify_images=verify_images)[1]
+
+
+def _read_seed(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry]]:
+    if source.is_dir():
+        metadata = source / SEED_METADATA
+        images = images_dir or source / SEED_IMAGES
+    else:
+        metadata = source
+        beside = source.parent.parent / SEED_IMAGES
+        images = images_dir or (beside if beside.is_dir() else source.parent)
+    if not metadata.is_file():
+        raise DatasetError(
+            f"{metadata}: metadata file not found; put the JSON list of "
+            "{id, filename, caption} records there, or point Config.data_dir at another dataset"
+        )
+    _require_folder(images, "images folder", metadata)
+    data = _read_json(metadata)
+    if not isinstance(data, list):
+        raise DatasetError(
+            f"{metadata}: expected a JSON list of {{id, filename, caption}} records, "
+            f"found a JSON {type(data).__name__}"
+        )
+    entries = []
+    for index, item in enumerate(data):
+        where = f"record {index}"
+        if not isinstance(item, dict):
+            raise DatasetError(f"{metadata}: {where} is not a JSON object; remove or fix it")
+        filename = item.get("filename")
+        record_id = str(item.get("id", index))
+        if not isinstance(filename, str) or not filename.strip():
+            raise DatasetError(
+                f"{metadata}: {where} (id {record_id!r}) has no 'filename'; add the image file "
+                f"name (relative to {images}) or remove the record"
+            )
+        captions = _captions(item.get("caption"), metadata, f"{where} (id {record_id!r})")
+        extra = {k: v for k, v in item.items() if k not in ("id", "filename", "caption")}
+        entries.append(_Entry(record_id, images / filename, captions, extra))
+    return metadata, entries
+
+
+def _read_flickr8k(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry]]:
+    captions_file = source / "captions.txt" if source.is_dir() else source
+    if not captions_file.is_file():
+        raise DatasetError(
+            f"{captions_file}: captions file not found; the Flickr8k layout is Images/ + "
+            "captions.txt (a CSV with the header image,caption)"
+        )
+    images = images_dir or captions_file.parent / "Images"
+    _require_folder(images, "images folder", captions_file)
+    return captions_file, _table_entries(captions_file, [images])
+
+
+def _read_csv(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry]]:
+    path = _single_file(source, ".csv")
+    return path, _table_entries(path, [images_dir or path.parent])
+
+
+def _read_jsonl(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry]]:
+    path = _single_file(source, ".jsonl")
+    root = images_dir or path.parent
+    entries = []
+    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DatasetError(
+                f"{path}: line {number}, column {error.colno}: not valid JSON ({error.msg}); "
+                'each line must be one object such as {"file": ..., "caption": ...}'
+            ) from None
+        if not isinstance(item, dict):
+            raise DatasetError(f"{path}: line {number} is not a JSON object; fix or remove it")
+        entries.append(_row_entry(item, path, f"line {number}", [root]))
+    return path, entries
+
+
+def _read_coco(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry]]:
+    path = source if source.is_file() else _coco_file(source)
+    data = _read_json(path)
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("images"), list)
+        and isinstance(data.get("annotations"), list)
+    ):
+        raise DatasetError(
+            f"{path}: not a COCO captions file; expected an object with 'images' "
+            "(id, file_name) and 'annotations' (image_id, caption)"
+        )
+    if images_dir is not None:
+        roots = [images_dir]
+    else:
+        roots = [path.parent, path.parent / "images"]
+        if source.is_dir() and source != path.parent:
+            roots += [source, source / "images"]
+    entries: dict[Any, _Entry] = {}
+    for index, image in enumerate(data["images"]):
+        file_name = image.get("file_name") if isinstance(image, dict) else None
+        if not isinstance(file_name, str) or not file_name.strip():
+            raise DatasetError(
+                f"{path}: images[{index}] has no 'file_name'; add it or remove the image"
+            )
+        extra = {k: v for k, v in image.items() if k not in ("id", "file_name")}
+        image_id = image.get("id", index)
+        entries[image_id] = _Entry(str(image_id), _resolve(file_name, roots), [], extra)
+    for index, annotation in enumerate(data["annotations"]):
+        image_id = annotation.get("image_id") if isinstance(annotation, dict) else None
+        if image_id not in entries:
+            raise DatasetError(
+                f"{path}: annotations[{index}] refers to image_id {image_id!r}, which is not in "
+                "'images' (so it has no file name); add the image or remove the annotation"
+            )
+        entry = entries[image_id]
+        where = f"annotations[{index}] (image_id {image_id!r})"
+        entry.captions.extend(_captions(annotation.get("caption"), path, where))
+    return path, list(entries.values())
+
+
+def _read_sidecar(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry]]:
+    folder = images_dir or source
+    _require_folder(folder, "sidecar folder", folder)
+    entries = []
+    for image in sorted(folder.rglob("*")):
+        if image.suffix.lower() not in IMAGE_SUFFIXES or not image.is_file():
+            continue
+        sidecar = image.with_suffix(".txt")
+        text = _read_text(sidecar) if sidecar.is_file() else ""
+        captions = [line.strip() for line in text.splitlines() if line.strip()]
+        record_id = image.relative_to(folder).with_suffix("").as_posix()
+        entries.append(_Entry(record_id, image, captions, {}))
+    return folder, entries
+
+
+_READERS: dict[str, Callable[[Path, Path | None], tuple[Path, list[_Entry]]]] = {
+    "seed": _read_seed,
+    "flickr8k": _read_flickr8k,
+    "jsonl": _read_jsonl,
+    "csv": _read_csv,
+    "coco": _read_coco,
+    "sidecar": _read_sidecar,
+}
+
+
+def _table_entries(path: Path, roots: list[Path]) -> list[_Entry]:
+    """Entries from a CSV file with a header (file and caption columns, extra columns kept)."""
+    entries = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, strict=True)
+        try:
+            columns = _table_columns(path, reader.fieldnames)
+            for row in reader:
+                if None in row:  # more fields than the header names
+                    raise DatasetError(
+                        f"{path}: line {reader.line_num}, column {len(columns) + 1}: "
+                        f"{len(columns) + len(row[None])} fields but the header has "
+                        f"{len(columns)}; put captions that contain commas in double quotes"
+                    )
+                entries.append(_row_entry(row, path, f"line {reader.line_num}", roots))
+        except csv.Error as error:
+            raise DatasetError(_csv_error(path, reader.reader.line_num, error)) from None
+        except UnicodeDecodeError as error:
+            raise DatasetError(f"{path}: not UTF-8 text ({error}); save it as UTF-8") from None
+    return entries
+
+
+def _table_columns(path: Path, columns: Sequence[str] | None) -> Sequence[str]:
+    """The header's columns, which must name a file column and a caption column."""
+    if not columns:
+        raise DatasetError(f"{path}: empty file; expected a header line such as file,caption")
+    if not set(FILE_COLUMNS) & set(columns) or not set(CAPTION_COLUMNS) & set(columns):
+        raise DatasetError(
+            f"{path}: line 1: the header {','.join(columns)} lacks a file column "
+            f"({'/'.join(FILE_COLUMNS)}) or a caption column ({'/'.join(CAPTION_COLUMNS)}); "
+            "name the columns, for example file,caption"
+        )
+    return columns
+
+
+def _row_entry(row: dict[str, Any], path: Path, where: str, roots: list[Path]) -> _Entry:
+    """An entry from one CSV row or JSONL object, accepting the usual column names."""
+    file_key = next((key for key in FILE_COLUMNS if key in row), None)
+    caption_key = next((key for key in CAPTION_COLUMNS if key in row), None)
+    if file_key is None or caption_key is None:
+        raise DatasetError(
+            f"{path}: {where} has keys {sorted(map(str, row))}; expected a file column "
+            f"({'/'.join(FILE_COLUMNS)}) and a caption column ({'/'.join(CAPTION_COLUMNS)})"
+        )
+    file_name = row[file_key]
+    if not isinstance(file_name, str) or not file_name.strip():
+        raise DatasetError(
+            f"{path}: {where} has no file name in column {file_key!r}; add it or remove the line"
+        )
+    record_id = Path(file_name).stem if row.get("id") in (None, "") else str(row["id"])
+    extra = {k: v for k, v in row.items() if k not in (file_key, caption_key, "id")}
+    captions = _captions(row[caption_key], path, where)
+    return _Entry(record_id, _resolve(file_name.strip(), roots), captions, extra)
+
+
+def _captions(value: Any, path: Path, where: str) -> list[str]:
+    """The non-blank captions of a record: a string, a list of strings, or nothing."""
+    values = value if isinstance(value, list) else [value]
+    captions = []
+    for caption in values:
+        if caption is None:
+            continue
+        if not isinstance(caption, str):
+            raise DatasetError(
+                f"{path}: {where} has a caption that is not text ({caption!r}); fix it"
+            )
+        if caption.strip():
+            captions.append(caption.strip())
+    return captions
+
+
+def _group_by_image(entries: list[_Entry]) -> list[_Entry]:
+    """One entry per image file, captions merged, so a split by record is a split by image."""
+    grouped: dict[Path, _Entry] = {}
+    for entry in entries:
+        if entry.image_path in grouped:
+            grouped[entry.image_path].captions.extend(entry.captions)
+        else:
+            grouped[entry.image_path] = _Entry(
+                entry.id, entry.image_path, list(entry.captions), entry.attributes
+            )
+    return list(grouped.values())
+
+
+def _usable_records(entries: list[_Entry], report: DataReport, decode: bool) -> list[Record]:
+    """Records with captions and a readable image; everything else is counted in `report`."""
+    records = []
+    modes: Counter[str] = Counter()
+    sides: list[int] = []
+    for entry in entries:
+        if not entry.captions:
+            report.skip(NO_CAPTION, entry.id)
+            continue
+        problem, mode, size = _inspect_image(entry.image_path, decode)
+        if problem:
+            report.skip(problem, f"{entry.id} ({entry.image_path})")
+            continue
+        if mode != "RGB":
+            modes[mode] += 1
+        sides += size
+        records.append(Record(entry.id, entry.image_path, tuple(entry.captions), entry.attributes))
+    report.records = report.images = len(records)
+    report.captions = sum(len(record.captions) for record in records)
+    report.converted = dict(modes)
+    if sides:
+        report.smallest_side, report.largest_side = min(sides), max(sides)
+    return records
+
+
+def _inspect_image(path: Path, decode: bool) -> tuple[str | None, str, tuple[int, ...]]:
+    """(problem or None, PIL mode, size) from the file's header, or a full decode."""
+    try:
+        if path.stat().st_size == 0:
+            return EMPTY_IMAGE, "", ()
+    except OSError:
+        return MISSING_IMAGE, "", ()
+    try:
+        image = Image.open(path)
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
+        return UNREADABLE_IMAGE, "", ()
+    with image:
+        mode, size = image.mode, image.size
+        if decode:
+            try:
+                image.load()
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+                return CORRUPT_IMAGE, mode, size
+    return None, mode, size
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(_read_text(path))
+    except json.JSONDecodeError as error:
+        raise DatasetError(
+            f"{path}: not valid JSON at line {error.lineno}, column {error.colno} ({error.msg}); "
+            "fix the file there"
+        ) from None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise DatasetError(f"{path}: file not found") from None
+    except UnicodeDecodeError as error:
+        raise DatasetError(f"{path}: not UTF-8 text ({error}); save it as UTF-8") from None
+
+
+def _csv_error(path: Path, line_number: int, error: csv.Error) -> str:
+    """A malformed-CSV message with the line and, where the line alone shows it, the column."""
+    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    text = lines[line_number - 1] if 0 < line_number <= len(lines) else ""
+    column = _csv_error_column(text, str(error))
+    where = f"line {line_number}" + (f", column {column}" if column else "")
+    return (
+        f"{path}: {where}: malformed CSV ({error}): {text[:80]!r}; quote fields that contain "
+        'commas or quotes ("a ""quoted"" word")'
+    )
+
+
+def _csv_error_column(line: str, message: str) -> int | None:
+    """1-based column of a csv parse error: the shortest prefix of `line` that fails the same way.
+
+    The csv module reports only the line; re-parsing prefixes of that one line finds the column.
+    """
+    for end in range(1, len(line) + 1):
+        try:
+            next(csv.reader([line[:end]], strict=True), None)
+        except csv.Error as error:
+            if str(error) == message:
+                return end
+    return None
+
+
+def _single_file(source: Path, suffix: str) -> Path:
+    if source.is_file():
+        return source
+    found = sorted(source.glob(f"*{suffix}")) if source.is_dir() else []
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(p.name for p in found)})"
+        raise DatasetError(
+            f"{source}: {what} {suffix} files in this folder; give the path of the one to use"
+        )
+    return found[0]
+
+
+def _json_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*.json")) + sorted(folder.glob("annotations/*.json"))
+
+
+def _coco_file(folder: Path) -> Path:
+    candidates = _json_files(folder)
+    captions = [path for path in candidates if path.name.startswith("captions")]
+    if len(candidates) == 1 or len(captions) == 1:
+        return candidates[0] if len(candidates) == 1 else captions[0]
+    raise DatasetError(
+        f"{folder}: expected one COCO captions .json here or in annotations/, found "
+        f"{len(candidates)}; give the path of the one to use"
+    )
+
+
+def _resolve(file_name: str, roots: list[Path]) -> Path:
+    """The first root holding `file_name`; the first root if none does (reported missing)."""
+    for root in roots:
+        if (root / file_name).exists():
+            return root / file_name
+    return roots[0] / file_name
+
+
+def _existing(source: Path) -> Path:
+    if not source.exists():
+        raise DatasetError(f"{source}: no such file or folder; check the path (Config.data_dir)")
+    return source
+
+
+def _require_folder(folder: Path, what: str, context: Path) -> None:
+    if not folder.is_dir():
+        raise DatasetError(
+            f"{folder}: {what} not found (for {context}); create it or pass images_dir=..."
+        )
