@@ -5,21 +5,14 @@ seeded caption and shift per epoch), collation and loaders.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mmlib.images import to_pixels
 from mmlib.readers import Record
-
-PAD_ID = 0  # the tokenizer's <PAD>; `collate_batch` trims trailing pads
-
-
-class Tokenizer(Protocol):
-    """What `CaptionDataset` needs of a tokenizer (`mmlib.tokenizer.ProductionTokenizer`)."""
-
-    def batch_encode(self, captions: Sequence[str], max_length: int = ...) -> torch.Tensor: ...
+from mmlib.tokenizer import PAD_ID, ProductionTokenizer
 
 
 def shift_image(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -47,7 +40,7 @@ class CaptionDataset(Dataset[dict[str, Any]]):
         self,
         records: Sequence[Record],
         images_uint8: torch.Tensor,
-        tokenizer: Tokenizer,
+        tokenizer: ProductionTokenizer,
         max_length: int,
         seed: int = 0,
         train: bool = True,

@@ -34,7 +34,7 @@ from mmlib.config import Config
 from mmlib.imagine import CANDIDATES, IMAGINE_FILE, Imagination, imagine_pixels
 from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import START_ID, ProductionTokenizer
 
 FORMATS = ("onnx", "torch-export")
 SUFFIXES = {"onnx": ".onnx", "torch-export": ".pt2"}
@@ -43,7 +43,6 @@ ONNX_PACKAGES = ("onnx", "onnxscript", "onnxruntime")
 MANIFEST_FILE = export_runtime.MANIFEST_FILE
 RUNTIME_FILE = "runtime.py"
 GRAPHS = ("image_encoder", "caption_step", "text_to_image")
-START_ID = ProductionTokenizer.start_id
 EXAMPLE_BATCH = 2  # > 1, so that the batch dimension stays symbolic while tracing
 INPUT_NOTE = (
     "pixels: float32 [B, 3, S, S], RGB in [-1, 1] (uint8 / 127.5 - 1), each image fitted to "

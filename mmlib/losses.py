@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmlib.config import Config
-from mmlib.model import PAD_ID, ModelOutput
+from mmlib.model import ModelOutput
+from mmlib.tokenizer import PAD_ID
 
 RANGE_TOLERANCE = 1e-4
 

@@ -18,11 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmlib.config import Config
-from mmlib.tokenizer import SPECIAL_TOKENS, ProductionTokenizer
-
-PAD_ID = ProductionTokenizer.pad_id
-START_ID = ProductionTokenizer.start_id
-END_ID = ProductionTokenizer.end_id
+from mmlib.tokenizer import END_ID, PAD_ID, SPECIAL_TOKENS, START_ID
 
 MAX_LEVELS = 5
 MIN_FEATURE_SIZE = 4

@@ -16,6 +16,7 @@ import torch
 
 PAD, START, END, UNK = "<PAD>", "<START>", "<END>", "<UNK>"
 SPECIAL_TOKENS = (PAD, START, END, UNK)
+PAD_ID, START_ID, END_ID, UNK_ID = range(len(SPECIAL_TOKENS))  # the one source of these ids
 FILE_FORMAT = "mmlib-tokenizer"
 FILE_VERSION = 1
 
@@ -65,7 +66,7 @@ class ProductionTokenizer:
     `vocab_size` is a cap; `len(tokenizer)` is the real size after `build_vocab`.
     """
 
-    pad_id, start_id, end_id, unk_id = 0, 1, 2, 3
+    pad_id, start_id, end_id, unk_id = PAD_ID, START_ID, END_ID, UNK_ID
 
     def __init__(self, vocab_size: int = 8000) -> None:
         if vocab_size <= len(SPECIAL_TOKENS):

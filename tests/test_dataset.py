@@ -122,7 +122,7 @@ def test_collate_trims_to_the_longest_caption(
     dataset = CaptionDataset(records, build_image_cache(records, 16, progress=False), tokenizer, 20)
     batch = collate_batch([dataset[0], dataset[1]])
     assert batch["tokens"].shape == (2, 6)  # <START> 4 words <END>
-    assert batch["tokens"][1, -1] == tokenizer.end_id and batch["tokens"][0, -1] == 0
+    assert batch["tokens"][1, -1] == tokenizer.end_id and batch["tokens"][0, -1] == tokenizer.pad_id
     assert batch["images"].shape == (2, 3, 16, 16) and batch["indices"].tolist() == [0, 1]
     assert collate_batch([dataset[0]])["tokens"].shape == (1, 4)
 

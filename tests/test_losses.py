@@ -18,7 +18,8 @@ from mmlib.losses import (
     reconstruction_loss,
     same_caption_mask,
 )
-from mmlib.model import PAD_ID, build_model
+from mmlib.model import build_model
+from mmlib.tokenizer import PAD_ID
 
 
 def unit(*shape: int, seed: int = 0) -> torch.Tensor:

@@ -6,15 +6,8 @@ import pytest
 import torch
 
 from mmlib.config import Config
-from mmlib.model import (
-    END_ID,
-    PAD_ID,
-    START_ID,
-    MultimodalModel,
-    build_model,
-    encoder_levels,
-)
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.model import MultimodalModel, build_model, encoder_levels
+from mmlib.tokenizer import END_ID, PAD_ID, START_ID, ProductionTokenizer
 
 VOCAB = 20
 SMALL = {
