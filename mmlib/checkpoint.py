@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import tempfile
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import torch
 
 from mmlib.config import Config
+from mmlib.files import atomic_write_bytes
 from mmlib.model import MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 
@@ -34,28 +34,6 @@ METRICS_FILE = "metrics.json"
 
 class CheckpointError(RuntimeError):
     """A run or checkpoint is missing, corrupt, or does not fit the model."""
-
-
-def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write `data` to `path` through a temporary file and a rename: a crash leaves the old file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False)
-    try:
-        with handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """`atomic_write_bytes` for UTF-8 text."""
-    return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def save_checkpoint(obj: Any, path: str | os.PathLike[str]) -> Path:

@@ -6,13 +6,14 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from mmlib.files import atomic_write_text
 
 
 class ConfigError(ValueError):
@@ -255,16 +256,8 @@ class Config:
         return config
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the config as JSON atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.to_dict(), indent=2) + "\n"
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-        ) as handle:
-            handle.write(text)
-        os.replace(handle.name, path)
-        return path
+        """Write the config as JSON, atomically (`mmlib.files`)."""
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Config:

@@ -29,8 +29,9 @@ import torch
 from torch import Tensor, nn
 
 from mmlib import export_runtime
-from mmlib.checkpoint import CONFIG_FILE, TOKENIZER_FILE, atomic_write_text
+from mmlib.checkpoint import CONFIG_FILE, TOKENIZER_FILE
 from mmlib.config import Config
+from mmlib.files import atomic_write_text
 from mmlib.imagine import CANDIDATES, IMAGINE_FILE, Imagination, imagine_pixels
 from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,6 +17,7 @@ from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
 from mmlib.config import RESIZE_MODES
+from mmlib.files import atomic_open
 from mmlib.readers import DatasetError, Record
 
 DEFAULT_MEMMAP_THRESHOLD = 256 * 2**20
@@ -120,7 +120,9 @@ def build_image_cache(
     path = cache_path(records, image_size, resize_mode, cache_dir)
     nbytes = math.prod(shape)
     if not path.is_file() or path.stat().st_size != nbytes:
-        _write_atomically(path, images)
+        with atomic_open(path) as handle:  # a crash never leaves a half cache under `path`
+            for image in images:
+                handle.write(image.contiguous().numpy().tobytes())
     if nbytes > memmap_threshold_bytes:
         # A private mapping: pages load on demand and DataLoader workers share them.
         return torch.from_file(str(path), shared=False, size=nbytes, dtype=torch.uint8).view(shape)
@@ -178,21 +180,3 @@ def _decode_records(
                     yield image
     finally:
         torch.set_num_threads(threads)
-
-
-def _write_atomically(path: Path, images: Iterator[torch.Tensor]) -> None:
-    """Write to a temporary file, then rename: a crash never leaves a half cache under `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            for image in images:
-                handle.write(image.contiguous().numpy().tobytes())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

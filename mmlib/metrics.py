@@ -19,8 +19,9 @@ from torch import Tensor
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 from torchmetrics.text import BLEUScore, Perplexity
 
-from mmlib.checkpoint import METRICS_FILE, CheckpointError, atomic_write_text, load_checkpoint
+from mmlib.checkpoint import METRICS_FILE, CheckpointError, load_checkpoint
 from mmlib.data import load_split
+from mmlib.files import atomic_write_text
 from mmlib.images import build_image_cache, to_pixels, to_uint8
 from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel

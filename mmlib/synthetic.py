@@ -16,7 +16,6 @@ import math
 import os
 import random
 import re
-import tempfile
 import time
 import unicodedata
 from collections import Counter
@@ -29,6 +28,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 from tqdm.auto import tqdm
+
+from mmlib.files import atomic_write_text
 
 PREFIX = "An engraving depicting"
 METADATA_PATH = Path("metadata") / "engraving_metadata.json"
@@ -748,22 +749,6 @@ def _clear_previous(metadata: Path) -> None:
     metadata.unlink()
 
 
-def _write_json_atomically(path: Path, data: Any) -> None:
-    """Write `data` as JSON so that `path` is either the old file or the complete new one."""
-    with tempfile.NamedTemporaryFile(
-        "w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False
-    ) as handle:
-        try:
-            json.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        except BaseException:
-            handle.close()
-            os.unlink(handle.name)
-            raise
-    os.replace(handle.name, path)
-
-
 def generate(
     out_dir: str | os.PathLike[str],
     n: int = 5141,
@@ -795,7 +780,7 @@ def generate(
             results = pool.imap(_make_item, tasks, chunksize=max(1, min(64, n // (8 * workers))))
         bar = tqdm(results, total=n, desc="synthetic engravings", unit="img", disable=not progress)
         records = list(bar)
-    _write_json_atomically(metadata, records)
+    atomic_write_text(metadata, json.dumps(records))
     captions = [r["caption"] for r in records]
     report = caption_report(captions, [])
     return SyntheticSummary(

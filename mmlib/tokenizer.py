@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -13,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+
+from mmlib.files import atomic_write_text
 
 PAD, START, END, UNK = "<PAD>", "<START>", "<END>", "<UNK>"
 SPECIAL_TOKENS = (PAD, START, END, UNK)
@@ -168,9 +169,7 @@ class ProductionTokenizer:
 
     # --- persistence ---
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write a versioned JSON file atomically (temporary file, then rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write a versioned JSON file, atomically (`mmlib.files`)."""
         payload = {
             "format": FILE_FORMAT,
             "version": FILE_VERSION,
@@ -179,12 +178,7 @@ class ProductionTokenizer:
             "idx2word": self.idx2word,
             "word_counts": dict(self.most_common(len(self.word_counts))),
         }
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
-        ) as handle:
-            json.dump(payload, handle, ensure_ascii=False)
-        os.replace(handle.name, path)
-        return path
+        return atomic_write_text(path, json.dumps(payload, ensure_ascii=False))
 
     def load(self, path: str | os.PathLike[str]) -> ProductionTokenizer:
         """Read a file written by `save` into this tokenizer (as the seed did) and return it."""

@@ -31,6 +31,7 @@ from mmlib import checkpoint as ckpt
 from mmlib.config import AUTO, Config, ConfigError, get_device
 from mmlib.data import SplitData, load_split
 from mmlib.dataset import CaptionDataset, make_loader, set_loader_epoch
+from mmlib.files import atomic_write_text
 from mmlib.images import build_image_cache
 from mmlib.losses import (
     Losses,
@@ -546,10 +547,8 @@ class Trainer:
     def _write_history(self) -> None:
         if not self.is_main:
             return
-        ckpt.atomic_write_text(
-            self.run_dir / ckpt.HISTORY_FILE, _csv(HISTORY_COLUMNS, self.history)
-        )
-        ckpt.atomic_write_text(self.run_dir / ckpt.STEPS_FILE, _csv(STEP_COLUMNS, self.steps))
+        atomic_write_text(self.run_dir / ckpt.HISTORY_FILE, _csv(HISTORY_COLUMNS, self.history))
+        atomic_write_text(self.run_dir / ckpt.STEPS_FILE, _csv(STEP_COLUMNS, self.steps))
 
     def _save_last(self, position: _EpochPosition | None) -> None:
         if not self.is_main:
