@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
 from mmlib.batch_size import GPUS
+from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
 from mmlib.memory import GIB, PRECISIONS
 
 
@@ -249,13 +249,13 @@ def _curves(args: argparse.Namespace) -> int:
 
 
 def _size_batch(args: argparse.Namespace) -> int:
-    from mmlib.config import get_device
     from mmlib.batch_size import (
         batch_size_table,
         format_batch_size_table,
         gpu_memory,
         recommend_batch_size,
     )
+    from mmlib.config import get_device
 
     config = Config.load(args.config) if args.config else Config.preset(args.preset)
     try:

@@ -292,13 +292,25 @@ class Config:
             )
         return self
 
-    def resolve_precision(self, device: torch.device) -> str:
-        """The precision actually used on `device`: "auto" follows the seed's `use_amp`."""
-        if self.precision != "auto":
-            return self.precision
-        if self.use_amp and device.type == "cuda":
-            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-        return "fp32"
+    def resolve_precision(self, device: torch.device | str, precision: str | None = None) -> str:
+        """fp32, bf16 or fp16: what training, the memory estimate and the batch-size finder use
+        on a device of `device`'s type.
+
+        `precision` (if given) replaces the config's. "auto" follows the earlier script's
+        `use_amp`: on CUDA bf16 where the card supports it, else fp16; fp32 elsewhere. Without a
+        card to ask (an estimate for a card on a machine without one), bf16 is assumed, as every
+        card in `mmlib.batch_size.GPUS` has it.
+        """
+        wanted = self.precision if precision is None else precision
+        if wanted not in PRECISIONS:
+            raise ConfigError(f"precision={wanted!r}: allowed values are {', '.join(PRECISIONS)}")
+        if wanted != "auto":
+            return wanted
+        if not self.use_amp or torch.device(device).type != "cuda":
+            return "fp32"
+        if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+            return "fp16"
+        return "bf16"
 
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -16,6 +16,7 @@ out of a real run's folder.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import time
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ import torch
 from mmlib.analysis import ema
 from mmlib.config import Config
 from mmlib.dataset import set_loader_epoch
+from mmlib.step import TrainingStep
 from mmlib.train import Trainer
 
 MIN_POINTS = 3  # fewer recorded points up to the minimum than this: the fallback rule
@@ -148,36 +150,34 @@ def _run(
     divergence_factor: float,
 ) -> tuple[list[float], list[float], int, bool]:
     """The test itself: (learning rates, losses, steps run, diverged)."""
-    model, optimizer, config = trainer.model, trainer.optimizer, trainer.config
+    optimizer = trainer.optimizer
     scaler = torch.amp.GradScaler(trainer.device.type, enabled=trainer.precision == "fp16")
+    step = TrainingStep(
+        trainer.model,
+        optimizer,
+        trainer.config,
+        trainer.precision,
+        forward=trainer.forward,
+        scaler=scaler,
+        world_size=trainer.world_size,
+    )
     batches = _cycle(trainer)
     ratio = end_lr / start_lr
     learning_rates: list[float] = []
     losses: list[float] = []
     best, steps = math.inf, 0
-    model.train()
+    trainer.model.train()
     optimizer.zero_grad(set_to_none=True)
-    for step in range(num_steps):
-        lr = start_lr * ratio ** (step / (num_steps - 1))
+    for index in range(num_steps):
+        lr = start_lr * ratio ** (index / (num_steps - 1))
         for group in optimizer.param_groups:
             group["lr"] = lr
-        total = torch.zeros((), device=trainer.device)
-        for _ in range(config.grad_accum_steps):
-            batch = next(batches)
-            images = batch["images"].to(trainer.device, non_blocking=True)
-            tokens = batch["tokens"].to(trainer.device, non_blocking=True)
-            with trainer._autocast():
-                output = trainer.forward(images, tokens)
-                step_losses, reported = trainer._losses(output, images, tokens)
-            scaler.scale(step_losses.total / config.grad_accum_steps).backward()
-            total += reported[0] / config.grad_accum_steps
-        scaler.unscale_(optimizer)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.gradient_clip or math.inf)
-        scaler.step(optimizer)
-        scaler.update()
-        optimizer.zero_grad(set_to_none=True)
+        micro_batches = [
+            (batch["images"], batch["tokens"])
+            for batch in itertools.islice(batches, trainer.config.grad_accum_steps)
+        ]
+        loss = float(step(micro_batches).means[0])
         steps += 1
-        loss = float(total)
         if not math.isfinite(loss):
             return learning_rates, losses, steps, True
         learning_rates.append(lr)

@@ -13,7 +13,8 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
-from mmlib.memory import GIB, GPUS, BatchSizeRow, MemoryEstimate
+from mmlib.batch_size import GPUS, BatchSizeRow
+from mmlib.memory import GIB, MemoryEstimate
 from mmlib.tokenizer import VocabularyChoice
 
 if TYPE_CHECKING:

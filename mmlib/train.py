@@ -28,25 +28,15 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from mmlib import checkpoint as ckpt
+from mmlib.batch_size import out_of_memory_message, resolve_batch_size
 from mmlib.config import AUTO, Config, ConfigError, get_device
 from mmlib.data import SplitData, load_split
 from mmlib.dataset import CaptionDataset, make_loader, set_loader_epoch
 from mmlib.files import atomic_write_text
 from mmlib.images import build_image_cache
-from mmlib.losses import (
-    Losses,
-    LossWeights,
-    alignment_loss,
-    compute_losses,
-    same_caption_mask,
-)
-from mmlib.memory import (
-    autocast_for,
-    make_optimizer,
-    out_of_memory_message,
-    resolve_batch_size,
-)
-from mmlib.model import PAD_ID, ModelOutput, MultimodalModel
+from mmlib.losses import LossWeights, compute_losses
+from mmlib.model import MultimodalModel
+from mmlib.step import TrainingStep, autocast_for, make_optimizer, stacked
 from mmlib.tokenizer import ProductionTokenizer
 
 COMPONENTS = ("total", "image", "caption", "alignment")
@@ -280,13 +270,23 @@ class Trainer:
     def _make_optimizer(self) -> None:
         config = self.config
         self.optimizer = make_optimizer(self.model, config, self.device.type)
-        steps_per_epoch = max(1, len(self.train_loader) // config.grad_accum_steps)
+        steps_per_epoch = math.ceil(len(self.train_loader) / config.grad_accum_steps)
         self.total_steps = steps_per_epoch * config.num_epochs
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _warmup_cosine(config.warmup_steps, self.total_steps)
         )
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.precision == "fp16")
         self.weights = LossWeights.from_config(config)
+        self.step = TrainingStep(
+            self.model,
+            self.optimizer,
+            config,
+            self.precision,
+            forward=self.forward,
+            scaler=self.scaler,
+            scheduler=self.scheduler,
+            world_size=self.world_size,
+        )
         self.epoch = 0
         self.global_step = 0
         self.best_val = math.inf
@@ -329,72 +329,69 @@ class Trainer:
                 break
 
     def _run_epoch(self) -> _EpochPosition | None:
-        """Train one epoch; returns the position if a stop was requested part-way."""
+        """Train one epoch; returns the position if a stop was requested part-way.
+
+        The loader's batches are taken in groups of `grad_accum_steps`, one optimizer step per
+        group; when the epoch's batches do not divide evenly, the last group is smaller and
+        still steps (on the mean gradient of the batches it holds), so no gradient crosses into
+        the next epoch and `last.pt` holds all of it.
+        """
         config = self.config
         set_loader_epoch(self.train_loader, self.epoch)
         self.model.train()
         resumed, self._position = self._position, None
-        skip = resumed.batches_done if resumed else 0
+        done = resumed.batches_done if resumed else 0
         sums = resumed.sums.to(self.device) if resumed else torch.zeros(4, device=self.device)
         samples = resumed.samples if resumed else 0
         skipped = resumed.skipped if resumed else 0
-        batches = itertools.islice(iter(self.train_loader), skip, None)
+        count = len(self.train_loader)
+        batches = itertools.islice(iter(self.train_loader), done, None)
         bar = tqdm(
-            batches,
-            total=len(self.train_loader),
-            initial=skip,
+            total=count,
+            initial=done,
             desc=f"Epoch {self.epoch + 1}/{config.num_epochs}",
             disable=not self.progress,
             leave=False,
         )
-        for index, batch in enumerate(bar, start=skip):
-            images = batch["images"].to(self.device, non_blocking=True)
-            tokens = batch["tokens"].to(self.device, non_blocking=True)
-            with self._autocast():
-                output = self.forward(images, tokens)
-                losses, reported = self._losses(output, images, tokens)
-            self.scaler.scale(losses.total / config.grad_accum_steps).backward()
-            sums += reported * len(images) * self.world_size
-            samples += len(images) * self.world_size
-            if (index + 1) % config.grad_accum_steps:
-                continue
-            finite, grad_norm = self._optimizer_step()
-            if finite:
-                self._bad_in_a_row = 0
-            else:
+        while done < count:
+            group = [
+                (batch["images"], batch["tokens"])
+                for batch in itertools.islice(batches, min(config.grad_accum_steps, count - done))
+            ]
+            result = self.step(group)
+            self.global_step += 1
+            done += len(group)
+            bar.update(len(group))
+            sums += result.sums
+            samples += result.samples
+            if not result.finite:
                 skipped += 1
-                self._bad_in_a_row += 1
-                warnings.warn(
-                    f"step {self.global_step}: non-finite loss or gradient; step skipped",
-                    stacklevel=2,
-                )
-                if self._bad_in_a_row >= MAX_BAD_STEPS_IN_A_ROW:
-                    self._write_history()
-                    raise TrainingError(
-                        f"{self._bad_in_a_row} non-finite steps in a row at step "
-                        f"{self.global_step}: "
-                        f"lower the learning rate (now {config.learning_rate:g}) or use fp32; "
-                        f"the history so far is in {self.run_dir}"
-                    )
-            logged = self._log_step(reported, grad_norm, bar)
+                self._count_non_finite()
+            else:
+                self._bad_in_a_row = 0
+            logged = self._log_step(result.means, result.grad_norm, bar)
             for callback in self.callbacks:
                 callback.on_step_end(self, self.global_step, logged)
             if self._stop_agreed():
-                return _EpochPosition(self.epoch, index + 1, sums.cpu(), samples, skipped)
+                bar.close()
+                return _EpochPosition(self.epoch, done, sums.cpu(), samples, skipped)
+        bar.close()
         self._train_sums, self._train_samples, self._skipped = sums, samples, skipped
         return None
 
-    def _losses(self, output: ModelOutput, images: Tensor, tokens: Tensor) -> tuple[Losses, Tensor]:
-        """The losses to back-propagate, and the figures to report [total, image, caption, align].
-
-        With several processes the batch is the global one: the contrastive loss compares every
-        image with every caption of all processes, and the caption loss is normalised by the
-        global token count, so the gradients equal those of one process with the whole batch.
-        """
-        if self.world_size == 1:
-            losses = compute_losses(output, images, tokens, self.weights)
-            return losses, _stacked(losses).detach()
-        return _global_losses(output, images, tokens, self.weights, self.world_size)
+    def _count_non_finite(self) -> None:
+        """Warn about a skipped step; stop the run after `MAX_BAD_STEPS_IN_A_ROW` in a row."""
+        self._bad_in_a_row += 1
+        warnings.warn(
+            f"step {self.global_step}: non-finite loss or gradient; step skipped", stacklevel=3
+        )
+        if self._bad_in_a_row >= MAX_BAD_STEPS_IN_A_ROW:
+            self._write_history()
+            raise TrainingError(
+                f"{self._bad_in_a_row} non-finite steps in a row at step {self.global_step}: "
+                f"lower the learning rate (now {self.config.learning_rate:g}) or use fp32; "
+                f"the history so far is in {self.run_dir}"
+            )
 
     def _stop_agreed(self) -> bool:
         """Whether any process was asked to stop, so all stop at the same step."""
@@ -404,26 +401,6 @@ class Trainer:
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         self._stop_requested = bool(flag.item())
         return self._stop_requested
-
-    def _optimizer_step(self) -> tuple[bool, Tensor]:
-        """Unscale, clip, step unless the clipped gradient norm is non-finite.
-
-        Reading the norm's finiteness is the one host sync per optimizer step (GradScaler makes
-        the same one); fp16 leaves overflow skips to the scaler, as they are part of its
-        loss-scale search.
-        """
-        self.scaler.unscale_(self.optimizer)
-        grad_norm = torch.nn.utils.clip_grad_norm_(
-            self.model.parameters(), self.config.gradient_clip or math.inf
-        )
-        finite = self.precision == "fp16" or bool(torch.isfinite(grad_norm))
-        if finite:
-            self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scheduler.step()
-        self.global_step += 1
-        return finite, grad_norm
 
     def _log_step(self, reported: Tensor, grad_norm: Tensor, bar: tqdm) -> dict[str, float] | None:
         if self.global_step % self.config.log_interval:
@@ -440,9 +417,6 @@ class Trainer:
         )
         bar.set_postfix(loss=f"{values['total']:.4f}")
         return values
-
-    def _autocast(self) -> AbstractContextManager[Any]:
-        return autocast_for(self.device.type, self.precision)
 
     def validate(self) -> dict[str, float]:
         """Average val losses (each sample counted once), in eval mode."""
@@ -464,9 +438,9 @@ class Trainer:
         for batch in loader:
             images = batch["images"].to(self.device, non_blocking=True)
             tokens = batch["tokens"].to(self.device, non_blocking=True)
-            with self._autocast():
+            with autocast_for(self.device.type, self.precision):
                 losses = compute_losses(self.model(images, tokens), images, tokens, self.weights)
-            sums += _stacked(losses) * len(images)
+            sums += stacked(losses) * len(images)
             samples += len(images)
         self.model.train()
         totals = torch.cat([sums, torch.tensor([float(samples)], device=self.device)])
@@ -595,11 +569,6 @@ def _silent(_line: str) -> None:
     """The log of processes other than rank 0."""
 
 
-def _stacked(losses: Losses) -> Tensor:
-    """[total, image, caption, alignment] as one float tensor."""
-    return torch.stack([value.detach().float() for value in losses.as_dict().values()])
-
-
 def _distributed_context(device: torch.device) -> tuple[int, int, torch.device]:
     """(world size, rank, device) under `torchrun`, joining its process group; (1, 0, device)
     otherwise. NCCL on CUDA (one GPU per process, by LOCAL_RANK), gloo on CPU."""
@@ -612,40 +581,6 @@ def _distributed_context(device: torch.device) -> tuple[int, int, torch.device]:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_world_size(), dist.get_rank(), device
-
-
-def _global_losses(
-    output: ModelOutput, images: Tensor, tokens: Tensor, weights: LossWeights, world_size: int
-) -> tuple[Losses, Tensor]:
-    """The losses of the global batch, built so DDP's gradient average gives their gradient."""
-    from torch.distributed.nn.functional import all_gather
-
-    local = compute_losses(output, images, tokens, weights)
-    # Caption: each process's token mean, reweighted by its share of the global tokens.
-    local_tokens = (tokens[:, 1:] != PAD_ID).sum().float()
-    global_tokens = local_tokens.clone()
-    dist.all_reduce(global_tokens)
-    caption = local.caption * local_tokens * world_size / global_tokens
-    # Alignment over every pair of the global batch (all_gather keeps the gradient path).
-    image_embeddings = torch.cat(all_gather(output.image_embedding))
-    text_embeddings = torch.cat(all_gather(output.text_embedding))
-    width = torch.tensor([tokens.shape[1]], device=tokens.device)
-    dist.all_reduce(width, op=dist.ReduceOp.MAX)
-    padded = torch.nn.functional.pad(tokens, (0, int(width) - tokens.shape[1]), value=PAD_ID)
-    gathered = [torch.empty_like(padded) for _ in range(world_size)]
-    dist.all_gather(gathered, padded)
-    alignment = alignment_loss(
-        image_embeddings,
-        text_embeddings,
-        output.logit_scale,
-        same_caption_mask(torch.cat(gathered)),
-    )
-    total = weights.image * local.image + weights.caption * caption + weights.alignment * alignment
-    losses = Losses(total=total, image=local.image, caption=caption, alignment=alignment)
-    # Reported figures: global means (image and caption averaged over processes).
-    reported = torch.stack([total, local.image, caption, alignment]).detach().float()
-    dist.all_reduce(reported)
-    return losses, reported / world_size
 
 
 def run_config(run: str | Path, checkpoint_dir: str | Path = "checkpoints") -> Config:

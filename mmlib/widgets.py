@@ -15,17 +15,9 @@ from IPython.display import display
 from torchvision.transforms.v2.functional import to_pil_image
 
 from mmlib import plots
+from mmlib.batch_size import GPUS, recommend_batch_size
 from mmlib.config import PRESETS, Config
-from mmlib.memory import (
-    GIB,
-    GPUS,
-    PRECISIONS,
-    TABLE_BATCHES,
-    MemoryEstimate,
-    estimate_table,
-    recommend_batch_size,
-    resolve_precision,
-)
+from mmlib.memory import GIB, PRECISIONS, TABLE_BATCHES, MemoryEstimate, estimate_table
 from mmlib.plots import plot_step_losses
 from mmlib.tokenizer import ProductionTokenizer, oov_table
 from mmlib.train import Callback
@@ -206,7 +198,7 @@ def memory_panel(
     )
     precision = widgets.Dropdown(
         options=list(PRECISIONS),
-        value=resolve_precision(sized, None, "cuda"),
+        value=sized.resolve_precision("cuda"),
         description="precision",
         style=style,
     )

@@ -141,17 +141,28 @@ def test_get_device_honours_config() -> None:
             get_device(Config(device="cuda"))
 
 
-def test_precision_follows_use_amp() -> None:
-    cpu = torch.device("cpu")
-    assert Config().resolve_precision(cpu) == "fp32"
-    assert Config(precision="bf16").resolve_precision(cpu) == "bf16"
-    if torch.cuda.is_available():
-        assert Config().resolve_precision(torch.device("cuda")) in ("bf16", "fp16")
-        assert Config(use_amp=False).resolve_precision(torch.device("cuda")) == "fp32"
+@pytest.mark.parametrize("bf16", [True, False])
+def test_precision_follows_use_amp_and_the_card(monkeypatch: pytest.MonkeyPatch, bf16) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    amp = Config(use_amp=True)
+    assert amp.resolve_precision("cuda") == ("bf16" if bf16 else "fp16")
+    assert amp.resolve_precision(torch.device("cpu")) == "fp32"
+    assert Config(use_amp=False).resolve_precision("cuda") == "fp32"
+    assert Config(precision="fp16").resolve_precision("cpu") == "fp16"
+    assert amp.resolve_precision("cuda", "fp32") == "fp32"
+    with pytest.raises(ConfigError, match="fp64"):
+        amp.resolve_precision("cuda", "fp64")
+
+
+def test_precision_without_a_card_to_ask_is_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert Config(use_amp=True).resolve_precision("cuda") == "bf16"
 
 
 def test_cross_field_consistency() -> None:
-    assert Config().check_consistency() is not None
+    config = Config(embedding_dim=96, num_heads=8)
+    assert config.check_consistency() is config
     config = Config(embedding_dim=100, num_heads=8)
     with pytest.raises(ConfigError, match="embedding_dim=100 must be divisible by num_heads=8"):
         config.check_consistency()

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mmlib.analysis import RunHistory
-from mmlib.memory import GIB, BatchSizeRow, MemoryEstimate, MemoryMeasurement, MemoryTerm
+from mmlib.batch_size import BatchSizeRow
+from mmlib.memory import GIB, MemoryEstimate, MemoryMeasurement, MemoryTerm
 from mmlib.plots import (
     plot_caption_lengths,
     plot_memory_breakdown,

@@ -160,6 +160,26 @@ def test_two_epochs_resume_two_epochs_equals_four_straight(tiny_config, tmp_path
     _assert_same_run(run_dir / "straight", run_dir / "split")
 
 
+# 63 training samples at batch 9: 7 batches per epoch, accumulated in groups of 3, 3 and 1.
+ACCUMULATE = {"batch_size": 9, "grad_accum_steps": 3, "num_epochs": 2}
+
+
+def test_a_partial_accumulation_at_the_end_of_an_epoch_is_stepped(tiny_config) -> None:
+    trainer = Trainer(tiny_config(**ACCUMULATE), progress=False, log=lambda _line: None)
+    trainer.fit()
+    assert trainer.total_steps == trainer.global_step == 6
+    assert all(p.grad is None for p in trainer.model.parameters())  # nothing crosses epochs
+
+
+def test_resume_with_accumulation_equals_a_straight_run(tiny_config, tmp_path) -> None:
+    Trainer(tiny_config(run_name="straight", **ACCUMULATE), progress=False).fit()
+    config = tiny_config(run_name="split", **ACCUMULATE)
+    assert len(Trainer(config, callbacks=[StopAtEpoch(1)], progress=False).fit()) == 1
+    Trainer(config, resume="split", progress=False).fit()
+    run_dir = tmp_path / "checkpoints"
+    _assert_same_run(run_dir / "straight", run_dir / "split")
+
+
 @pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
 def test_signal_mid_epoch_saves_last_and_resumes_exactly(tiny_config, tmp_path, number) -> None:
     Trainer(tiny_config(run_name="straight"), progress=False).fit()

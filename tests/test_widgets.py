@@ -12,8 +12,9 @@ from conftest import TINY_MODEL
 from PIL import Image
 
 from mmlib import memory
+from mmlib.batch_size import recommend_batch_size
 from mmlib.config import Config
-from mmlib.memory import GIB, estimate_table, recommend_batch_size
+from mmlib.memory import GIB, estimate_table
 from mmlib.tokenizer import ProductionTokenizer
 from mmlib.widgets import (
     LiveLossPlot,

@@ -1,0 +1,198 @@
+"""The one training step: forward, losses, backward, clipping and the optimizer step.
+
+`TrainingStep` is what `Trainer` runs for every optimizer step, what the learning-rate range
+test (`mmlib.lr_find`) runs at each learning rate, and what the memory estimator
+(`mmlib.memory`) runs on fake tensors, so what the estimate measures and the range test
+explores is exactly what training does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+
+from mmlib.config import Config
+from mmlib.losses import Losses, LossWeights, alignment_loss, compute_losses, same_caption_mask
+from mmlib.model import ModelOutput, MultimodalModel
+from mmlib.tokenizer import PAD_ID
+
+MicroBatch = tuple[Tensor, Tensor]  # images [B, C, S, S] in [-1, 1], tokens [B, L]
+
+
+def make_optimizer(model: nn.Module, config: Config, device_type: str) -> torch.optim.AdamW:
+    """AdamW as training uses it (fused on CUDA, the per-tensor loop elsewhere)."""
+    fused = True if device_type == "cuda" else None
+    return torch.optim.AdamW(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=fused
+    )
+
+
+def autocast_for(device_type: str, precision: str) -> AbstractContextManager[Any]:
+    """Autocast to bf16 or fp16 on `device_type`; nothing for fp32."""
+    if precision == "fp32":
+        return nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type, dtype=dtype)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one optimizer step saw.
+
+    `sums` is [total, image, caption, alignment], each multiplied by the samples it was measured
+    on and added over the step's micro-batches (and processes); `samples` counts those samples,
+    so `sums / samples` is the step's mean. `finite` is False when the step was skipped because
+    the gradient norm was not finite.
+    """
+
+    sums: Tensor
+    samples: int
+    grad_norm: Tensor
+    finite: bool
+
+    @property
+    def means(self) -> Tensor:
+        """[total, image, caption, alignment] averaged over the step's samples."""
+        return self.sums / max(self.samples, 1)
+
+
+class TrainingStep:
+    """One optimizer step over a group of micro-batches (gradient accumulation).
+
+    For each micro-batch: forward and losses under autocast (unless fp32), backward of the total
+    divided by the number of micro-batches in the group, so a group of any size (a partial one
+    at the end of an epoch included) steps on the mean gradient of what it holds. Then unscale
+    (fp16), clip to `config.gradient_clip`, step unless the gradient norm is not finite (fp16
+    leaves that to its scaler), update the scaler, set the gradients to None and advance the
+    scheduler.
+
+    Several processes (`world_size > 1`, `forward` a `DistributedDataParallel`): the losses are
+    those of the global batch, and micro-batches that do not step skip the gradient all-reduce
+    (`no_sync`). `scaler` defaults to a disabled one (fp16's loss scaling is then left out, as
+    the memory estimate does); `scheduler` to none.
+    """
+
+    def __init__(
+        self,
+        model: MultimodalModel,
+        optimizer: torch.optim.Optimizer,
+        config: Config,
+        precision: str,
+        *,
+        forward: nn.Module | None = None,
+        scaler: torch.amp.GradScaler | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        world_size: int = 1,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.precision = precision
+        self.forward = model if forward is None else forward
+        self.device = next(model.parameters()).device
+        self.scaler = scaler or torch.amp.GradScaler(self.device.type, enabled=False)
+        self.scheduler = scheduler
+        self.world_size = world_size
+        self.weights = LossWeights.from_config(config)
+        self.clip = config.gradient_clip or math.inf
+
+    def __call__(self, micro_batches: Sequence[MicroBatch]) -> StepResult:
+        """Accumulate the gradients of `micro_batches`, then take one optimizer step."""
+        if not micro_batches:
+            raise ValueError("a training step needs at least one micro-batch")
+        sums = torch.zeros(4, device=self.device)
+        samples = 0
+        for index, (images, tokens) in enumerate(micro_batches):
+            images = images.to(self.device, non_blocking=True)
+            tokens = tokens.to(self.device, non_blocking=True)
+            steps_after = index < len(micro_batches) - 1
+            with self._no_sync() if steps_after else nullcontext():
+                with autocast_for(self.device.type, self.precision):
+                    losses, reported = self.losses(self.forward(images, tokens), images, tokens)
+                self.scaler.scale(losses.total / len(micro_batches)).backward()
+            sums += reported * len(images) * self.world_size
+            samples += len(images) * self.world_size
+        finite, grad_norm = self._optimizer_step()
+        return StepResult(sums=sums, samples=samples, grad_norm=grad_norm, finite=finite)
+
+    def losses(self, output: ModelOutput, images: Tensor, tokens: Tensor) -> tuple[Losses, Tensor]:
+        """The losses to back-propagate, and the figures to report [total, image, caption, align].
+
+        With several processes the batch is the global one: the contrastive loss compares every
+        image with every caption of all processes, and the caption loss is normalised by the
+        global token count, so the gradients equal those of one process with the whole batch.
+        """
+        if self.world_size == 1:
+            losses = compute_losses(output, images, tokens, self.weights)
+            return losses, stacked(losses)
+        return _global_losses(output, images, tokens, self.weights, self.world_size)
+
+    def _no_sync(self) -> AbstractContextManager[Any]:
+        if isinstance(self.forward, DistributedDataParallel):
+            return self.forward.no_sync()
+        return nullcontext()
+
+    def _optimizer_step(self) -> tuple[bool, Tensor]:
+        """Unscale, clip, step unless the clipped gradient norm is non-finite.
+
+        Reading the norm's finiteness is the one host sync per optimizer step (GradScaler makes
+        the same one). It asks "is the norm non-finite?": on the estimator's fake tensors, which
+        hold no values, every such read answers no, so the step there still creates AdamW's
+        state.
+        """
+        self.scaler.unscale_(self.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        finite = self.precision == "fp16" or not bool(torch.isfinite(grad_norm).logical_not())
+        if finite:
+            self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return finite, grad_norm
+
+
+def stacked(losses: Losses) -> Tensor:
+    """[total, image, caption, alignment] as one detached float tensor."""
+    return torch.stack([value.detach().float() for value in losses.as_dict().values()])
+
+
+def _global_losses(
+    output: ModelOutput, images: Tensor, tokens: Tensor, weights: LossWeights, world_size: int
+) -> tuple[Losses, Tensor]:
+    """The losses of the global batch, built so DDP's gradient average gives their gradient."""
+    from torch.distributed.nn.functional import all_gather
+
+    local = compute_losses(output, images, tokens, weights)
+    # Caption: each process's token mean, reweighted by its share of the global tokens.
+    local_tokens = (tokens[:, 1:] != PAD_ID).sum().float()
+    global_tokens = local_tokens.clone()
+    dist.all_reduce(global_tokens)
+    caption = local.caption * local_tokens * world_size / global_tokens
+    # Alignment over every pair of the global batch (all_gather keeps the gradient path).
+    image_embeddings = torch.cat(all_gather(output.image_embedding))
+    text_embeddings = torch.cat(all_gather(output.text_embedding))
+    width = torch.tensor([tokens.shape[1]], device=tokens.device)
+    dist.all_reduce(width, op=dist.ReduceOp.MAX)
+    padded = torch.nn.functional.pad(tokens, (0, int(width) - tokens.shape[1]), value=PAD_ID)
+    gathered = [torch.empty_like(padded) for _ in range(world_size)]
+    dist.all_gather(gathered, padded)
+    alignment = alignment_loss(
+        image_embeddings,
+        text_embeddings,
+        output.logit_scale,
+        same_caption_mask(torch.cat(gathered)),
+    )
+    total = weights.image * local.image + weights.caption * caption + weights.alignment * alignment
+    losses = Losses(total=total, image=local.image, caption=caption, alignment=alignment)
+    # Reported figures: global means (image and caption averaged over processes).
+    reported = torch.stack([total, local.image, caption, alignment]).detach().float()
+    dist.all_reduce(reported)
+    return losses, reported / world_size
