@@ -30,6 +30,9 @@ from mmlib.synthetic import subjects_in_caption, subjects_of
 from mmlib.tokenizer import ProductionTokenizer, normalize
 
 RECALL_KS = (1, 5, 10)
+# One process evaluates (rank 0 under torchrun): a torchmetrics metric must not gather its state
+# over the training process group, whose other ranks have moved on (it would fail, or hang).
+SYNC_ON_COMPUTE = False
 FID_SKIPPED = "skipped: no --fid-weights given (Inception weights are never downloaded at run time)"
 
 
@@ -103,10 +106,12 @@ def inception_distances(
         features_list=["2048"],
         feature_extractor_weights_path=str(weights_path),
     )
-    fid = FrechetInceptionDistance(feature=inception)
+    fid = FrechetInceptionDistance(feature=inception, sync_on_compute=SYNC_ON_COMPUTE)
     with warnings.catch_warnings():  # its note that KID keeps every feature: a few hundred here
         warnings.filterwarnings("ignore", message="Metric `Kernel Inception Distance`")
-        kid = KernelInceptionDistance(feature=inception, subset_size=min(100, len(real)))
+        kid = KernelInceptionDistance(
+            feature=inception, subset_size=min(100, len(real)), sync_on_compute=SYNC_ON_COMPUTE
+        )
     for metric in (fid, kid):
         metric.update(real, real=True)
         metric.update(generated, real=False)
@@ -215,7 +220,9 @@ def evaluate_captioning(
     model.eval()
     shuffle = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed))
     tokens = tokenizer.batch_encode([r.captions[0] for r in records], model.max_caption_length)
-    perplexity = Perplexity(ignore_index=ProductionTokenizer.pad_id).to(device)
+    perplexity = Perplexity(
+        ignore_index=ProductionTokenizer.pad_id, sync_on_compute=SYNC_ON_COMPUTE
+    ).to(device)
 
     greedy, beam, embeddings, reconstructions = [], [], [], []
     correct, correct_shuffled, counted = 0, 0, 0
@@ -339,12 +346,12 @@ def evaluate_imagination(
 def evaluate_run(
     run: str | Path,
     checkpoint_dir: str | Path = "checkpoints",
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     data: str | os.PathLike[str] | None = None,
     data_format: str = "auto",
     fid_weights: str | os.PathLike[str] | None = None,
 ) -> CaptionMetrics:
-    """Evaluate a run's `best.pt` and add the figures to `metrics.json` in its folder.
+    """Evaluate a run's `best.pt` on `device` and add the figures to `metrics.json` in its folder.
 
     The data are the run's own validation split, or every record of `data` (any dataset
     format). Imagination figures need the run's `imagine.pt`; FID/KID need `fid_weights`.

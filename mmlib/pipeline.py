@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mmlib.config import Config
-from mmlib.imagine import fit_run_imagination
+from mmlib.imagine import IMAGINE_FILE, fit_run_imagination
 from mmlib.metrics import CaptionMetrics, evaluate_run
 from mmlib.train import Trainer
 
@@ -29,18 +29,28 @@ COURSE_BASELINES = {
 
 
 def train_and_evaluate(
-    config: Config, resume: str | Path | None = None, progress: bool = True
-) -> tuple[Path, CaptionMetrics]:
-    """Train (or resume) a run, fit its `imagine.pt`, evaluate its best model, write
-    `metrics.json` and print a report.
+    config: Config,
+    resume: str | Path | None = None,
+    progress: bool = True,
+    imagine_steps: int = 4000,
+) -> tuple[Path, CaptionMetrics | None]:
+    """Train (or resume) a run, fit its `imagine.pt` (`imagine_steps` flow steps), evaluate its
+    best model, write `metrics.json` and print a report; fitting and evaluating run on the
+    training device.
 
-    This is `make train` and `python -m mmlib train`.
+    This is `make train` and `python -m mmlib train`. Under `torchrun` only rank 0 fits and
+    evaluates; the other ranks return after training, with no metrics (waiting in a collective
+    for an evaluation that can take hours would outlast the process group's timeout).
     """
     started = time.perf_counter()
     trainer = Trainer(config, resume=resume, progress=progress)
     trainer.fit()
-    fit_run_imagination(trainer.run_dir, trainer.config.checkpoint_dir)
-    metrics = evaluate_run(trainer.run_dir, trainer.config.checkpoint_dir)
+    if not trainer.is_main:
+        print(f"rank {trainer.rank}: training done; rank 0 fits {IMAGINE_FILE} and evaluates")
+        return trainer.run_dir, None
+    checkpoint_dir = trainer.config.checkpoint_dir
+    fit_run_imagination(trainer.run_dir, checkpoint_dir, trainer.device, imagine_steps)
+    metrics = evaluate_run(trainer.run_dir, checkpoint_dir, trainer.device)
     minutes = (time.perf_counter() - started) / 60
     print(f"\n{trainer.run_dir}: trained and evaluated in {minutes:.1f} min")
     print(metrics.table())

@@ -2,10 +2,96 @@
 
 from __future__ import annotations
 
+import inspect
+import os
+import socket
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from mmlib import imagine, metrics, pipeline
+from mmlib.config import Config
 from mmlib.pipeline import COURSE_TARGETS, targets_missed
+from mmlib.train import Trainer
 
 
 def test_targets_missed_names_each_shortfall() -> None:
     assert targets_missed(dict(COURSE_TARGETS)) == {}
     metrics = {**COURSE_TARGETS, "bleu4": 0.5, "subject_match": None}
     assert targets_missed(metrics) == {"bleu4": 0.5, "subject_match": None}
+
+
+def _recording(calls: list[tuple[str, object]], name: str, function: Callable) -> Callable:
+    """`function`, first noting under `name` the device it is given (None: none given)."""
+
+    def record(*args: object, **kwargs: object) -> object:
+        bound = inspect.signature(function).bind(*args, **kwargs)
+        calls.append((name, bound.arguments.get("device")))
+        return function(*args, **kwargs)
+
+    return record
+
+
+def test_fitting_and_evaluation_run_on_the_training_device(tiny_config, monkeypatch) -> None:
+    trainers: list[Trainer] = []
+
+    class RecordedTrainer(Trainer):
+        def fit(self) -> list[dict[str, float]]:
+            history = super().fit()
+            self.device = torch.device("cpu", 0)  # told apart from a default "cpu"
+            trainers.append(self)
+            return history
+
+    calls: list[tuple[str, object]] = []
+    monkeypatch.setattr(pipeline, "Trainer", RecordedTrainer)
+    for name in ("fit_run_imagination", "evaluate_run"):
+        monkeypatch.setattr(pipeline, name, _recording(calls, name, getattr(pipeline, name)))
+    run_dir, evaluated = pipeline.train_and_evaluate(
+        tiny_config(num_epochs=1), progress=False, imagine_steps=5
+    )
+    device = trainers[0].device
+    assert calls == [("fit_run_imagination", device), ("evaluate_run", device)]
+    assert evaluated is not None and (run_dir / "metrics.json").is_file()
+
+
+def _record_writers(rank: int, log: Path) -> None:
+    """Make the writers of `imagine.pt` and `metrics.json` note `rank` in `log` first."""
+    for module, name in ((imagine, "save_imagination"), (metrics, "write_metrics")):
+        write = getattr(module, name)
+
+        def noted(*args: object, _write: Callable = write, _name: str = name, **kwargs: object):
+            with log.open("a") as file:
+                file.write(f"{rank} {_name}\n")
+            return _write(*args, **kwargs)
+
+        setattr(module, name, noted)
+
+
+def _pipeline_worker(rank: int, world_size: int, port: int, config: Config, log: Path) -> None:
+    """One process of a `torchrun`-like `make train` on CPU with gloo."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+    )
+    torch.set_num_threads(1)
+    _record_writers(rank, log)
+    try:
+        pipeline.train_and_evaluate(config, progress=False, imagine_steps=5)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_only_rank_0_fits_and_evaluates_under_two_processes(tiny_config, tmp_path) -> None:
+    config = tiny_config(num_epochs=1)
+    log = tmp_path / "writes.log"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torch.multiprocessing.spawn(_pipeline_worker, args=(2, port, config, log), nprocs=2)
+    assert log.read_text().splitlines() == ["0 save_imagination", "0 write_metrics"]
+    run_dir = tmp_path / "checkpoints/tiny"
+    assert (run_dir / "imagine.pt").is_file() and (run_dir / "metrics.json").is_file()
