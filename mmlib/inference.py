@@ -7,7 +7,7 @@ for `imagine` / `sample_pairs` the small `imagine.pt` that `mmlib.imagine` fits 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +30,12 @@ from mmlib.imagine import (
     load_imagination,
 )
 from mmlib.model import DecodeMethod, MultimodalModel
-from mmlib.synthetic import subjects_in_caption
 from mmlib.tokenizer import ProductionTokenizer
 
 ImageInput = str | os.PathLike[str] | Image.Image | Tensor
+# Kind -> count of the subjects a caption names: only a data set with a caption grammar has one
+# (the synthetic set's is `mmlib.synthetic.subjects_in_caption`).
+CaptionSubjects = Callable[[str], dict[str, int]]
 
 
 def load_images(
@@ -87,11 +89,12 @@ class SampledPairs:
     captions: list[str]
     readings: list[str]
 
-    def subject_agreement(self) -> float:
-        """Share of pairs whose caption and reading name the same subjects and counts."""
+    def subject_agreement(self, subjects: CaptionSubjects) -> float:
+        """Share of pairs whose caption and reading name the same subjects and counts, as
+        `subjects` (the data set's reading of a caption, e.g. the synthetic grammar's) reads
+        them."""
         same = sum(
-            subjects_in_caption(c) == subjects_in_caption(r)
-            for c, r in zip(self.captions, self.readings, strict=True)
+            subjects(c) == subjects(r) for c, r in zip(self.captions, self.readings, strict=True)
         )
         return same / len(self.captions)
 

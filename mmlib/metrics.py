@@ -23,10 +23,10 @@ from mmlib.checkpoint import METRICS_FILE, CheckpointError, load_checkpoint
 from mmlib.data import load_split
 from mmlib.files import atomic_write_text
 from mmlib.images import build_image_cache, to_pixels, to_uint8
-from mmlib.inference import Predictor
+from mmlib.inference import CaptionSubjects, Predictor
 from mmlib.model import MultimodalModel
 from mmlib.readers import Record, load_records
-from mmlib.synthetic import subjects_in_caption, subjects_of
+from mmlib.synthetic import subjects_in_caption
 from mmlib.tokenizer import ProductionTokenizer, normalize
 
 RECALL_KS = (1, 5, 10)
@@ -50,20 +50,12 @@ def bleu4(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> flo
     return bleu_scores(hypotheses, references)[3]
 
 
-def subject_match(captions: Sequence[str], scenes: Sequence[dict]) -> float:
-    """Share of captions that name exactly the drawn subjects, with their counts."""
-    hits = sum(
-        subjects_in_caption(c) == subjects_of(s) for c, s in zip(captions, scenes, strict=True)
-    )
-    return hits / len(captions) if captions else 0.0
-
-
-def same_subjects(captions: Sequence[str], prompts: Sequence[str]) -> float:
-    """Share of caption pairs that name the same subjects with the same counts."""
-    hits = sum(
-        subjects_in_caption(c) == subjects_in_caption(p)
-        for c, p in zip(captions, prompts, strict=True)
-    )
+def subject_match(
+    captions: Sequence[str], references: Sequence[str], subjects: CaptionSubjects
+) -> float:
+    """Share of captions that name the same subjects, with the same counts, as their reference
+    caption, as `subjects` reads them."""
+    hits = sum(subjects(c) == subjects(r) for c, r in zip(captions, references, strict=True))
     return hits / len(captions) if captions else 0.0
 
 
@@ -214,8 +206,11 @@ def evaluate_captioning(
     batch_size: int = 128,
     seed: int = 0,
     beam_width: int = 4,
+    subjects: CaptionSubjects | None = None,
 ) -> CaptionMetrics:
-    """Captioning, retrieval and reconstruction figures on `records` (uint8 `images`)."""
+    """Captioning, retrieval and reconstruction figures on `records` (uint8 `images`); subject
+    match against each record's first caption only with `subjects` (the data set's reading of
+    the subjects a caption names), else None."""
     device = next(model.parameters()).device
     model.eval()
     shuffle = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed))
@@ -261,15 +256,18 @@ def evaluate_captioning(
 
     references = [list(r.captions) for r in records]
     greedy_bleu, beam_bleu = bleu_scores(greedy, references), bleu_scores(beam, references)
-    scenes = [r.attributes.get("scene") for r in records]
-    has_scenes = all(scene is not None for scene in scenes)
     shuffled_greedy = [greedy[i] for i in shuffle.tolist()]
+    truth = [r.captions[0] for r in records]
+
+    def matched(captions: list[str]) -> float | None:
+        return subject_match(captions, truth, subjects) if subjects is not None else None
+
     psnr, ssim = image_quality(images, torch.cat(reconstructions))
     return CaptionMetrics(
         bleu4=greedy_bleu[3],
         bleu4_shuffled=bleu4(shuffled_greedy, references),
-        subject_match=subject_match(greedy, scenes) if has_scenes else None,
-        subject_match_shuffled=subject_match(shuffled_greedy, scenes) if has_scenes else None,
+        subject_match=matched(greedy),
+        subject_match_shuffled=matched(shuffled_greedy),
         token_accuracy=correct / counted,
         token_accuracy_shuffled=correct_shuffled / counted,
         recall_at_1=image_recall[1],
@@ -283,7 +281,7 @@ def evaluate_captioning(
         beam_bleu2=beam_bleu[1],
         beam_bleu3=beam_bleu[2],
         beam_bleu4=beam_bleu[3],
-        beam_subject_match=subject_match(beam, scenes) if has_scenes else None,
+        beam_subject_match=matched(beam),
         perplexity=float(perplexity.compute()),
         recall_at_5=image_recall[5],
         recall_at_10=image_recall[10],
@@ -316,15 +314,16 @@ class ImaginationMetrics:
 def evaluate_imagination(
     predictor: Predictor,
     prompts: Sequence[str],
+    subjects: CaptionSubjects,
     seed: int = 0,
     batch_size: int = 128,
     training_captions: Sequence[str] | None = None,
 ) -> ImaginationMetrics:
-    """Imagine an image per prompt and caption it back: the share naming the prompt's subjects,
-    beside the same share for images decoded from random latents (drawn from the fitted latent
-    Gaussian), and how often a sampled pair's caption and reading agree. With
-    `training_captions`, also the share among prompts that are none of them (case-insensitive):
-    how well imagining generalises to new captions."""
+    """Imagine an image per prompt and caption it back: the share naming the prompt's subjects
+    (as `subjects` reads them), beside the same share for images decoded from random latents
+    (drawn from the fitted latent Gaussian), and how often a sampled pair's caption and reading
+    agree. With `training_captions`, also the share among prompts that are none of them
+    (case-insensitive): how well imagining generalises to new captions."""
     readings: list[str] = []
     for rows in _batches(len(prompts), batch_size):
         readings += predictor.caption(predictor.imagine(prompts[rows], seed=seed))
@@ -334,12 +333,13 @@ def evaluate_imagination(
         known = {caption.lower() for caption in training_captions}
         new = [i for i, prompt in enumerate(prompts) if prompt.lower() not in known]
         if new:
-            unseen = same_subjects([readings[i] for i in new], [prompts[i] for i in new])
+            new_readings = [readings[i] for i in new]
+            unseen = subject_match(new_readings, [prompts[i] for i in new], subjects)
     return ImaginationMetrics(
-        imagine_subject_match=same_subjects(readings, prompts),
-        imagine_random_subject_match=same_subjects(random_pairs.readings, prompts),
+        imagine_subject_match=subject_match(readings, prompts, subjects),
+        imagine_random_subject_match=subject_match(random_pairs.readings, prompts, subjects),
         imagine_unseen_subject_match=unseen,
-        sample_agreement=random_pairs.subject_agreement(),
+        sample_agreement=random_pairs.subject_agreement(subjects),
     )
 
 
@@ -354,7 +354,9 @@ def evaluate_run(
     """Evaluate a run's `best.pt` on `device` and add the figures to `metrics.json` in its folder.
 
     The data are the run's own validation split, or every record of `data` (any dataset
-    format). Imagination figures need the run's `imagine.pt`; FID/KID need `fid_weights`.
+    format). Figures that read the subjects a caption names (subject match, imagination) need
+    a data set with a caption grammar (the synthetic set's records carry their `scene`), and the
+    imagination figures the run's `imagine.pt`; FID/KID need `fid_weights`.
     """
     predictor = Predictor.load(run, checkpoint_dir, device=device)
     config = predictor.config
@@ -363,15 +365,17 @@ def evaluate_run(
     images = build_image_cache(
         records, config.image_size, config.resize_mode, cache_dir=config.cache_dir, progress=False
     )
+    synthetic = all(r.attributes.get("scene") is not None for r in records)
+    subjects = subjects_in_caption if synthetic else None
     metrics = evaluate_captioning(
-        predictor.model, predictor.tokenizer, records, images, seed=config.seed
+        predictor.model, predictor.tokenizer, records, images, seed=config.seed, subjects=subjects
     )
     extra: dict[str, float | str | None] = {}
-    if predictor.imagination is not None:
+    if predictor.imagination is not None and subjects is not None:
         prompts = [r.captions[0] for r in records]
         training = [c for r in split.train for c in r.captions] if split is not None else None
         imagination = evaluate_imagination(
-            predictor, prompts, config.seed, training_captions=training
+            predictor, prompts, subjects, config.seed, training_captions=training
         )
         extra.update(asdict(imagination))
     if fid_weights is not None:

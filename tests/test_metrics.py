@@ -23,9 +23,9 @@ from mmlib.metrics import (
     inception_distances,
     load_metrics,
     recall_at_k,
-    same_subjects,
     subject_match,
 )
+from mmlib.synthetic import subjects_in_caption
 from mmlib.train import Trainer
 
 
@@ -37,13 +37,22 @@ def test_bleu4_uses_normalised_text_and_all_references() -> None:
 
 
 def test_subject_match_counts_exact_subjects() -> None:
-    scene = {"subjects": [{"kind": "ship", "count": 1}, {"kind": "bird", "count": 2}]}
+    reference = "an engraving depicting two birds above a small ship"
     captions = [
         "an engraving depicting a small ship beside two birds above it",
         "an engraving depicting a small ship",
         "an engraving depicting a small ship beside three birds",
     ]
-    assert subject_match(captions, [scene] * 3) == pytest.approx(1 / 3)
+    assert subject_match(captions, [reference] * 3, subjects_in_caption) == pytest.approx(1 / 3)
+    pairs = (["two birds above a ship", "a ship"], ["a ship under two birds"] * 2)
+    assert subject_match(*pairs, subjects_in_caption) == 0.5
+
+
+def test_subject_match_reads_subjects_with_the_function_given() -> None:
+    def words(caption: str) -> dict[str, int]:
+        return dict.fromkeys(caption.split(), 1)
+
+    assert subject_match(["a b", "a c"], ["b a", "a b"], words) == 0.5
 
 
 def test_recall_at_k() -> None:
@@ -61,12 +70,6 @@ def test_bleu_scores_one_to_four() -> None:
     assert scores[0] > scores[1] > scores[2] > scores[3] > 0
     assert scores[3] == bleu4(
         ["a small ship beside a tower"], [["a small ship beside a tall tower"]]
-    )
-
-
-def test_same_subjects_compares_named_subjects_and_counts() -> None:
-    assert (
-        same_subjects(["two birds above a ship", "a ship"], ["a ship under two birds"] * 2) == 0.5
     )
 
 
@@ -149,17 +152,41 @@ def test_evaluate_command_extends_metrics_json_with_imagination(
     assert json.loads((run / "metrics.json").read_text())["images"] == 70
 
 
+def test_subject_figures_are_none_on_data_without_a_caption_grammar(
+    tiny_run: Path, tmp_path: Path, seed_dataset
+) -> None:
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    metrics = evaluate_run(run, data=seed_dataset(n=6))
+    assert metrics.images == 6 and 0.0 <= metrics.bleu4 <= 1.0
+    subject_figures = (
+        "subject_match",
+        "subject_match_shuffled",
+        "beam_subject_match",
+        "imagine_subject_match",
+        "imagine_random_subject_match",
+        "imagine_unseen_subject_match",
+        "sample_agreement",
+    )
+    assert {name: getattr(metrics, name) for name in subject_figures} == dict.fromkeys(
+        subject_figures
+    )
+    rows = [line.split("  ")[0] for line in metrics.table().splitlines()]
+    assert "subject match greedy" not in rows and "imagine round trip" not in rows
+    assert "BLEU-4 greedy" in rows
+
+
 def test_evaluate_imagination_reports_unseen_captions_apart(tiny_run: Path) -> None:
     predictor = Predictor.load(tiny_run)
     prompts = [r.captions[0] for r in load_split(predictor.config).val]
     readings = predictor.caption(predictor.imagine(prompts, seed=3))
     seen = prompts[: len(prompts) // 2]
-    figures = evaluate_imagination(predictor, prompts, seed=3, training_captions=seen)
-    assert figures.imagine_subject_match == same_subjects(readings, prompts)
+    subjects = subjects_in_caption
+    figures = evaluate_imagination(predictor, prompts, subjects, 3, training_captions=seen)
+    assert figures.imagine_subject_match == subject_match(readings, prompts, subjects)
     new = [i for i, p in enumerate(prompts) if p not in seen]
-    expected = same_subjects([readings[i] for i in new], [prompts[i] for i in new])
+    expected = subject_match([readings[i] for i in new], [prompts[i] for i in new], subjects)
     assert figures.imagine_unseen_subject_match == expected
-    none_new = evaluate_imagination(predictor, prompts[:2], 3, training_captions=prompts)
+    none_new = evaluate_imagination(predictor, prompts[:2], subjects, 3, training_captions=prompts)
     assert none_new.imagine_unseen_subject_match is None
 
 
