@@ -112,7 +112,7 @@ def inception_distances(
 
 
 @dataclass(frozen=True)
-class CaptionMetrics:
+class EvaluationMetrics:
     """Every evaluation figure of a run; `*_shuffled` are the shuffled-image baselines.
 
     BLEU is against all reference captions; retrieval ranks against the distinct captions (and
@@ -207,7 +207,7 @@ def evaluate_captioning(
     seed: int = 0,
     beam_width: int = 4,
     subjects: CaptionSubjects | None = None,
-) -> CaptionMetrics:
+) -> EvaluationMetrics:
     """Captioning, retrieval and reconstruction figures on `records` (uint8 `images`); subject
     match against each record's first caption only with `subjects` (the data set's reading of
     the subjects a caption names), else None."""
@@ -263,7 +263,7 @@ def evaluate_captioning(
         return subject_match(captions, truth, subjects) if subjects is not None else None
 
     psnr, ssim = image_quality(images, torch.cat(reconstructions))
-    return CaptionMetrics(
+    return EvaluationMetrics(
         bleu4=greedy_bleu[3],
         bleu4_shuffled=bleu4(shuffled_greedy, references),
         subject_match=matched(greedy),
@@ -350,7 +350,7 @@ def evaluate_run(
     data: str | os.PathLike[str] | None = None,
     data_format: str = "auto",
     fid_weights: str | os.PathLike[str] | None = None,
-) -> CaptionMetrics:
+) -> EvaluationMetrics:
     """Evaluate a run's `best.pt` on `device` and add the figures to `metrics.json` in its folder.
 
     The data are the run's own validation split, or every record of `data` (any dataset
@@ -387,29 +387,29 @@ def evaluate_run(
         )
         fid, kid, kid_std = inception_distances(images, reconstructed, fid_weights)
         extra.update(fid=fid, kid=kid, kid_std=kid_std, fid_note=f"weights: {fid_weights}")
-    metrics = CaptionMetrics(**{**asdict(metrics), **extra})
+    metrics = EvaluationMetrics(**{**asdict(metrics), **extra})
     write_metrics(metrics, predictor.run_dir)  # type: ignore[arg-type]
     return metrics
 
 
-def load_metrics(run_dir: str | os.PathLike[str]) -> CaptionMetrics:
+def load_metrics(run_dir: str | os.PathLike[str]) -> EvaluationMetrics:
     """The figures of a run's `metrics.json` (written by `make train` or `evaluate`)."""
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         raise CheckpointError(f"{path}: not found; run `python -m mmlib evaluate {run_dir}`")
     written = json.loads(path.read_text(encoding="utf-8"))
-    known = {f.name for f in fields(CaptionMetrics)}
+    known = {f.name for f in fields(EvaluationMetrics)}
     try:
-        return CaptionMetrics(**{k: v for k, v in written.items() if k in known})
+        return EvaluationMetrics(**{k: v for k, v in written.items() if k in known})
     except TypeError as error:
         raise CheckpointError(
             f"{path}: written by an older mmlib ({error}); run `python -m mmlib evaluate {run_dir}`"
         ) from None
 
 
-def write_metrics(metrics: CaptionMetrics, run_dir: str | os.PathLike[str]) -> Path:
-    """Write `metrics` into the run's `metrics.json`, atomically; keys that `CaptionMetrics` does
-    not define (added by other tools) are kept."""
+def write_metrics(metrics: EvaluationMetrics, run_dir: str | os.PathLike[str]) -> Path:
+    """Write `metrics` into the run's `metrics.json`, atomically; keys that `EvaluationMetrics`
+    does not define (added by other tools) are kept."""
     path = Path(run_dir) / METRICS_FILE
     existing: dict = {}
     if path.is_file():
@@ -419,6 +419,6 @@ def write_metrics(metrics: CaptionMetrics, run_dir: str | os.PathLike[str]) -> P
             raise CheckpointError(
                 f"{path}: not valid JSON ({error}); move it away and evaluate again"
             ) from None
-    known = {f.name for f in fields(CaptionMetrics)}
+    known = {f.name for f in fields(EvaluationMetrics)}
     kept = {k: v for k, v in existing.items() if k not in known}
     return atomic_write_text(path, json.dumps({**kept, **asdict(metrics)}, indent=2) + "\n")

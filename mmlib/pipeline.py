@@ -9,7 +9,7 @@ from pathlib import Path
 
 from mmlib.config import Config
 from mmlib.imagine import IMAGINE_FILE, fit_run_imagination
-from mmlib.metrics import CaptionMetrics, evaluate_run
+from mmlib.metrics import EvaluationMetrics, evaluate_run
 from mmlib.train import Trainer
 
 # What the course model must reach on the synthetic validation split (metrics.json's keys).
@@ -33,7 +33,7 @@ def train_and_evaluate(
     resume: str | Path | None = None,
     progress: bool = True,
     imagine_steps: int = 4000,
-) -> tuple[Path, CaptionMetrics | None]:
+) -> tuple[Path, EvaluationMetrics | None]:
     """Train (or resume) a run, fit its `imagine.pt` (`imagine_steps` flow steps), evaluate its
     best model, write `metrics.json` and print a report; fitting and evaluating run on the
     training device.
