@@ -35,9 +35,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from mmlib.config import Config
-from mmlib.model import END_ID, START_ID, MultimodalModel
+from mmlib.model import MultimodalModel
 from mmlib.step import TrainingStep, make_optimizer
-from mmlib.tokenizer import SPECIAL_TOKENS
+from mmlib.tokenizer import END_ID, SPECIAL_TOKENS, START_ID
 
 ESTIMATE_TOLERANCE = 0.10  # estimate vs measured peak, as asserted by the tests and the bench
 GIB = 2**30

@@ -92,8 +92,15 @@ def test_identical_captions_count_as_positives() -> None:
         alignment_loss(image, text, 100.0, same[:3])
 
 
-def test_loss_weights_default_to_the_seeds() -> None:
-    assert LossWeights.from_config(Config()) == LossWeights(1.0, 1.0, 0.5)
+def test_loss_weights_come_from_the_config_fields_of_their_names() -> None:
+    assert LossWeights.from_config(Config()) == LossWeights(1.0, 1.0, 0.5, 0.0)
+    config = Config(
+        image_loss_weight=2.0,
+        caption_loss_weight=3.0,
+        alignment_loss_weight=0.25,
+        perceptual_loss_weight=0.5,
+    )
+    assert LossWeights.from_config(config) == LossWeights(2.0, 3.0, 0.25, 0.5)
 
 
 @pytest.fixture

@@ -10,7 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mmlib.tokenizer import (
+    END_ID,
+    PAD_ID,
     SPECIAL_TOKENS,
+    START_ID,
+    UNK_ID,
     ProductionTokenizer,
     TokenizerError,
     caption_lengths,
@@ -31,10 +35,15 @@ def tokenizer() -> ProductionTokenizer:
     return ProductionTokenizer(vocab_size=8000).build_vocab(CAPTIONS)
 
 
-def test_special_token_ids_are_the_seeds() -> None:
-    tok = ProductionTokenizer()
-    assert [tok.word2idx[t] for t in SPECIAL_TOKENS] == [0, 1, 2, 3]
-    assert (tok.pad_id, tok.start_id, tok.end_id, tok.unk_id) == (0, 1, 2, 3)
+def test_a_built_vocabulary_keeps_the_special_ids_that_encoding_uses(
+    tokenizer: ProductionTokenizer,
+) -> None:
+    # train_production.py's ids, which its checkpoints' embeddings were trained with.
+    assert [tokenizer.word2idx[t] for t in SPECIAL_TOKENS] == [PAD_ID, START_ID, END_ID, UNK_ID]
+    assert [PAD_ID, START_ID, END_ID, UNK_ID] == [0, 1, 2, 3]
+    ids = tokenizer.encode("a ship sailing", max_length=8).tolist()
+    assert ids[0] == START_ID and ids[3] == UNK_ID and ids[4] == END_ID
+    assert ids[5:] == [PAD_ID] * 3
 
 
 def test_vocabulary_strips_punctuation_like_encode(tokenizer: ProductionTokenizer) -> None:
