@@ -59,6 +59,18 @@ def _length_penalty(lengths: Tensor, alpha: float) -> Tensor:
     return ((5.0 + lengths) / 6.0) ** alpha
 
 
+def _layer_options(config: Config) -> dict[str, object]:
+    """The options every transformer layer shares: heads, feed-forward, dropout, pre-norm GELU."""
+    return {
+        "nhead": config.num_heads,
+        "dim_feedforward": config.feedforward_dim,
+        "dropout": config.dropout,
+        "activation": "gelu",
+        "batch_first": True,
+        "norm_first": True,
+    }
+
+
 class ModelOutput(NamedTuple):
     """What one teacher-forced forward pass returns.
 
@@ -183,15 +195,7 @@ class TextEncoder(nn.Module):
         super().__init__()
         width = config.embedding_dim
         self.embed = TokenEmbedding(vocab_size, width, config.max_caption_length, config.dropout)
-        layer = nn.TransformerEncoderLayer(
-            width,
-            config.num_heads,
-            config.feedforward_dim,
-            config.dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
+        layer = nn.TransformerEncoderLayer(width, **_layer_options(config))
         self.encoder = nn.TransformerEncoder(
             layer, config.text_encoder_layers, norm=nn.LayerNorm(width), enable_nested_tensor=False
         )
@@ -231,15 +235,7 @@ class CaptionDecoder(nn.Module):
         )
         self.memory_norm = nn.LayerNorm(width)
         self.embed = TokenEmbedding(vocab_size, width, config.max_caption_length, config.dropout)
-        layer = nn.TransformerDecoderLayer(
-            width,
-            config.num_heads,
-            config.feedforward_dim,
-            config.dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
-        )
+        layer = nn.TransformerDecoderLayer(width, **_layer_options(config))
         self.decoder = nn.TransformerDecoder(layer, config.num_layers, norm=nn.LayerNorm(width))
         self.output = nn.Linear(width, vocab_size)
 
