@@ -2,11 +2,11 @@
 
     PYTHONPATH=. python3 bench/gpu_check.py [--steps 100 --warmup 20 --batch-size 16]
 
-Uses only torch and mmlib's model and losses (no data files): images are drawn small on the GPU
-and upsampled to 512x512, captions are random token rows of realistic length. Prints, as each
-finishes, a seed-style baseline (fp32, NCHW, no compile) and ours (bf16 autocast, channels_last,
-fused AdamW, torch.compile where it helps), each with steps/s, seconds per 4,627-sample epoch and
-peak memory.
+Uses only torch and mmlib's model and training step (no data files): images are drawn small on
+the GPU and upsampled to 512x512, captions are random token rows of realistic length. Prints, as
+each finishes, a plain baseline (fp32, NCHW, no compile) and ours (bf16 autocast,
+channels_last, fused AdamW, torch.compile where it helps), each with steps/s, seconds per
+4,627-sample epoch and peak memory.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import time
 import torch
 
 from mmlib.config import Config
-from mmlib.losses import LossWeights, compute_losses
 from mmlib.model import MultimodalModel
+from mmlib.step import TrainingStep
 
 TRAIN_SAMPLES = 4627
 VOCAB = 8000
@@ -47,16 +47,12 @@ def run(name: str, args: argparse.Namespace, *, fast: bool) -> None:
         model = model.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fast or None)
-    weights = LossWeights.from_config(config)
     forward = torch.compile(model) if fast and args.compile else model
+    precision = "bf16" if fast else "fp32"
+    training_step = TrainingStep(model, optimizer, config, precision, forward=forward)
 
     def step() -> None:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=fast):
-            losses = compute_losses(forward(images, tokens), images, tokens, weights)
-        losses.total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        training_step([(images, tokens)])
 
     torch.cuda.reset_peak_memory_stats()
     for _ in range(args.warmup):
@@ -84,7 +80,7 @@ def main() -> None:
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     args = parser.parse_args()
     print(torch.__version__, torch.cuda.get_device_name(), flush=True)
-    run("seed-style: fp32, NCHW, no compile", args, fast=False)
+    run("plain: fp32, NCHW, no compile", args, fast=False)
     torch.cuda.empty_cache()
     run("ours: bf16, channels_last, fused AdamW, compile", args, fast=True)
 
