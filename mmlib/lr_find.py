@@ -70,13 +70,14 @@ def lr_find(
 
     Step `i` (0-based) of `num_steps` uses the learning rate
     `start_lr * (end_lr / start_lr) ** (i / (num_steps - 1))`, set directly on every parameter
-    group of the trainer's AdamW (no scheduler, no warm-up), with the training loop's loss
-    weights, precision, gradient clipping and gradient accumulation; the training loader is
-    cycled (a new epoch of its order each time it runs out). The recorded loss is the total of
-    `mmlib.losses.compute_losses`. It is smoothed with an exponential moving average that is
-    bias-corrected (divided by `1 - smoothing ** (i + 1)`), so the curve does not start near
-    zero. The test stops at the first step whose loss is non-finite or whose smoothed loss
-    exceeds `divergence_factor` times the lowest smoothed loss so far.
+    group of the trainer's AdamW (no scheduler, no warm-up); each step is the Trainer's own
+    `mmlib.step.TrainingStep` (loss weights, precision, gradient clipping, `grad_accum_steps`
+    micro-batches); the training loader is cycled (a new epoch of its order each time it runs
+    out). The recorded loss is the step's mean total loss over its micro-batches. It is
+    smoothed with an exponential moving average that is bias-corrected (divided by
+    `1 - smoothing ** (i + 1)`), so the curve does not start near zero. The test stops at the
+    first step whose loss is non-finite or whose smoothed loss exceeds `divergence_factor`
+    times the lowest smoothed loss so far.
 
     Suggested learning rate: on the smoothed curve up to its minimum, the learning rate where
     the loss falls fastest, that is where the slope d(smoothed loss) / d(ln lr) is most
