@@ -31,7 +31,8 @@ TARGET = 5.0
 
 
 class DecodingDataset(Dataset[dict[str, Any]]):
-    """The seed's way: every sample decodes its image file again (tokens as the cached set)."""
+    """train_production.py's way: every sample decodes its image file again (tokens as the
+    cached set)."""
 
     def __init__(self, cached: CaptionDataset, image_size: int) -> None:
         self.cached = cached

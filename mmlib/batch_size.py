@@ -342,9 +342,10 @@ def accumulation_for(target_batch: int, max_per_step: int) -> tuple[int, int]:
 def format_guess_comparison(
     rows: Sequence[BatchSizeRow], guessed_gb: dict[int, float] = GUESSED_GB
 ) -> str:
-    """The seed's guessed table beside the estimated totals in `rows`, for the batch sizes in
-    both (the guess in GB as the seed wrote it, read as GiB like the card sizes)."""
-    lines = [f"{'batch':>5}  {'seed guessed':>12}  {'estimated':>9}  {'guess/estimate':>14}"]
+    """The table guessed in train_production.py's notes beside the estimated totals in `rows`,
+    for the batch sizes in both (the guess in GB as the notes wrote it, read as GiB like the card
+    sizes)."""
+    lines = [f"{'batch':>5}  {'guessed':>12}  {'estimated':>9}  {'guess/estimate':>14}"]
     for row in rows:
         if row.batch_size in guessed_gb:
             guess, total = guessed_gb[row.batch_size], row.estimate.total / GIB

@@ -2,8 +2,8 @@
 
 A run folder `checkpoints/<run>/` holds `config.json`, `tokenizer.json`, `history.csv`,
 `steps.csv`, `epoch_NNN.pt` (the last few), `last.pt` (full training state) and `best.pt` (the
-model's `state_dict` alone, as in the seed). Training writes through this module; inference,
-analysis and the course read through it, without importing the trainer.
+model's `state_dict` alone, as train_production.py wrote it). Training writes through this
+module; inference, analysis and the course read through it, without importing the trainer.
 """
 
 from __future__ import annotations

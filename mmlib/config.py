@@ -1,4 +1,5 @@
-"""`Config`: every hyperparameter of a run, with the seed's names and defaults, validated."""
+"""`Config`: every hyperparameter of a run, with train_production.py's names and defaults,
+validated."""
 
 from __future__ import annotations
 
@@ -147,13 +148,14 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
 
 @dataclass
 class Config:
-    """Hyperparameters of a run. Fields and defaults up to `save_interval` are the seed's.
+    """Hyperparameters of a run. Fields and defaults up to `save_interval` are
+    train_production.py's.
 
     Every assignment is validated, so `config.batch_size = 0` fails at once with a message
     naming the field, the value and the allowed range.
     """
 
-    # --- the seed's fields, names and defaults ---
+    # --- train_production.py's fields, names and defaults ---
     metadata_path: Path = Path("data/metadata/engraving_metadata.json")
     images_dir: Path = Path("data/processed/engraving/resized")
     checkpoint_dir: Path = Path("checkpoints")
@@ -181,13 +183,13 @@ class Config:
     val_fraction: float = 0.1
     device: str = "auto"
     precision: str = "auto"  # "auto": bf16/fp16 on CUDA when use_amp, else fp32
-    data_dir: Path | None = None  # a dataset folder in any supported format; None: seed paths
+    data_dir: Path | None = None  # a dataset folder in any supported format; None: the paths above
     data_format: str = "auto"
     resize_mode: str = "pad"  # how non-square images become square: pad or centre-crop
     min_freq: int = 1
     synthetic_dir: Path = Path("data/synthetic")
     cache_dir: Path = Path("data/cache")
-    # --- model shape beyond the seed's fields (seed values as defaults) ---
+    # --- model shape beyond train_production.py's fields (its values as defaults) ---
     base_channels: int = 64  # image encoder widths: base x (1, 2, 4, 8, 8, ...)
     num_heads: int = 8
     num_layers: int = 4  # caption decoder layers
@@ -201,10 +203,10 @@ class Config:
     # reconstruction and of the image (encoder weights held fixed for it) to the image loss:
     # reconstructions keep what the encoder sees (small birds, the moon), not just pixel means.
     perceptual_loss_weight: float = 0.0
-    # --- training loop beyond the seed's fields ---
+    # --- training loop beyond train_production.py's fields ---
     warmup_steps: int = 0  # linear warm-up before the cosine decay
     grad_accum_steps: int = 1
-    keep_checkpoints: int = 3  # epoch_NNN.pt files kept (the seed kept every one)
+    keep_checkpoints: int = 3  # epoch_NNN.pt files kept (train_production.py kept every one)
     early_stopping_patience: int = 0  # epochs without a better val loss before stopping; 0: off
     run_name: str = ""  # folder under checkpoint_dir; "" means the preset's name
     preset_name: str = field(default="custom", compare=False)

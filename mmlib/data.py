@@ -70,7 +70,8 @@ class DataSource:
 
 
 def resolve_data_source(config: Config) -> DataSource:
-    """`config.data_dir`, else the seed's engravings, else the synthetic set (made if missing)."""
+    """`config.data_dir`, else the engravings at `config.metadata_path`, else the synthetic set
+    (made if missing)."""
     if config.data_dir is not None:
         fmt = detect_format(config.data_dir) if config.data_format == "auto" else config.data_format
         message = f"Using the {fmt} dataset at {config.data_dir}"

@@ -4,7 +4,7 @@ A small grammar draws scenes of one to three ground subjects standing in a row (
 right, "beside" when close and "left of" when far apart), maybe a flock of birds above one of
 them and maybe a sun or moon over them all. Each scene has exactly one caption, and is drawn in
 an engraving's style: brown-black ink lines and hatching on grainy paper in a ruled plate border.
-`generate` writes the seed's on-disk format, so the whole course runs on it unchanged.
+`generate` writes the `seed` on-disk format, so the whole course runs on it unchanged.
 """
 
 from __future__ import annotations
@@ -757,7 +757,7 @@ def generate(
     workers: int | None = None,
     progress: bool = True,
 ) -> SyntheticSummary:
-    """Draw `n` scenes and write them in the seed's format: the PNGs under
+    """Draw `n` scenes and write them in the `seed` format: the PNGs under
     processed/engraving/resized/, then, last and atomically, metadata/engraving_metadata.json.
     The same seed gives the same dataset, pixel for pixel, whatever the number of workers."""
     if n < 1 or image_size < 16:

@@ -1,4 +1,5 @@
-"""`ProductionTokenizer`: the seed's word-level tokenizer and token ids, with its flaws fixed."""
+"""`ProductionTokenizer`: train_production.py's word-level tokenizer and token ids, with its
+flaws fixed."""
 
 from __future__ import annotations
 
@@ -159,7 +160,7 @@ class ProductionTokenizer:
         return Coverage(total, oov, n_captions, with_oov)
 
     def summary(self, top: int = 3) -> str:
-        """The seed's "Vocabulary built" report."""
+        """train_production.py's "Vocabulary built" report."""
         return (
             "✓ Vocabulary built:\n"
             f"  Total tokens: {len(self)}\n"
@@ -181,7 +182,8 @@ class ProductionTokenizer:
         return atomic_write_text(path, json.dumps(payload, ensure_ascii=False))
 
     def load(self, path: str | os.PathLike[str]) -> ProductionTokenizer:
-        """Read a file written by `save` into this tokenizer (as the seed did) and return it."""
+        """Read a file written by `save` into this tokenizer (as train_production.py's did) and
+        return it."""
         payload = _read_payload(Path(path))
         self.vocab_size = payload["vocab_size"]
         self.min_freq = payload["min_freq"]

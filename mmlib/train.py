@@ -1,4 +1,5 @@
-"""`Trainer`: the seed's STEP 1..6 pipeline, the training loop, validation, resume, history.
+"""`Trainer`: train_production.py's STEP 1..6 pipeline, the training loop, validation, resume,
+history.
 
 Everything a run writes goes to `checkpoint_dir/<run>/` through `mmlib.checkpoint`.
 """
@@ -82,8 +83,8 @@ class _EpochPosition:
 class Trainer:
     """Train `MultimodalModel` on the configured data into `checkpoint_dir/<run>/`.
 
-    `Trainer(config).fit()` prints the seed's steps, then per epoch the train and val losses
-    (Img / Cap / Align), "Best model saved", the epoch time and the learning rate.
+    `Trainer(config).fit()` prints train_production.py's steps, then per epoch the train and val
+    losses (Img / Cap / Align), "Best model saved", the epoch time and the learning rate.
     `resume` takes a run folder, a run name or "latest" and continues from its `last.pt`;
     `config` should then be the run's own (`run_config`), changed only where you mean it
     (for example more epochs).
@@ -511,7 +512,7 @@ class Trainer:
         self._save_last(None)
         config = self.config
         if config.keep_checkpoints and self.epoch % config.save_interval == 0:
-            name = f"epoch_{self.epoch - 1:03d}.pt"  # epoch_000.pt after the first, as the seed
+            name = f"epoch_{self.epoch - 1:03d}.pt"  # epoch_000.pt after the first, as before
             ckpt.save_checkpoint(
                 {"model": self.model.state_dict(), "epoch": self.epoch}, self.run_dir / name
             )

@@ -1,4 +1,4 @@
-"""Shared test setup: hypothesis profiles, a tiny dataset in the seed's on-disk format, and the
+"""Shared test setup: hypothesis profiles, a tiny dataset in the `seed` on-disk format, and the
 small image files and records that the data tests draw."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Tests for mmlib.config: the seed's fields and defaults, validation, presets, JSON, devices."""
+"""Tests for mmlib.config: train_production.py's fields and defaults, validation, presets, JSON,
+devices."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import torch
 
 from mmlib.config import PRESETS, Config, ConfigError, get_device, parse_override
 
-SEED_DEFAULTS = {
+TRAIN_PRODUCTION_DEFAULTS = {
     "metadata_path": Path("data/metadata/engraving_metadata.json"),
     "images_dir": Path("data/processed/engraving/resized"),
     "checkpoint_dir": Path("checkpoints"),
@@ -31,15 +32,15 @@ SEED_DEFAULTS = {
 }
 
 
-def test_seed_fields_and_defaults() -> None:
+def test_train_production_fields_and_defaults() -> None:
     config = Config()
-    for name, value in SEED_DEFAULTS.items():
+    for name, value in TRAIN_PRODUCTION_DEFAULTS.items():
         assert getattr(config, name) == value, name
     for name in ("num_workers", "pin_memory", "log_interval", "save_interval"):
         assert hasattr(config, name)
 
 
-def test_attribute_style_use_as_in_the_seed() -> None:
+def test_attribute_style_use_as_in_train_production() -> None:
     config = Config()
     config.batch_size = 32
     config.learning_rate = 5e-4

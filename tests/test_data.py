@@ -17,7 +17,7 @@ from mmlib.readers import DatasetError, load_records
 # --------------------------------------------------------------------------- split
 
 
-def test_split_matches_the_seed_and_is_deterministic() -> None:
+def test_split_matches_train_production_and_is_deterministic() -> None:
     train, val = split_indices(5141, 0.1, seed=42)
     assert (len(train), len(val)) == (4627, 514)
     assert train == sorted(train) and val == sorted(val)
@@ -47,7 +47,7 @@ def test_resolve_prefers_data_dir(tmp_path: Path) -> None:
     assert resolve_data_source(Config(data_dir=root, data_format="csv")).format == "csv"
 
 
-def test_resolve_uses_the_seed_engravings_when_present(
+def test_resolve_uses_the_configured_engravings_when_present(
     seed_dataset: Callable[..., Path],
 ) -> None:
     root = seed_dataset(n=2)

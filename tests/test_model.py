@@ -134,7 +134,8 @@ def test_padding_does_not_change_logits_or_text_embeddings() -> None:
 
 
 def test_logits_depend_on_earlier_context_and_on_the_image() -> None:
-    """A bigram table (the seed's bug) would fail both: it sees only the previous token."""
+    """A bigram table (train_production.py's bug) would fail both: it sees only the previous
+    token."""
     model = small_model()
     first, second = tokens([5, 6, 7, 8]), tokens([9, 6, 7, 8])
     picture = images(1)
@@ -220,13 +221,14 @@ def test_overfits_eight_captions_to_exact_greedy_and_beam_reproduction() -> None
     torch.testing.assert_close(model.generate(pictures, 12, "beam", beam_width=1), greedy)
 
 
+# "was": the count of the same part in train_production.py's model.
 SEED_LARGE_PARTS = {
-    "image_encoder": 9_585_488,  # seed 7,742,272: same convs, a head that keeps the layout
-    "image_decoder": 74_717_507,  # the seed's, exactly
-    "text_encoder": 10_452_992,  # new: the seed had none
-    "caption_decoder": 27_825_216,  # seed 26,248,256 + 4 memory tokens, spatial memory, norms
+    "image_encoder": 9_585_488,  # was 7,742,272: same convs, a head that keeps the layout
+    "image_decoder": 74_717_507,  # as it was, exactly
+    "text_encoder": 10_452_992,  # new
+    "caption_decoder": 27_825_216,  # was 26,248,256; + 4 memory tokens, spatial memory, norms
     "alignment_heads": 1_576_449,  # new: attention pool, two projections, temperature
-    "total": 124_157_652,  # seed 108,708,035
+    "total": 124_157_652,  # was 108,708,035
 }
 
 

@@ -1,4 +1,4 @@
-"""Synthetic engravings: deterministic, in the seed's format, and captioned truthfully."""
+"""Synthetic engravings: deterministic, in the `seed` format, and captioned truthfully."""
 
 from __future__ import annotations
 

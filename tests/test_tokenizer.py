@@ -1,4 +1,4 @@
-"""Tests for mmlib.tokenizer: the seed's API and ids, with its flaws fixed."""
+"""Tests for mmlib.tokenizer: train_production.py's API and ids, with its flaws fixed."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def test_min_freq_drops_rare_words() -> None:
     assert set(tok.idx2word[4:]) == {"a", "an", "depicting", "engraving"}
 
 
-def test_encode_layout_matches_the_seed(tokenizer: ProductionTokenizer) -> None:
+def test_encode_layout_matches_train_production(tokenizer: ProductionTokenizer) -> None:
     ids = tokenizer.encode("An engraving depicting a woman", max_length=10)
     assert ids.dtype == torch.long and ids.shape == (10,)
     assert ids[0] == 1 and ids[6] == 2 and ids[7:].tolist() == [0, 0, 0]
@@ -118,7 +118,7 @@ def test_summary_names_counts(tokenizer: ProductionTokenizer) -> None:
 def test_save_load_round_trip(tokenizer: ProductionTokenizer, tmp_path) -> None:
     path = tokenizer.save(tmp_path / "tokenizer.json")
     loaded = ProductionTokenizer()
-    assert loaded.load(path) is loaded  # the seed's `tokenizer.load(path)` style
+    assert loaded.load(path) is loaded  # train_production.py's `tokenizer.load(path)` style
     assert loaded.idx2word == tokenizer.idx2word
     assert loaded.most_common(3) == tokenizer.most_common(3)
     assert torch.equal(loaded.encode(CAPTIONS[1]), tokenizer.encode(CAPTIONS[1]))

@@ -37,7 +37,7 @@ def without_wall_clock(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k not in WALL_CLOCK_COLUMNS} for row in rows]
 
 
-def test_fit_prints_the_seed_pipeline_and_writes_the_run(tiny_config, tmp_path) -> None:
+def test_fit_prints_steps_1_to_6_and_writes_the_run(tiny_config, tmp_path) -> None:
     lines: list[str] = []
     config = tiny_config(num_epochs=2, keep_checkpoints=1)
     history = Trainer(config, log=lines.append, progress=False).fit()
@@ -61,7 +61,7 @@ def test_fit_prints_the_seed_pipeline_and_writes_the_run(tiny_config, tmp_path) 
     rows = read_rows(run / "history.csv")
     assert len(rows) == len(history) == 2 and tuple(rows[0]) == HISTORY_COLUMNS
     assert len(read_rows(run / "steps.csv")) == 6  # 3 batches x 2 epochs, log_interval 1
-    # The seed notes' loading snippet works on best.pt: a plain state_dict.
+    # The loading snippet in train_production.py's notes works on best.pt: a plain state_dict.
     tokenizer = ProductionTokenizer().load(run / "tokenizer.json")
     model = MultimodalModel(Config.load(run / "config.json"), len(tokenizer))
     model.load_state_dict(torch.load(run / "best.pt", weights_only=True))
