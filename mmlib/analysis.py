@@ -25,8 +25,8 @@ from mmlib.checkpoint import (
     resolve_run,
 )
 from mmlib.config import Config
+from mmlib.step import COMPONENTS
 
-COMPONENTS = ("total", "image", "caption", "alignment")
 REQUIRED_HISTORY_COLUMNS = ("epoch", *(f"{s}_{c}" for s in ("train", "val") for c in COMPONENTS))
 
 # Too short: fewer than `patience + MIN_EPOCHS_BEYOND_PATIENCE` epochs gives "insufficient data".
@@ -58,6 +58,9 @@ COMPONENT_IMPROVE_REL = 0.05
 # (train loss re-evaluated in eval mode), on average over the last `patience` epochs.
 VAL_BELOW_TRAIN_REL = 0.2
 
+# The alignment loss is "at chance" while above this share of its chance level (the loss of a
+# model that cannot tell the batch's images apart), for the last `patience` epochs.
+CHANCE_SHARE = 0.9
 NO_FINDINGS = "no findings: the curves look healthy"
 
 
@@ -336,6 +339,9 @@ def diagnose(
         if plateau:
             findings.append(plateau)
     findings.extend(_stalled_components(epochs, patience, weights))
+    at_chance = _alignment_at_chance(epochs, patience)
+    if at_chance:
+        findings.append(at_chance)
     below = _val_below_train(epochs, patience)
     if below:
         findings.append(below)
@@ -521,6 +527,31 @@ def _plateau(epochs: list[dict[str, float]], patience: int) -> Finding | None:
         "training has converged at this setting: stop here, or to go further try a learning-rate "
         "decay, a larger model, or more data",
     )
+
+
+def _alignment_at_chance(epochs: list[dict[str, float]], patience: int) -> Finding | None:
+    """The training alignment (in eval mode where recorded) stuck near its chance level."""
+    for split in ("train_eval", "train"):
+        losses = _series(epochs, f"{split}_alignment")
+        chances = _series(epochs, f"{split}_alignment_chance")
+        if not all(math.isfinite(value) for value in losses + chances):
+            continue  # a history written before the chance level was recorded, or broken
+        last = list(zip(losses[-patience:], chances[-patience:], strict=True))
+        if not all(chance > 0 and loss >= CHANCE_SHARE * chance for loss, chance in last):
+            return None
+        numbers = _epoch_numbers(epochs)
+        loss, chance = last[-1]
+        return Finding(
+            "alignment at chance",
+            f"{split} alignment {_fmt(loss)} at epoch {numbers[-1]} is {loss / chance:.0%} of its "
+            f"chance level {_fmt(chance)} (the loss when no image can be told from another), "
+            f"and above {CHANCE_SHARE:.0%} of it for the last {patience} epochs: the model does "
+            "not use the images to match captions",
+            {"split": split, "epoch": numbers[-1], "alignment": loss, "chance": chance},
+            "lower the learning rate (a high one collapses the image and caption embeddings to "
+            "one point: try 2-3x lower, or a longer warmup) or raise alignment_loss_weight",
+        )
+    return None
 
 
 def _stalled_components(

@@ -6,6 +6,7 @@ synchronise. Each function checks shapes, which costs nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -97,6 +98,21 @@ def alignment_loss(
     image_to_text = _soft_cross_entropy(logits, positives)
     text_to_image = _soft_cross_entropy(logits.T, positives.T)
     return (image_to_text + text_to_image) / 2
+
+
+def alignment_chance(same_caption: Tensor) -> Tensor:
+    """The alignment loss of a model that cannot tell a batch apart (all logits equal).
+
+    A row with k positives among B candidates then costs ln B - ln k (the KL divergence from the
+    uniform target over its positives to the uniform softmax), so the chance level is the mean
+    of that over the rows: ln B for B distinct captions, lower where captions repeat, and lower
+    for a smaller (partial) batch. `same_caption` [B, B] is `same_caption_mask`'s answer; the
+    diagonal always counts. Both directions of the symmetric loss give the same value.
+    """
+    batch = same_caption.shape[0]
+    diagonal = torch.eye(batch, dtype=torch.bool, device=same_caption.device)
+    counts = (same_caption.bool() | diagonal).sum(dim=1).float()
+    return (math.log(batch) - counts.log()).mean()
 
 
 def _soft_cross_entropy(logits: Tensor, positives: Tensor) -> Tensor:

@@ -15,6 +15,7 @@ from matplotlib.ticker import ScalarFormatter
 
 from mmlib.batch_size import GPUS, BatchSizeRow
 from mmlib.memory import GIB, MemoryEstimate
+from mmlib.step import COMPONENTS
 from mmlib.tokenizer import VocabularyChoice
 
 if TYPE_CHECKING:
@@ -218,13 +219,12 @@ def plot_memory_vs_batch(items: Sequence[MemoryItem], cards: Mapping[str, float]
     return figure
 
 
-CURVE_COMPONENTS = ("total", "image", "caption", "alignment")
 CURVE_SCALES = ("linear", "log")
 
 
 def _check_curve_options(component: str | None, scale: str) -> None:
-    if component is not None and component not in CURVE_COMPONENTS:
-        raise ValueError(f"component={component!r}: choose one of {', '.join(CURVE_COMPONENTS)}")
+    if component is not None and component not in COMPONENTS:
+        raise ValueError(f"component={component!r}: choose one of {', '.join(COMPONENTS)}")
     if scale not in CURVE_SCALES:
         raise ValueError(f"scale={scale!r}: choose one of {', '.join(CURVE_SCALES)}")
 
@@ -339,7 +339,7 @@ def plot_components(history: RunHistory, scale: str = "log") -> Figure:
     figure, axis = plt.subplots(figsize=(8, 4.5))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     x = [row["epoch"] for row in history.epochs]
-    for index, component in enumerate(CURVE_COMPONENTS):
+    for index, component in enumerate(COMPONENTS):
         color = colors[index % len(colors)]
         train = _finite([row[f"train_{component}"] for row in history.epochs])
         val = _finite([row[f"val_{component}"] for row in history.epochs])

@@ -20,11 +20,21 @@ from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
 from mmlib.config import Config
-from mmlib.losses import Losses, LossWeights, alignment_loss, compute_losses, same_caption_mask
+from mmlib.losses import (
+    Losses,
+    LossWeights,
+    alignment_chance,
+    alignment_loss,
+    compute_losses,
+    same_caption_mask,
+)
 from mmlib.model import ModelOutput, MultimodalModel
 from mmlib.tokenizer import PAD_ID
 
 MicroBatch = tuple[Tensor, Tensor]  # images [B, C, S, S] in [-1, 1], tokens [B, L]
+COMPONENTS = ("total", "image", "caption", "alignment")
+# What a step reports: the loss components, then the alignment loss at chance level.
+REPORTED = (*COMPONENTS, "alignment_chance")
 
 
 def make_optimizer(model: nn.Module, config: Config, device_type: str) -> torch.optim.AdamW:
@@ -47,9 +57,11 @@ def autocast_for(device_type: str, precision: str) -> AbstractContextManager[Any
 class StepResult:
     """What one optimizer step saw.
 
-    `sums` is [total, image, caption, alignment], each multiplied by the samples it was measured
-    on and added over the step's micro-batches (and processes); `samples` counts those samples,
-    so `sums / samples` is the step's mean. `finite` is False when the step was skipped because
+    `sums` is [total, image, caption, alignment, alignment chance] (`REPORTED`), each multiplied
+    by the samples it was measured on and added over the step's micro-batches (and processes);
+    `samples` counts those samples, so `sums / samples` is the step's mean. The alignment chance
+    is the alignment loss a model would get that cannot tell the batch apart
+    (`mmlib.losses.alignment_chance`). `finite` is False when the step was skipped because
     the gradient norm was not finite.
     """
 
@@ -60,7 +72,7 @@ class StepResult:
 
     @property
     def means(self) -> Tensor:
-        """[total, image, caption, alignment] averaged over the step's samples."""
+        """`REPORTED` averaged over the step's samples."""
         return self.sums / max(self.samples, 1)
 
 
@@ -107,7 +119,7 @@ class TrainingStep:
         """Accumulate the gradients of `micro_batches`, then take one optimizer step."""
         if not micro_batches:
             raise ValueError("a training step needs at least one micro-batch")
-        sums = torch.zeros(4, device=self.device)
+        sums = torch.zeros(len(REPORTED), device=self.device)
         samples = 0
         for index, (images, tokens) in enumerate(micro_batches):
             images = images.to(self.device, non_blocking=True)
@@ -123,7 +135,7 @@ class TrainingStep:
         return StepResult(sums=sums, samples=samples, grad_norm=grad_norm, finite=finite)
 
     def losses(self, output: ModelOutput, images: Tensor, tokens: Tensor) -> tuple[Losses, Tensor]:
-        """The losses to back-propagate, and the figures to report [total, image, caption, align].
+        """The losses to back-propagate, and the figures to report (`REPORTED`).
 
         With several processes the batch is the global one: the contrastive loss compares every
         image with every caption of all processes, and the caption loss is normalised by the
@@ -131,7 +143,7 @@ class TrainingStep:
         """
         if self.world_size == 1:
             losses = compute_losses(output, images, tokens, self.weights)
-            return losses, stacked(losses)
+            return losses, reported(losses, same_caption_mask(tokens))
         return _global_losses(output, images, tokens, self.weights, self.world_size)
 
     def _no_sync(self) -> AbstractContextManager[Any]:
@@ -159,9 +171,10 @@ class TrainingStep:
         return finite, grad_norm
 
 
-def stacked(losses: Losses) -> Tensor:
-    """[total, image, caption, alignment] as one detached float tensor."""
-    return torch.stack([value.detach().float() for value in losses.as_dict().values()])
+def reported(losses: Losses, same_caption: Tensor) -> Tensor:
+    """`REPORTED` as one detached float tensor: the losses and the batch's alignment chance."""
+    values = [value.detach().float() for value in losses.as_dict().values()]
+    return torch.stack([*values, alignment_chance(same_caption).to(values[0].device)])
 
 
 def _global_losses(
@@ -184,15 +197,11 @@ def _global_losses(
     padded = torch.nn.functional.pad(tokens, (0, int(width) - tokens.shape[1]), value=PAD_ID)
     gathered = [torch.empty_like(padded) for _ in range(world_size)]
     dist.all_gather(gathered, padded)
-    alignment = alignment_loss(
-        image_embeddings,
-        text_embeddings,
-        output.logit_scale,
-        same_caption_mask(torch.cat(gathered)),
-    )
+    same_caption = same_caption_mask(torch.cat(gathered))
+    alignment = alignment_loss(image_embeddings, text_embeddings, output.logit_scale, same_caption)
     total = weights.image * local.image + weights.caption * caption + weights.alignment * alignment
     losses = Losses(total=total, image=local.image, caption=caption, alignment=alignment)
     # Reported figures: global means (image and caption averaged over processes).
-    reported = torch.stack([total, local.image, caption, alignment]).detach().float()
-    dist.all_reduce(reported)
-    return losses, reported / world_size
+    figures = reported(losses, same_caption)
+    dist.all_reduce(figures)
+    return losses, figures / world_size

@@ -35,22 +35,23 @@ from mmlib.data import SplitData, load_split
 from mmlib.dataset import CaptionDataset, make_loader, set_loader_epoch
 from mmlib.files import atomic_write_text
 from mmlib.images import build_image_cache
-from mmlib.losses import LossWeights, compute_losses
+from mmlib.losses import LossWeights, compute_losses, same_caption_mask
 from mmlib.model import MultimodalModel
-from mmlib.step import TrainingStep, autocast_for, make_optimizer, stacked
+from mmlib.step import REPORTED, TrainingStep, autocast_for, make_optimizer, reported
 from mmlib.tokenizer import ProductionTokenizer
 
-COMPONENTS = ("total", "image", "caption", "alignment")
+# Each split's loss components, then its alignment loss at chance level (the exact value for
+# the epoch's batches: `mmlib.losses.alignment_chance`).
 HISTORY_COLUMNS = (
     "epoch",
-    *(f"train_{c}" for c in COMPONENTS),
-    *(f"val_{c}" for c in COMPONENTS),
-    *(f"train_eval_{c}" for c in COMPONENTS),
+    *(f"train_{c}" for c in REPORTED),
+    *(f"val_{c}" for c in REPORTED),
+    *(f"train_eval_{c}" for c in REPORTED),
     "lr",
     "epoch_time_s",
     "skipped_steps",
 )
-STEP_COLUMNS = ("step", "epoch", *COMPONENTS, "lr", "grad_norm")
+STEP_COLUMNS = ("step", "epoch", *REPORTED, "lr", "grad_norm")
 WALL_CLOCK_COLUMNS = ("epoch_time_s",)
 MAX_BAD_STEPS_IN_A_ROW = 5
 
@@ -342,7 +343,9 @@ class Trainer:
         self.model.train()
         resumed, self._position = self._position, None
         done = resumed.batches_done if resumed else 0
-        sums = resumed.sums.to(self.device) if resumed else torch.zeros(4, device=self.device)
+        sums = torch.zeros(len(REPORTED), device=self.device)
+        if resumed:  # a position saved before the chance was reported holds the losses only
+            sums[: len(resumed.sums)] += resumed.sums.to(self.device)
         samples = resumed.samples if resumed else 0
         skipped = resumed.skipped if resumed else 0
         count = len(self.train_loader)
@@ -403,10 +406,10 @@ class Trainer:
         self._stop_requested = bool(flag.item())
         return self._stop_requested
 
-    def _log_step(self, reported: Tensor, grad_norm: Tensor, bar: tqdm) -> dict[str, float] | None:
+    def _log_step(self, figures: Tensor, grad_norm: Tensor, bar: tqdm) -> dict[str, float] | None:
         if self.global_step % self.config.log_interval:
             return None
-        values = dict(zip(COMPONENTS, reported.tolist(), strict=True))
+        values = dict(zip(REPORTED, figures.tolist(), strict=True))
         self.steps.append(
             {
                 "step": self.global_step,
@@ -434,30 +437,25 @@ class Trainer:
         """Average losses over `loader` (this process's share; summed over processes), in eval
         mode: the code path of `validate`, for any loader of whole batches."""
         self.model.eval()
-        sums = torch.zeros(4, device=self.device)
+        sums = torch.zeros(len(REPORTED), device=self.device)
         samples = 0
         for batch in loader:
             images = batch["images"].to(self.device, non_blocking=True)
             tokens = batch["tokens"].to(self.device, non_blocking=True)
             with autocast_for(self.device.type, self.precision):
                 losses = compute_losses(self.model(images, tokens), images, tokens, self.weights)
-            sums += stacked(losses) * len(images)
+            sums += reported(losses, same_caption_mask(tokens)) * len(images)
             samples += len(images)
         self.model.train()
         totals = torch.cat([sums, torch.tensor([float(samples)], device=self.device)])
         if self.world_size > 1:
             dist.all_reduce(totals)
-        return dict(
-            zip(COMPONENTS, (totals[:4] / max(float(totals[4]), 1.0)).tolist(), strict=True)
-        )
+        means = totals[:-1] / max(float(totals[-1]), 1.0)
+        return dict(zip(REPORTED, means.tolist(), strict=True))
 
     def _finish_epoch(self, seconds: float) -> dict[str, float]:
         train = dict(
-            zip(
-                COMPONENTS,
-                (self._train_sums / max(self._train_samples, 1)).tolist(),
-                strict=True,
-            )
+            zip(REPORTED, (self._train_sums / max(self._train_samples, 1)).tolist(), strict=True)
         )
         val = self.validate()
         train_eval = self.validate_train()
@@ -491,12 +489,14 @@ class Trainer:
             self.log(
                 f"Epoch {self.epoch} {split.capitalize()}:\n"
                 f"  Avg Loss: {row[f'{split}_total']:.4f} | Img: {row[f'{split}_image']:.4f} | "
-                f"Cap: {row[f'{split}_caption']:.4f} | Align: {row[f'{split}_alignment']:.4f}"
+                f"Cap: {row[f'{split}_caption']:.4f} | Align: {row[f'{split}_alignment']:.4f} "
+                f"(chance {row[f'{split}_alignment_chance']:.4f})"
             )
         self.log(
             f"  Train (eval mode) Avg Loss: {row['train_eval_total']:.4f} | "
             f"Img: {row['train_eval_image']:.4f} | Cap: {row['train_eval_caption']:.4f} | "
-            f"Align: {row['train_eval_alignment']:.4f}"
+            f"Align: {row['train_eval_alignment']:.4f} "
+            f"(chance {row['train_eval_alignment_chance']:.4f})"
         )
 
     def _early_stop(self) -> bool:

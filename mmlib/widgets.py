@@ -19,6 +19,7 @@ from mmlib.batch_size import GPUS, recommend_batch_size
 from mmlib.config import PRESETS, Config
 from mmlib.memory import GIB, PRECISIONS, TABLE_BATCHES, MemoryEstimate, estimate_table
 from mmlib.plots import plot_step_losses
+from mmlib.step import COMPONENTS
 from mmlib.tokenizer import ProductionTokenizer, oov_table
 from mmlib.train import Callback
 
@@ -281,7 +282,7 @@ def curves_panel(histories: Sequence[RunHistory]) -> Panel:
             options=names, value=tuple(names), description="runs", rows=min(6, len(names) or 1)
         ),
         "component": widgets.Dropdown(
-            options=list(plots.CURVE_COMPONENTS), value="total", description="component"
+            options=list(COMPONENTS), value="total", description="component"
         ),
         "scale": widgets.ToggleButtons(
             options=list(plots.CURVE_SCALES), value="linear", description="scale"

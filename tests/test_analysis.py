@@ -183,3 +183,19 @@ def test_malformed_value_names_file_and_line(tmp_path: Path) -> None:
     assert history.steps == [] and history.epochs[0]["val_total"] == 1.0
     assert summary_rows([history])[0]["parameters"] is None  # no tokenizer.json
     assert "unknown" in summary_table([history])
+
+
+def _at_chance(share: float) -> list[dict[str, float]]:
+    """A history whose eval-mode training alignment sits at `share` of its chance level."""
+    chance = {"train_eval_alignment_chance": lambda i: math.log(64)}
+    return rows(10, train_eval_alignment=lambda i: share * math.log(64), **chance)
+
+
+def test_alignment_stuck_at_its_chance_level_is_flagged_with_the_chance_as_evidence() -> None:
+    findings = [f for f in diagnose(_at_chance(0.999)) if f.kind == "alignment at chance"]
+    assert len(findings) == 1
+    assert findings[0].evidence["chance"] == pytest.approx(math.log(64))
+    assert findings[0].evidence["split"] == "train_eval"
+    assert "4.159" in findings[0].message and "learning rate" in findings[0].action
+    assert "alignment at chance" not in kinds(_at_chance(0.5))
+    assert "alignment at chance" not in kinds(rows(10))  # no chance recorded: nothing claimed

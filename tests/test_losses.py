@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from mmlib.config import Config
 from mmlib.losses import (
     LossWeights,
+    alignment_chance,
     alignment_loss,
     caption_loss,
     compute_losses,
@@ -62,6 +63,25 @@ def test_alignment_loss_is_near_zero_for_aligned_and_log_b_for_random() -> None:
     batch = 64
     random_loss = alignment_loss(unit(batch, 256, seed=1), unit(batch, 256, seed=2), 1.0)
     assert random_loss.item() == pytest.approx(math.log(batch), abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [[1, 5, 2], [1, 6, 2], [1, 7, 2], [1, 8, 2]],  # distinct: ln 4
+        [[1, 5, 2], [1, 5, 2], [1, 7, 2], [1, 5, 2], [1, 9, 2]],  # a caption three times
+        [[1, 5, 2], [1, 5, 2]],  # a partial batch of one caption twice: 0
+    ],
+)
+def test_alignment_chance_is_the_loss_when_all_logits_are_equal(rows: list[list[int]]) -> None:
+    tokens = torch.tensor(rows)
+    same = same_caption_mask(tokens)
+    embeddings = torch.randn(len(rows), 8, generator=torch.Generator().manual_seed(0))
+    at_chance = alignment_loss(embeddings, embeddings.flip(0), 0.0, same)  # every logit 0
+    assert alignment_chance(same).item() == pytest.approx(at_chance.item(), abs=1e-6)
+    counts = [rows.count(row) for row in rows]
+    expected = sum(math.log(len(rows) / k) for k in counts) / len(rows)
+    assert alignment_chance(same).item() == pytest.approx(expected, abs=1e-6)
 
 
 def test_alignment_loss_is_symmetric_and_trains_the_temperature() -> None:

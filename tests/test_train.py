@@ -17,6 +17,7 @@ from mmlib.config import Config
 from mmlib.dataset import collate_batch
 from mmlib.losses import compute_losses
 from mmlib.model import MultimodalModel
+from mmlib.step import REPORTED
 from mmlib.tokenizer import ProductionTokenizer
 from mmlib.train import (
     HISTORY_COLUMNS,
@@ -93,11 +94,12 @@ def test_train_loss_in_eval_mode_is_recorded_each_epoch(tiny_config, tmp_path) -
 
 def _eval_mode_losses(trainer: Trainer, indices: list[int]) -> dict[str, float]:
     """The weighted losses of the training samples `indices` (first caption, no shift), in
-    batches of `batch_size`, the model in eval mode."""
+    batches of `batch_size`, the model in eval mode; and the alignment's chance level, counted
+    from the captions: a row with k identical captions among B costs ln B - ln k."""
     view = trainer.train_eval_set.dataset
     assert not view.train and view.max_shift == 0
     model = trainer.model.eval()
-    sums, count = torch.zeros(4), 0
+    sums, count, chance = torch.zeros(4), 0, 0.0
     size = trainer.config.batch_size
     with torch.no_grad():
         for start in range(0, len(indices), size):
@@ -106,9 +108,14 @@ def _eval_mode_losses(trainer: Trainer, indices: list[int]) -> dict[str, float]:
             losses = compute_losses(model(images, tokens), images, tokens, trainer.weights)
             sums += torch.stack([v.float() for v in losses.as_dict().values()]) * len(images)
             count += len(images)
+            rows = [tuple(row) for row in tokens.tolist()]
+            chance += sum(math.log(len(rows)) - math.log(rows.count(row)) for row in rows)
     model.train()
     means = (sums / count).tolist()
-    return dict(zip(("total", "image", "caption", "alignment"), means, strict=True))
+    return {
+        **dict(zip(("total", "image", "caption", "alignment"), means, strict=True)),
+        "alignment_chance": chance / count,
+    }
 
 
 def test_training_reduces_the_loss(tiny_config, tmp_path) -> None:
@@ -223,7 +230,7 @@ def test_early_stopping(tiny_config, tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(
         Trainer,
         "validate",
-        lambda self: dict.fromkeys(("total", "image", "caption", "alignment"), next(losses)),
+        lambda self: dict.fromkeys(REPORTED, next(losses)),
     )
     config = tiny_config(num_epochs=5, early_stopping_patience=2)
     history = Trainer(config, progress=False).fit()
