@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=DEVICES)
     train.add_argument("--resume", help="continue a run: a folder, a run name or 'latest'")
     train.add_argument(
+        "--no-imagine",
+        action="store_const",
+        const=0,
+        dest="imagine_steps",
+        help="do not fit imagine.pt after training (the same as --set imagine_steps=0)",
+    )
+    train.add_argument(
         "--set",
         action="append",
         default=[],
@@ -91,7 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("run", help="a run folder, a run name or 'latest'")
     fit.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     fit.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
-    fit.add_argument("--steps", type=int, default=4000, help="flow training steps")
+    fit.add_argument(
+        "--steps", type=int, help="flow training steps (default: in proportion to the data set)"
+    )
     fit.set_defaults(handler=_fit_imagine)
 
     curves = commands.add_parser(
@@ -158,6 +167,7 @@ _TRAIN_FIELDS = (
     "data_format",
     "run_name",
     "device",
+    "imagine_steps",
 )
 
 

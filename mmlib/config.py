@@ -142,6 +142,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "grad_accum_steps": _int_range(1, 4096),
     "keep_checkpoints": _int_range(0),
     "early_stopping_patience": _int_range(0),
+    "imagine_steps": _int_range(0),
     "run_name": _run_name,
 }
 
@@ -208,6 +209,10 @@ class Config:
     grad_accum_steps: int = 1
     keep_checkpoints: int = 3  # epoch_NNN.pt files kept (train_production.py kept every one)
     early_stopping_patience: int = 0  # epochs without a better val loss before stopping; 0: off
+    # --- after training (`python -m mmlib train`, `make train`) ---
+    # Steps that fitting imagine.pt (text -> image) may take; fewer on a small data set
+    # (`mmlib.imagine.flow_steps`); 0 skips it.
+    imagine_steps: int = 4000
     run_name: str = ""  # folder under checkpoint_dir; "" means the preset's name
     preset_name: str = field(default="custom", compare=False)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm.auto import tqdm
 
 from mmlib.checkpoint import (
     CheckpointError,
@@ -41,6 +42,11 @@ TIME_FEATURES = 32
 GUIDANCE = 2.0
 FLOW_STEPS = 32
 CANDIDATES = 8
+# Fitting takes as many passes over the (training image, caption) pairs as the course's 4,000
+# steps on its 4,627 pairs, where the flow was tuned (about 221 passes at batch 256); at least
+# MIN_FIT_STEPS (the one-cycle schedule's warm-up needs tens); at most `Config.imagine_steps`.
+TUNED_FIT = (4000, 4627)  # steps, pairs
+MIN_FIT_STEPS = 100
 
 
 class LatentFlow(nn.Module):
@@ -240,6 +246,7 @@ def fit_imagination(
     images: Tensor,
     steps: int = 4000,
     seed: int = 0,
+    progress: bool = False,
 ) -> Imagination:
     """Train the text-conditioned latent flow and fit the latent prior on `records`, on the
     model's device.
@@ -258,7 +265,8 @@ def fit_imagination(
     torch.manual_seed(seed)  # the flow's initial weights
     imagination = Imagination(embeddings.shape[1], latents.shape[1])
     imagination.prior.fit(latents.cpu())
-    train_flow(imagination.flow.to(device), latents[owners], embeddings, steps, seed=seed)
+    flow = imagination.flow.to(device)
+    train_flow(flow, latents[owners], embeddings, steps, seed=seed, progress=progress)
     return imagination.to(device).eval()
 
 
@@ -272,13 +280,14 @@ def train_flow(
     condition_noise: float = 0.5,
     condition_dropout: float = 0.1,
     seed: int = 0,
+    progress: bool = False,
 ) -> LatentFlow:
     """Fit `flow`'s normalisation to the pairs (latents [N, D], text embeddings [N, E]), then
     train it for `steps` AdamW steps (one-cycle learning rate) on random batches of them.
 
     Noise on the condition (`condition_noise`, in standardised units) helps the flow generalise
     to unseen captions; dropping the condition (`condition_dropout`) trains the unconditional
-    flow that classifier-free guidance needs.
+    flow that classifier-free guidance needs. `progress` shows a bar with the time left.
     """
     flow.fit_normalisation(latents, text_embeddings)
     flow.train()
@@ -287,7 +296,7 @@ def train_flow(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.05)
     generator = torch.Generator().manual_seed(seed)
     device = latents.device
-    for _ in range(steps):
+    for _ in tqdm(range(steps), desc=f"fitting {IMAGINE_FILE}", disable=not progress, leave=False):
         rows = torch.randint(len(latents), (batch_size,), generator=generator).to(device)
         jitter = torch.randn(batch_size, conditions.shape[1], generator=generator).to(device)
         keep = torch.rand(batch_size, 1, generator=generator).to(device) >= condition_dropout
@@ -305,19 +314,32 @@ def save_imagination(imagination: Imagination, run_dir: str | os.PathLike[str]) 
     return save_checkpoint(imagination.state_dict(), Path(run_dir) / IMAGINE_FILE)
 
 
+def fit_steps(pairs: int, most: int) -> int:
+    """Steps to fit the flow on `pairs` (image, caption) pairs, in proportion to `TUNED_FIT`,
+    within [MIN_FIT_STEPS, most] (`most` below the minimum wins)."""
+    steps, tuned_pairs = TUNED_FIT
+    return min(most, max(MIN_FIT_STEPS, -(-pairs * steps // tuned_pairs)))
+
+
 def fit_run_imagination(
     run: str | os.PathLike[str],
     checkpoint_dir: str | os.PathLike[str] = "checkpoints",
     device: str | torch.device = "cpu",
-    steps: int = 4000,
+    steps: int | None = None,
+    progress: bool = True,
 ) -> Path:
     """Fit `imagine.pt` for a run on its own training split, on `device`, and save it in the
-    run folder."""
+    run folder; `steps` defaults to `fit_steps` of the split's pairs and the run's
+    `imagine_steps`. `progress` shows a bar with the time left."""
     run_dir = resolve_run(run, checkpoint_dir)
     model, tokenizer, config = load_model(run_dir, checkpoint_dir, device=device)
     train = load_split(config).train
+    if steps is None:
+        steps = fit_steps(sum(len(r.captions) for r in train), config.imagine_steps)
     images = build_image_cache(
         train, config.image_size, config.resize_mode, cache_dir=config.cache_dir, progress=False
     )
-    imagination = fit_imagination(model, tokenizer, train, images, steps, seed=config.seed)
+    imagination = fit_imagination(
+        model, tokenizer, train, images, steps, seed=config.seed, progress=progress
+    )
     return save_imagination(imagination, run_dir)

@@ -89,14 +89,25 @@ class SampledPairs:
     captions: list[str]
     readings: list[str]
 
-    def subject_agreement(self, subjects: CaptionSubjects) -> float:
-        """Share of pairs whose caption and reading name the same subjects and counts, as
+    def subject_agreement(self, subjects: CaptionSubjects) -> Agreement:
+        """How often a pair's caption and reading name the same subjects and counts, as
         `subjects` (the data set's reading of a caption, e.g. the synthetic grammar's) reads
-        them."""
-        same = sum(
-            subjects(c) == subjects(r) for c, r in zip(self.captions, self.readings, strict=True)
-        )
-        return same / len(self.captions)
+        them; counted only over pairs whose caption names at least one subject, since an empty
+        caption and an empty reading "agree" about nothing."""
+        named = [(c, r) for c, r in zip(self.captions, self.readings, strict=True) if subjects(c)]
+        same = sum(subjects(c) == subjects(r) for c, r in named)
+        share = same / len(named) if named else None
+        return Agreement(share=share, counted=len(named), pairs=len(self.captions))
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """`share` of the `counted` pairs (those whose caption names a subject, of `pairs`) whose
+    caption and reading agree; None when no caption names a subject."""
+
+    share: float | None
+    counted: int
+    pairs: int
 
 
 class Predictor:

@@ -33,6 +33,10 @@ RECALL_KS = (1, 5, 10)
 # One process evaluates (rank 0 under torchrun): a torchmetrics metric must not gather its state
 # over the training process group, whose other ranks have moved on (it would fail, or hang).
 SYNC_ON_COMPUTE = False
+NOT_APPLICABLE = (
+    "not applicable: they read the subjects a caption names, which only the synthetic "
+    "set's caption grammar defines"
+)
 FID_SKIPPED = "skipped: no --fid-weights given (Inception weights are never downloaded at run time)"
 
 
@@ -149,6 +153,7 @@ class EvaluationMetrics:
     imagine_random_subject_match: float | None = None
     imagine_unseen_subject_match: float | None = None
     sample_agreement: float | None = None
+    sample_agreement_pairs: int | None = None  # sampled pairs whose caption names a subject
     fid: float | None = None
     kid: float | None = None
     kid_std: float | None = None
@@ -188,6 +193,15 @@ class EvaluationMetrics:
             f"({self.images} images, {self.distinct_captions} distinct captions; baseline: "
             "shuffled images, or random latents for the imagine round trip)"
         )
+        if self.sample_agreement_pairs is not None:
+            lines.append(
+                f"sampled pair agreement over the {self.sample_agreement_pairs} sampled pairs "
+                "whose caption names a subject"
+            )
+        if self.subject_match is None:
+            lines.append(
+                f"subject match, imagine round trip, sampled pair agreement: {NOT_APPLICABLE}"
+            )
         if self.fid is None:
             lines.append(f"FID/KID {self.fid_note}")
         return "\n".join(lines)
@@ -307,7 +321,8 @@ class ImaginationMetrics:
     imagine_subject_match: float
     imagine_random_subject_match: float
     imagine_unseen_subject_match: float | None
-    sample_agreement: float
+    sample_agreement: float | None
+    sample_agreement_pairs: int
 
 
 @torch.no_grad()
@@ -328,6 +343,7 @@ def evaluate_imagination(
     for rows in _batches(len(prompts), batch_size):
         readings += predictor.caption(predictor.imagine(prompts[rows], seed=seed))
     random_pairs = predictor.sample_pairs(len(prompts), seed=seed)
+    agreement = random_pairs.subject_agreement(subjects)
     unseen = None
     if training_captions is not None:
         known = {caption.lower() for caption in training_captions}
@@ -339,7 +355,8 @@ def evaluate_imagination(
         imagine_subject_match=subject_match(readings, prompts, subjects),
         imagine_random_subject_match=subject_match(random_pairs.readings, prompts, subjects),
         imagine_unseen_subject_match=unseen,
-        sample_agreement=random_pairs.subject_agreement(subjects),
+        sample_agreement=agreement.share,
+        sample_agreement_pairs=agreement.counted,
     )
 
 
@@ -350,14 +367,21 @@ def evaluate_run(
     data: str | os.PathLike[str] | None = None,
     data_format: str = "auto",
     fid_weights: str | os.PathLike[str] | None = None,
+    progress: bool = False,
 ) -> EvaluationMetrics:
     """Evaluate a run's `best.pt` on `device` and add the figures to `metrics.json` in its folder.
 
     The data are the run's own validation split, or every record of `data` (any dataset
     format). Figures that read the subjects a caption names (subject match, imagination) need
     a data set with a caption grammar (the synthetic set's records carry their `scene`), and the
-    imagination figures the run's `imagine.pt`; FID/KID need `fid_weights`.
+    imagination figures the run's `imagine.pt`; FID/KID need `fid_weights`. `progress` prints
+    each stage as it starts.
     """
+
+    def stage(text: str) -> None:
+        if progress:
+            print(f"  {text}", flush=True)
+
     predictor = Predictor.load(run, checkpoint_dir, device=device)
     config = predictor.config
     split = load_split(config) if data is None else None
@@ -367,18 +391,21 @@ def evaluate_run(
     )
     synthetic = all(r.attributes.get("scene") is not None for r in records)
     subjects = subjects_in_caption if synthetic else None
+    stage(f"captions (greedy and beam), retrieval, reconstructions: {len(records)} images")
     metrics = evaluate_captioning(
         predictor.model, predictor.tokenizer, records, images, seed=config.seed, subjects=subjects
     )
     extra: dict[str, float | str | None] = {}
     if predictor.imagination is not None and subjects is not None:
         prompts = [r.captions[0] for r in records]
+        stage(f"imagining {len(prompts)} captions, and sampled pairs")
         training = [c for r in split.train for c in r.captions] if split is not None else None
         imagination = evaluate_imagination(
             predictor, prompts, subjects, config.seed, training_captions=training
         )
         extra.update(asdict(imagination))
     if fid_weights is not None:
+        stage("FID and KID of the reconstructions")
         reconstructed = torch.cat(
             [
                 to_uint8(predictor.model.reconstruct(to_pixels(images[rows].to(predictor.device))))

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mmlib.config import Config
-from mmlib.imagine import IMAGINE_FILE, fit_run_imagination
+from mmlib.imagine import IMAGINE_FILE, fit_run_imagination, fit_steps
 from mmlib.metrics import EvaluationMetrics, evaluate_run
 from mmlib.train import Trainer
 
@@ -29,14 +29,11 @@ COURSE_BASELINES = {
 
 
 def train_and_evaluate(
-    config: Config,
-    resume: str | Path | None = None,
-    progress: bool = True,
-    imagine_steps: int = 4000,
+    config: Config, resume: str | Path | None = None, progress: bool = True
 ) -> tuple[Path, EvaluationMetrics | None]:
-    """Train (or resume) a run, fit its `imagine.pt` (`imagine_steps` flow steps), evaluate its
-    best model, write `metrics.json` and print a report; fitting and evaluating run on the
-    training device.
+    """Train (or resume) a run, fit its `imagine.pt` (unless `config.imagine_steps` is 0),
+    evaluate its best model, write `metrics.json` and print a report, saying which stage it is
+    in; fitting and evaluating run on the training device.
 
     This is `make train` and `python -m mmlib train`. Under `torchrun` only rank 0 fits and
     evaluates; the other ranks return after training, with no metrics (waiting in a collective
@@ -49,8 +46,18 @@ def train_and_evaluate(
         print(f"rank {trainer.rank}: training done; rank 0 fits {IMAGINE_FILE} and evaluates")
         return trainer.run_dir, None
     checkpoint_dir = trainer.config.checkpoint_dir
-    fit_run_imagination(trainer.run_dir, checkpoint_dir, trainer.device, imagine_steps)
-    metrics = evaluate_run(trainer.run_dir, checkpoint_dir, trainer.device)
+    pairs = sum(len(record.captions) for record in trainer.train_set.records)
+    steps = fit_steps(pairs, trainer.config.imagine_steps)
+    if steps:
+        print(
+            f"\nSTEP 7: Fitting {IMAGINE_FILE} (text -> image): {steps} steps on {pairs} "
+            f"training pairs, on {trainer.device}..."
+        )
+        fit_run_imagination(trainer.run_dir, checkpoint_dir, trainer.device, steps, progress)
+    else:
+        print(f"\nSTEP 7: Fitting {IMAGINE_FILE}: skipped (imagine_steps=0)")
+    print(f"\nSTEP 8: Evaluating best.pt on the validation split, on {trainer.device}...")
+    metrics = evaluate_run(trainer.run_dir, checkpoint_dir, trainer.device, progress=progress)
     minutes = (time.perf_counter() - started) / 60
     print(f"\n{trainer.run_dir}: trained and evaluated in {minutes:.1f} min")
     print(metrics.table())

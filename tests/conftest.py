@@ -155,3 +155,18 @@ def tiny_run(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
     trainer.fit()
     fit_run_imagination(trainer.run_dir, config.checkpoint_dir, steps=60)
     return trainer.run_dir
+
+
+REAL_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared/real-samples/flickr8k-200"
+
+
+@pytest.fixture(scope="session")
+def real_samples() -> Path:
+    """200 real Flickr8k photographs with 5 captions each (`../shared/real-samples`): skipped
+    with the reason where absent (a user's machine), a failure where CI should have them."""
+    if not REAL_SAMPLES.is_dir():
+        message = f"real samples not present at {REAL_SAMPLES}"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI runs beside ../shared/real-samples")
+        pytest.skip(message)
+    return REAL_SAMPLES

@@ -56,6 +56,9 @@ def test_train_command_line_builds_the_config() -> None:
     config = train_config(args)
     assert (config.num_epochs, config.learning_rate, config.run_name) == (3, 2e-3, "try")
     assert (config.warmup_steps, config.dropout, config.image_size) == (7, 0.0, 64)
+    assert config.imagine_steps == 4000
+    no_imagine = build_parser().parse_args(["train", "--no-imagine"])
+    assert train_config(no_imagine).imagine_steps == 0
 
 
 def test_train_resume_of_a_missing_run_is_a_clear_error(tmp_path, capsys) -> None:

@@ -15,8 +15,6 @@ from mmlib.images import build_image_cache
 from mmlib.readers import Record, load_records
 from mmlib.tokenizer import ProductionTokenizer
 
-FLICKR_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared/real-samples/flickr8k-200"
-
 
 @pytest.fixture
 def tokenizer() -> ProductionTokenizer:
@@ -178,11 +176,8 @@ def test_persistent_workers_see_set_epoch(tmp_path: Path, tokenizer: ProductionT
 # --------------------------------------------------------------------------- real data
 
 
-@pytest.mark.skipif(
-    not FLICKR_SAMPLES.is_dir(), reason=f"real samples not present at {FLICKR_SAMPLES}"
-)
-def test_real_flickr8k_sample(tmp_path: Path) -> None:
-    records, report = load_records(FLICKR_SAMPLES)
+def test_real_flickr8k_sample(real_samples: Path, tmp_path: Path) -> None:
+    records, report = load_records(real_samples)
     assert report.format == "flickr8k"
     assert (report.records, report.captions, report.skipped_count) == (200, 1000, 0)
     assert all(len(record.captions) == 5 for record in records)

@@ -14,10 +14,12 @@ from mmlib.data import load_split
 from mmlib.export_runtime import imagine_noise
 from mmlib.images import build_image_cache
 from mmlib.imagine import (
+    MIN_FIT_STEPS,
     LatentFlow,
     LatentGaussian,
     caption_embeddings,
     fit_imagination,
+    fit_steps,
     image_latents,
     imagine_pixels,
     load_imagination,
@@ -121,3 +123,11 @@ def test_imagine_noise_rows_depend_only_on_seed_and_position() -> None:
     assert not np.array_equal(imagine_noise(1, 2, 5, seed=5), noise[:1])
     with pytest.raises(ValueError, match="candidates"):
         imagine_noise(1, 0, 5)
+
+
+def test_fit_steps_scale_with_the_pairs_within_the_bounds() -> None:
+    assert fit_steps(4627, 4000) == 4000  # the course: the steps the flow was tuned at
+    assert fit_steps(900, 4000) == 779  # 200 images x 5 captions, 180 of them training
+    assert fit_steps(10, 4000) == MIN_FIT_STEPS
+    assert fit_steps(10**6, 4000) == 4000
+    assert fit_steps(900, 300) == 300 and fit_steps(900, 0) == 0

@@ -15,7 +15,7 @@ from mmlib.cli import main
 from mmlib.data import load_split
 from mmlib.images import to_pixels, to_uint8
 from mmlib.imagine import IMAGINE_FILE
-from mmlib.inference import Predictor, SampledPairs, load_images
+from mmlib.inference import Agreement, Predictor, SampledPairs, load_images
 from mmlib.synthetic import subjects_in_caption
 
 
@@ -104,7 +104,12 @@ def test_sample_pairs_and_their_agreement(predictor: Predictor) -> None:
     assert pairs.images.shape == (5, 3, 32, 32) and len(pairs.captions) == len(pairs.readings) == 5
     assert torch.equal(pairs.images, predictor.sample_pairs(5, seed=3).images)
     agree = SampledPairs(pairs.images[:2], ["a small ship", "two birds"], ["a ship", "a bird"])
-    assert agree.subject_agreement(subjects_in_caption) == 0.5
+    assert agree.subject_agreement(subjects_in_caption) == Agreement(0.5, 2, 2)
+    # Empty captions and readings name nothing: they are not counted as agreeing.
+    empty = SampledPairs(pairs.images[:3], ["", "a ship", ""], ["", "a ship", "a bird"])
+    assert empty.subject_agreement(subjects_in_caption) == Agreement(1.0, 1, 3)
+    nothing = SampledPairs(pairs.images[:1], [""], [""])
+    assert nothing.subject_agreement(subjects_in_caption) == Agreement(None, 0, 1)
 
 
 def test_a_run_without_imagine_file_says_how_to_fit_it(tiny_run: Path, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from mmlib.data import load_split
 from mmlib.inference import Predictor
 from mmlib.metrics import (
     FID_SKIPPED,
+    NOT_APPLICABLE,
     bleu4,
     bleu_scores,
     evaluate_imagination,
@@ -143,9 +144,11 @@ def test_evaluate_command_extends_metrics_json_with_imagination(
     assert main(["evaluate", str(run)]) == 0
     written = json.loads((run / "metrics.json").read_text())
     assert written["note"] == "kept" and written["bleu4"] >= 0.0
-    names = ("imagine_subject_match", "imagine_unseen_subject_match", "sample_agreement")
+    names = ("imagine_subject_match", "imagine_unseen_subject_match")
     for name in (*names, "imagine_random_subject_match"):
         assert 0.0 <= written[name] <= 1.0
+    counted = written["sample_agreement_pairs"]  # sampled pairs whose caption names a subject
+    assert (written["sample_agreement"] is None) == (counted == 0)
     assert "imagine round trip" in capsys.readouterr().out
     data = Path(json.loads((run / "config.json").read_text())["data_dir"])
     assert main(["evaluate", str(run), "--data", str(data)]) == 0
@@ -173,6 +176,7 @@ def test_subject_figures_are_none_on_data_without_a_caption_grammar(
     rows = [line.split("  ")[0] for line in metrics.table().splitlines()]
     assert "subject match greedy" not in rows and "imagine round trip" not in rows
     assert "BLEU-4 greedy" in rows
+    assert f"sampled pair agreement: {NOT_APPLICABLE}" in metrics.table()
 
 
 def test_evaluate_imagination_reports_unseen_captions_apart(tiny_run: Path) -> None:

@@ -48,7 +48,7 @@ def test_fitting_and_evaluation_run_on_the_training_device(tiny_config, monkeypa
     for name in ("fit_run_imagination", "evaluate_run"):
         monkeypatch.setattr(pipeline, name, _recording(calls, name, getattr(pipeline, name)))
     run_dir, evaluated = pipeline.train_and_evaluate(
-        tiny_config(num_epochs=1), progress=False, imagine_steps=5
+        tiny_config(num_epochs=1, imagine_steps=5), progress=False
     )
     device = trainers[0].device
     assert calls == [("fit_run_imagination", device), ("evaluate_run", device)]
@@ -80,13 +80,13 @@ def _pipeline_worker(rank: int, world_size: int, port: int, config: Config, log:
     torch.set_num_threads(1)
     _record_writers(rank, log)
     try:
-        pipeline.train_and_evaluate(config, progress=False, imagine_steps=5)
+        pipeline.train_and_evaluate(config, progress=False)
     finally:
         torch.distributed.destroy_process_group()
 
 
 def test_only_rank_0_fits_and_evaluates_under_two_processes(tiny_config, tmp_path) -> None:
-    config = tiny_config(num_epochs=1)
+    config = tiny_config(num_epochs=1, imagine_steps=5)
     log = tmp_path / "writes.log"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -95,3 +95,14 @@ def test_only_rank_0_fits_and_evaluates_under_two_processes(tiny_config, tmp_pat
     assert log.read_text().splitlines() == ["0 save_imagination", "0 write_metrics"]
     run_dir = tmp_path / "checkpoints/tiny"
     assert (run_dir / "imagine.pt").is_file() and (run_dir / "metrics.json").is_file()
+
+
+def test_stages_are_named_and_imagine_steps_0_skips_fitting(tiny_config, capsys) -> None:
+    run_dir, evaluated = pipeline.train_and_evaluate(
+        tiny_config(num_epochs=1, imagine_steps=0), progress=False
+    )
+    out = capsys.readouterr().out
+    assert "STEP 7: Fitting imagine.pt: skipped (imagine_steps=0)" in out
+    assert "STEP 8: Evaluating best.pt on the validation split, on cpu" in out
+    assert not (run_dir / "imagine.pt").exists() and (run_dir / "metrics.json").is_file()
+    assert evaluated is not None and evaluated.imagine_subject_match is None
