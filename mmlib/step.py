@@ -124,12 +124,12 @@ class TrainingStep:
         for index, (images, tokens) in enumerate(micro_batches):
             images = images.to(self.device, non_blocking=True)
             tokens = tokens.to(self.device, non_blocking=True)
-            steps_after = index < len(micro_batches) - 1
-            with self._no_sync() if steps_after else nullcontext():
+            steps = index == len(micro_batches) - 1  # only its backward all-reduces
+            with nullcontext() if steps else self._no_sync():
                 with autocast_for(self.device.type, self.precision):
-                    losses, reported = self.losses(self.forward(images, tokens), images, tokens)
+                    losses, figures = self.losses(self.forward(images, tokens), images, tokens)
                 self.scaler.scale(losses.total / len(micro_batches)).backward()
-            sums += reported * len(images) * self.world_size
+            sums += figures * len(images) * self.world_size
             samples += len(images) * self.world_size
         finite, grad_norm = self._optimizer_step()
         return StepResult(sums=sums, samples=samples, grad_norm=grad_norm, finite=finite)
