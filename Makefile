@@ -30,8 +30,11 @@ lint: $(STAMP)
 
 # The course model is trained first (again only when mmlib/ changed): the notebooks load it and
 # tests/test_course_model.py checks its metrics.json against the course targets.
+# The slowest tests are listed at the end, so the time budget stays visible; PYTEST_ARGS adds
+# options (for example --junitxml=out/tests.xml, from which bench/test_times.py sums each notebook).
+PYTEST_ARGS ?=
 test: lint data $(COURSE_METRICS)
-	HYPOTHESIS_PROFILE=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider
+	HYPOTHESIS_PROFILE=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
 
 lab: $(STAMP) data
 	$(VENV)/bin/jupyter lab notebooks/
