@@ -1,10 +1,10 @@
-"""The recipe learns on real captions: cpu-tiny on 200 Flickr8k photographs (5 captions each).
+"""The recipe learns on real captions: own-cpu on 200 Flickr8k photographs (5 captions each).
 
 The guide's preset (README, "Train on your own captioned images") unchanged but for its number
 of epochs. Alignment is read in eval mode on the fixed training subset (`train_eval_*` in
 `history.csv`), against its exact chance level: the loss of a model that cannot tell the images
-apart. Before the recipe's learning rate and alignment weight were changed, a real set left the
-alignment at its chance level for a whole run.
+apart. With cpu-tiny's learning rate and alignment weight, a real set of 800 photographs left
+the alignment at its chance level for a whole run.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from mmlib.config import Config
 from mmlib.train import Trainer
 
-GUIDE_PRESET = "cpu-tiny"
+GUIDE_PRESET = "own-cpu"
 EPOCHS = 12  # 24 optimizer steps: 180 training images, batch 64
 LEARNED_SHARE = 0.8  # the eval-mode alignment must fall below this share of its chance level
 
