@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 from hypothesis import settings
 from PIL import Image, ImageDraw
 
@@ -170,3 +172,22 @@ def real_samples() -> Path:
             pytest.fail(f"{message}; CI runs beside ../shared/real-samples")
         pytest.skip(message)
     return REAL_SAMPLES
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def join_as_torchrun_process(rank: int, world_size: int, port: int) -> None:
+    """Set the environment `torchrun` gives process `rank` (CPU, gloo, one thread each)."""
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world_size),
+    )
+    torch.set_num_threads(1)

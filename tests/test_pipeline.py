@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import inspect
-import os
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from conftest import free_port, join_as_torchrun_process
 
 from mmlib import imagine, metrics, pipeline
 from mmlib.config import Config
@@ -70,14 +69,7 @@ def _record_writers(rank: int, log: Path) -> None:
 
 def _pipeline_worker(rank: int, world_size: int, port: int, config: Config, log: Path) -> None:
     """One process of a `torchrun`-like `make train` on CPU with gloo."""
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(world_size),
-    )
-    torch.set_num_threads(1)
+    join_as_torchrun_process(rank, world_size, port)
     _record_writers(rank, log)
     try:
         pipeline.train_and_evaluate(config, progress=False)
@@ -88,9 +80,7 @@ def _pipeline_worker(rank: int, world_size: int, port: int, config: Config, log:
 def test_only_rank_0_fits_and_evaluates_under_two_processes(tiny_config, tmp_path) -> None:
     config = tiny_config(num_epochs=1, imagine_steps=5)
     log = tmp_path / "writes.log"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     torch.multiprocessing.spawn(_pipeline_worker, args=(2, port, config, log), nprocs=2)
     assert log.read_text().splitlines() == ["0 save_imagination", "0 write_metrics"]
     run_dir = tmp_path / "checkpoints/tiny"

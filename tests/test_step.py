@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 from typing import Any
 
 import pytest
 import torch
 import torch.distributed as dist
-from conftest import TINY_MODEL
+from conftest import TINY_MODEL, free_port
 from torch.nn.parallel import DistributedDataParallel
 
 from mmlib.config import Config
@@ -85,9 +84,7 @@ def test_the_scheduler_advances_once_per_step() -> None:
 def test_micro_batches_that_do_not_step_skip_the_gradient_all_reduce(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
     try:
         config, model, optimizer = _setup()

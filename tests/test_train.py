@@ -6,11 +6,11 @@ import csv
 import math
 import os
 import signal
-import socket
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import free_port, join_as_torchrun_process
 
 from mmlib.checkpoint import load_checkpoint
 from mmlib.config import Config
@@ -245,14 +245,7 @@ def test_warmup_cosine_schedule() -> None:
 
 def _distributed_worker(rank: int, world_size: int, port: int, config: Config) -> None:
     """One process of a `torchrun`-like run on CPU with gloo."""
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(port),
-        RANK=str(rank),
-        LOCAL_RANK=str(rank),
-        WORLD_SIZE=str(world_size),
-    )
-    torch.set_num_threads(1)
+    join_as_torchrun_process(rank, world_size, port)
     try:
         Trainer(config, progress=False, log=lambda _line: None).fit()
     finally:
@@ -262,9 +255,7 @@ def _distributed_worker(rank: int, world_size: int, port: int, config: Config) -
 def test_two_processes_match_one_at_the_same_global_batch(tiny_config, tmp_path) -> None:
     config = tiny_config(num_epochs=2, dropout=0.0, run_name="one")
     Trainer(config, progress=False, log=lambda _line: None).fit()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     two = config.with_overrides({"run_name": "two"})
     torch.multiprocessing.spawn(_distributed_worker, args=(2, port, two), nprocs=2)
     one_dir, two_dir = tmp_path / "checkpoints/one", tmp_path / "checkpoints/two"
