@@ -17,12 +17,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Locator, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 CHROMIUM = "/usr/bin/chromium"
 RUN_ALL_ATTEMPTS = 3
 PANEL_TIMEOUT_MS = 120_000  # from Run All Cells to the panel: a few seconds on a 2-core CPU
+DIALOG_WAIT_MS = 5_000  # how long a dialog may take to open after the notebook appears
+CLICK_ATTEMPTS = 3
+CLICK_TIMEOUT_MS = 10_000
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -69,16 +72,45 @@ def start_lab(root: Path, port: int, token: str) -> subprocess.Popen[bytes]:
     raise SystemExit("JupyterLab did not start within 60 s")
 
 
+def accept_dialogs(page: Page, wait_ms: int = DIALOG_WAIT_MS) -> None:
+    """Accept the dialogs JupyterLab opens on a machine where it never ran ("Select Kernel",
+    with the notebook's kernel chosen), which otherwise catch every click on the page."""
+    dialog = page.locator(".jp-Dialog")
+    try:
+        dialog.first.wait_for(state="visible", timeout=wait_ms)
+    except PlaywrightTimeoutError:
+        return
+    while dialog.count():
+        title = dialog.first.locator(".jp-Dialog-header").inner_text().strip()
+        page.locator(".jp-Dialog .jp-mod-accept").first.click()
+        dialog.first.wait_for(state="detached", timeout=10_000)
+        print(f"accepted JupyterLab's dialog {title!r}")
+
+
+def click(page: Page, target: Locator) -> None:
+    """Click `target`, accepting a dialog that opens in the way (it may open at any time while
+    JupyterLab starts the kernel)."""
+    for attempt in range(1, CLICK_ATTEMPTS + 1):
+        accept_dialogs(page, wait_ms=500)
+        try:
+            target.click(timeout=CLICK_TIMEOUT_MS)
+            return
+        except PlaywrightTimeoutError:
+            if attempt == CLICK_ATTEMPTS:
+                raise
+
+
 def run_all_cells(page: Page, timeout_ms: int) -> None:
     """Run > Run All Cells, then wait until no cell is queued or running."""
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    accept_dialogs(page)
     page.get_by_text("Kernel status: Idle").first.wait_for(state="attached", timeout=60_000)
     # Right after start-up JupyterLab sometimes reports an idle kernel, runs the first cell and
     # drops the rest of the queue (seen once in a fresh clone): run all again if the panel,
     # a few cells in, has not appeared.
     for attempt in range(1, RUN_ALL_ATTEMPTS + 1):
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        click(page, page.locator(".lm-MenuBar-itemLabel", has_text="Run").first)
+        click(page, page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first)
         try:
             page.wait_for_selector(".widget-hslider", timeout=min(timeout_ms, PANEL_TIMEOUT_MS))
             break
