@@ -142,8 +142,9 @@ class TrainingStep:
         global token count, so the gradients equal those of one process with the whole batch.
         """
         if self.world_size == 1:
-            losses = compute_losses(output, images, tokens, self.weights)
-            return losses, reported(losses, same_caption_mask(tokens))
+            same_caption = same_caption_mask(tokens)  # once, for the loss and its chance level
+            losses = compute_losses(output, images, tokens, self.weights, same_caption)
+            return losses, reported(losses, same_caption)
         return _global_losses(output, images, tokens, self.weights, self.world_size)
 
     def _no_sync(self) -> AbstractContextManager[Any]:

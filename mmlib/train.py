@@ -442,9 +442,11 @@ class Trainer:
         for batch in loader:
             images = batch["images"].to(self.device, non_blocking=True)
             tokens = batch["tokens"].to(self.device, non_blocking=True)
+            same_caption = same_caption_mask(tokens)
             with autocast_for(self.device.type, self.precision):
-                losses = compute_losses(self.model(images, tokens), images, tokens, self.weights)
-            sums += reported(losses, same_caption_mask(tokens)) * len(images)
+                output = self.model(images, tokens)
+                losses = compute_losses(output, images, tokens, self.weights, same_caption)
+            sums += reported(losses, same_caption) * len(images)
             samples += len(images)
         self.model.train()
         totals = torch.cat([sums, torch.tensor([float(samples)], device=self.device)])
