@@ -50,7 +50,7 @@ train: $(STAMP) data
 $(COURSE_METRICS): $(STAMP) $(SYNTHETIC) $(wildcard mmlib/*.py)
 	$(MAKE) train
 
-# Notebook 04 in JupyterLab in headless Chromium (Debian's package; playwright drives it).
+# Notebook 05 in JupyterLab in headless Chromium (Debian's package; playwright drives it).
 check-browser: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(PY) tests/browser_check.py --screenshot out/notebook04.png
+	$(PY) tests/browser_check.py --screenshot out/notebook05.png

@@ -1,4 +1,4 @@
-"""`make check-browser`: notebook 04 in JupyterLab, in headless Chromium, as a learner runs it.
+"""`make check-browser`: notebook 05 in JupyterLab, in headless Chromium, as a learner runs it.
 
 Starts JupyterLab on 127.0.0.1, opens the notebook, runs all cells, checks that the
 hyperparameter panel rendered and that moving its batch-size slider changes the Config it
@@ -143,8 +143,8 @@ def check_slider_changes_config(page: Page) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--notebook", type=Path, default=Path("notebooks/04_training.ipynb"))
-    parser.add_argument("--screenshot", type=Path, default=Path("out/notebook04.png"))
+    parser.add_argument("--notebook", type=Path, default=Path("notebooks/05_training.ipynb"))
+    parser.add_argument("--screenshot", type=Path, default=Path("out/notebook05.png"))
     parser.add_argument("--timeout", type=int, default=900, help="seconds for Run All")
     args = parser.parse_args()
 
@@ -173,7 +173,7 @@ def main() -> None:
     finally:
         lab.terminate()
         lab.wait(timeout=30)
-    print(f"notebook 04 ran in JupyterLab; the panel rendered; after moving a slider: {shown}")
+    print(f"{notebook.name} ran in JupyterLab; the panel rendered; after moving a slider: {shown}")
     print(f"screenshot: {args.screenshot}")
 
 
