@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,9 +41,10 @@ def train_and_evaluate(
     evaluates; the other ranks return after training, with no metrics (waiting in a collective
     for an evaluation that can take hours would outlast the process group's timeout).
     """
-    started = time.perf_counter()
+    minutes = StageTimes()
     trainer = Trainer(config, resume=resume, progress=progress)
-    trainer.fit()
+    with minutes.stage("training"):
+        trainer.fit()
     if not trainer.is_main:
         print(f"rank {trainer.rank}: training done; rank 0 fits {IMAGINE_FILE} and evaluates")
         return trainer.run_dir, None
@@ -53,18 +56,39 @@ def train_and_evaluate(
             f"\nSTEP 7: Fitting {IMAGINE_FILE} (text -> image): {steps} steps on {pairs} "
             f"training pairs, on {trainer.device}..."
         )
-        fit_run_imagination(trainer.run_dir, checkpoint_dir, trainer.device, steps, progress)
+        with minutes.stage(f"fitting {IMAGINE_FILE}"):
+            fit_run_imagination(trainer.run_dir, checkpoint_dir, trainer.device, steps, progress)
     else:
         print(f"\nSTEP 7: Fitting {IMAGINE_FILE}: skipped (imagine_steps=0)")
     print(f"\nSTEP 8: Evaluating best.pt on the validation split, on {trainer.device}...")
-    metrics = evaluate_run(trainer.run_dir, checkpoint_dir, trainer.device, progress=progress)
-    minutes = (time.perf_counter() - started) / 60
-    print(f"\n{trainer.run_dir}: trained and evaluated in {minutes:.1f} min")
+    with minutes.stage("evaluation"):
+        metrics = evaluate_run(trainer.run_dir, checkpoint_dir, trainer.device, progress=progress)
+    print(f"\n{trainer.run_dir}: trained and evaluated in {minutes}")
     print(metrics.table())
     if metrics.subject_match is not None:
         missed = targets_missed(asdict(metrics))
         print("course targets:", "met" if not missed else f"MISSED {missed}")
     return trainer.run_dir, metrics
+
+
+class StageTimes:
+    """Wall-clock minutes of each stage of a run, in order, to show where the time goes."""
+
+    def __init__(self) -> None:
+        self.minutes: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time the `with` block as stage `name`."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.minutes[name] = (time.perf_counter() - started) / 60
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{name} {minutes:.1f}" for name, minutes in self.minutes.items())
+        return f"{sum(self.minutes.values()):.1f} min ({parts})"
 
 
 def targets_missed(metrics: dict[str, float | None]) -> dict[str, float | None]:

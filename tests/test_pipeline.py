@@ -94,5 +94,19 @@ def test_stages_are_named_and_imagine_steps_0_skips_fitting(tiny_config, capsys)
     out = capsys.readouterr().out
     assert "STEP 7: Fitting imagine.pt: skipped (imagine_steps=0)" in out
     assert "STEP 8: Evaluating best.pt on the validation split, on cpu" in out
+    timed = next(line for line in out.splitlines() if "trained and evaluated in" in line)
+    assert "(training " in timed and ", evaluation " in timed and "fitting" not in timed
     assert not (run_dir / "imagine.pt").exists() and (run_dir / "metrics.json").is_file()
     assert evaluated is not None and evaluated.imagine_subject_match is None
+
+
+def test_stage_times_add_up_and_keep_their_order(monkeypatch) -> None:
+    clock = iter([0.0, 90.0, 90.0, 120.0])  # seconds: a 1.5 min stage, then a 0.5 min one
+    monkeypatch.setattr(pipeline.time, "perf_counter", lambda: next(clock))
+    times = pipeline.StageTimes()
+    with times.stage("training"):
+        pass
+    with times.stage("evaluation"):
+        pass
+    assert times.minutes == {"training": 1.5, "evaluation": 0.5}
+    assert str(times) == "2.0 min (training 1.5, evaluation 0.5)"
