@@ -37,14 +37,19 @@ def train_and_evaluate(
     evaluate its best model, write `metrics.json` and print a report, saying which stage it is
     in; fitting and evaluating run on the training device.
 
-    This is `make train` and `python -m mmlib train`. Under `torchrun` only rank 0 fits and
-    evaluates; the other ranks return after training, with no metrics (waiting in a collective
-    for an evaluation that can take hours would outlast the process group's timeout).
+    This is `make train` and `python -m mmlib train`. A run stopped part-way (Ctrl-C, SIGTERM)
+    returns after saving `last.pt`, with no metrics: fitting and evaluating wait for its end.
+    Under `torchrun` only rank 0 fits and evaluates; the other ranks return after training, with
+    no metrics (waiting in a collective for an evaluation that can take hours would outlast the
+    process group's timeout).
     """
     minutes = StageTimes()
     trainer = Trainer(config, resume=resume, progress=progress)
     with minutes.stage("training"):
         trainer.fit()
+    if trainer.stopped:
+        print(f"Training stopped: {IMAGINE_FILE} not fitted, best.pt not evaluated")
+        return trainer.run_dir, None
     if not trainer.is_main:
         print(f"rank {trainer.rank}: training done; rank 0 fits {IMAGINE_FILE} and evaluates")
         return trainer.run_dir, None

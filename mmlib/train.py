@@ -139,6 +139,12 @@ class Trainer:
         """Stop at the next optimizer step, save `last.pt` and return from `fit` (as Ctrl-C)."""
         self._stop_requested = True
 
+    @property
+    def stopped(self) -> bool:
+        """Whether a stop request (Ctrl-C, SIGTERM, `request_stop`) ended training before its
+        last epoch: the run is unfinished and continues with `--resume`."""
+        return self._stop_requested and self.epoch < self.config.num_epochs
+
     def fit(self) -> list[dict[str, float]]:
         """Run STEP 1..6; return the history (one dict per epoch)."""
         self.prepare()

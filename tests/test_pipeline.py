@@ -110,3 +110,31 @@ def test_stage_times_add_up_and_keep_their_order(monkeypatch) -> None:
         pass
     assert times.minutes == {"training": 1.5, "evaluation": 0.5}
     assert str(times) == "2.0 min (training 1.5, evaluation 0.5)"
+
+
+class _StopAtFirstStep(Trainer):
+    """A Trainer asked to stop after its first optimizer step, as Ctrl-C or SIGTERM would."""
+
+    def fit(self) -> list[dict[str, float]]:
+        self.prepare()
+        self.step = _then(self.step, self.request_stop)
+        return super().fit()
+
+
+def _then(step: Callable, after: Callable[[], None]) -> Callable:
+    def stepped(*args: object) -> object:
+        result = step(*args)
+        after()
+        return result
+
+    return stepped
+
+
+def test_a_stopped_run_is_neither_fitted_nor_evaluated(tiny_config, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(pipeline, "Trainer", _StopAtFirstStep)
+    run_dir, evaluated = pipeline.train_and_evaluate(tiny_config(num_epochs=2), progress=False)
+    assert evaluated is None
+    out = capsys.readouterr().out
+    assert "Training stopped: imagine.pt not fitted, best.pt not evaluated" in out
+    assert (run_dir / "last.pt").is_file()
+    assert not (run_dir / "imagine.pt").exists() and not (run_dir / "metrics.json").exists()
