@@ -137,6 +137,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "feedforward_dim": _int_range(1),
     "memory_tokens": _int_range(1, 256),
     "dropout": _float_range(0.0, 0.9),
+    "causal_caption_mask": _boolean,
     "augment_max_shift": _int_range(0, 64),
     "warmup_steps": _int_range(0),
     "grad_accum_steps": _int_range(1, 4096),
@@ -198,6 +199,9 @@ class Config:
     feedforward_dim: int = 2048
     memory_tokens: int = 4  # cross-attention memory tokens derived from the image latent
     dropout: float = 0.1
+    # The caption decoder's causal mask: position t reads tokens up to t only. False lets every
+    # position read the whole caption, the answer included (the course shows why that fails).
+    causal_caption_mask: bool = True
     # Training images move by up to this many pixels (edges repeated); 0: no augmentation.
     augment_max_shift: int = 0
     # Adds this x the mean squared difference between the image encoder's feature maps of the

@@ -224,6 +224,7 @@ class CaptionDecoder(nn.Module):
         hidden = (config.latent_dim + width) // 2
         self.memory_tokens = config.memory_tokens
         self.width = width
+        self.causal = config.causal_caption_mask
         self.latent_memory = nn.Sequential(
             nn.Linear(config.latent_dim, hidden),
             nn.ReLU(inplace=True),
@@ -246,17 +247,21 @@ class CaptionDecoder(nn.Module):
         return self.memory_norm(torch.cat([from_latent, spatial], dim=1))
 
     def forward(self, tokens: Tensor, memory: Tensor) -> Tensor:
-        """Logits [B, L, vocab]: position t sees tokens[:, :t + 1] only (causal mask)."""
-        length = tokens.shape[1]
-        causal = torch.ones(length, length, dtype=torch.bool, device=tokens.device).triu(1)
+        """Logits [B, L, vocab]: position t sees tokens[:, :t + 1] only (the causal mask), or
+        every non-pad token when built with `causal_caption_mask=False`."""
         hidden = self.decoder(
             self.embed(tokens),
             memory,
-            tgt_mask=causal,
+            tgt_mask=self.causal_mask(tokens.shape[1], tokens.device) if self.causal else None,
             tgt_key_padding_mask=tokens == PAD_ID,
-            tgt_is_causal=True,
+            tgt_is_causal=self.causal,
         )
         return self.output(hidden)
+
+    @staticmethod
+    def causal_mask(length: int, device: torch.device | None = None) -> Tensor:
+        """BoolTensor [length, length]: True where query position i may not read key j (j > i)."""
+        return torch.ones(length, length, dtype=torch.bool, device=device).triu(1)
 
 
 class AttentionPool(nn.Module):

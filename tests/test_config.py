@@ -58,6 +58,7 @@ def test_attribute_style_use_as_in_train_production() -> None:
         ("device", "tpu", "device='tpu': allowed values are auto, cpu, cuda, mps"),
         ("precision", "int8", "precision='int8'"),
         ("use_amp", "maybe", "use_amp='maybe': expected true or false"),
+        ("causal_caption_mask", 1, "causal_caption_mask=1: expected true or false"),
         ("batch_size", 2.5, "batch_size=2.5: expected an integer"),
         ("batch_size", "many", "batch_size='many': expected an integer"),
     ],
@@ -106,6 +107,20 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
     assert loaded == config and loaded.preset_name == "cpu-tiny"
     assert json.loads(path.read_text())["learning_rate"] == 2e-3
     assert not list(path.parent.glob(".*tmp"))
+
+
+def test_causal_caption_mask_round_trips_and_defaults_to_on_for_older_runs(
+    tmp_path: Path,
+) -> None:
+    assert Config().causal_caption_mask is True
+    unmasked = Config.preset("cpu-tiny", causal_caption_mask=False)
+    path = unmasked.save(tmp_path / "config.json")
+    assert json.loads(path.read_text())["causal_caption_mask"] is False
+    assert Config.load(path) == unmasked
+    older = {k: v for k, v in json.loads(path.read_text()).items() if k != "causal_caption_mask"}
+    path.write_text(json.dumps(older))  # a run saved before the field existed
+    assert Config.load(path).causal_caption_mask is True
+    assert Config().with_overrides({"causal_caption_mask": "false"}).causal_caption_mask is False
 
 
 def test_load_errors_name_the_file(tmp_path: Path) -> None:

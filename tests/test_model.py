@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmlib.config import Config
-from mmlib.model import MultimodalModel, build_model, encoder_levels
+from mmlib.model import CaptionDecoder, MultimodalModel, build_model, encoder_levels
 from mmlib.tokenizer import END_ID, PAD_ID, START_ID, ProductionTokenizer
 
 VOCAB = 20
@@ -122,6 +122,33 @@ def test_caption_decoder_is_causal() -> None:
     # caption_logits[:, t] sees tokens[:, : t + 1]: positions 0-3 do not see token 4.
     torch.testing.assert_close(logits_before[:, :4], logits_after[:, :4])
     assert not torch.allclose(logits_before[:, 4:], logits_after[:, 4:])
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_only_the_unmasked_decoder_reads_later_tokens(causal: bool) -> None:
+    model = small_model(causal_caption_mask=causal)
+    before = tokens([5, 6, 7, 8, 9, 10])
+    logits_before = model(images(1), before).caption_logits
+    for changed in range(1, logits_before.shape[1]):  # the fed tokens are before[:, :-1]
+        after = before.clone()
+        after[0, changed] = 15
+        earlier_after = model(images(1), after).caption_logits[:, :changed]
+        unchanged = torch.allclose(logits_before[:, :changed], earlier_after, atol=1e-6)
+        assert unchanged == causal, f"token {changed} changed earlier logits: {not unchanged}"
+
+
+def test_unmasked_decoder_keeps_the_padding_mask() -> None:
+    model = small_model(causal_caption_mask=False)
+    # Fed tokens[:, :-1]: <START> 5 6 7 <END>, then (padded) only <PAD>, which nobody reads.
+    short, padded = tokens([5, 6, 7], length=6), tokens([5, 6, 7], length=12)
+    logits_short = model(images(1), short).caption_logits
+    logits_padded = model(images(1), padded).caption_logits
+    torch.testing.assert_close(logits_short, logits_padded[:, :5])
+
+
+def test_causal_mask_hides_later_positions() -> None:
+    expected = torch.tensor([[False, True, True], [False, False, True], [False, False, False]])
+    assert torch.equal(CaptionDecoder.causal_mask(3), expected)
 
 
 def test_padding_does_not_change_logits_or_text_embeddings() -> None:
