@@ -1,4 +1,5 @@
-"""After training: caption images, retrieve across modalities, imagine images from captions.
+"""After training: caption images (and see where each word looks), retrieve across modalities,
+imagine images from captions.
 
 `Predictor.load(run)` needs only a run folder: `config.json`, `tokenizer.json`, `best.pt`, and
 for `imagine` / `sample_pairs` the small `imagine.pt` that `mmlib.imagine` fits beside them.
@@ -15,6 +16,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from mmlib.attention import CaptionAttention, caption_attention
 from mmlib.checkpoint import BEST_FILE, CheckpointError, load_model, resolve_run
 from mmlib.config import Config
 from mmlib.export_runtime import imagine_noise
@@ -168,6 +170,17 @@ class Predictor:
             )
             captions += self.tokenizer.batch_decode(tokens.cpu())
         return captions
+
+    def caption_attention(
+        self, images: Sequence[ImageInput] | Tensor, batch_size: int = 64
+    ) -> list[CaptionAttention]:
+        """Greedy captions, each word with where the caption decoder looked on the image grid
+        while writing it (`mmlib.attention.caption_attention`)."""
+        uint8 = load_images(images, self.config.image_size, self.config.resize_mode)
+        found: list[CaptionAttention] = []
+        for batch in uint8.split(batch_size):
+            found += caption_attention(self.model, self.tokenizer, batch)
+        return found
 
     @torch.no_grad()
     def embed_images(self, images: Sequence[ImageInput] | Tensor, batch_size: int = 128) -> Tensor:

@@ -128,6 +128,58 @@ def show_reconstructions(
     return figure
 
 
+def plot_word_attention(
+    image: torch.Tensor,
+    words: Sequence[str],
+    maps: torch.Tensor,
+    latent_shares: Sequence[float] | torch.Tensor | None = None,
+    title: str | None = None,
+    columns: int = 6,
+    width: float = 1.9,
+) -> Figure:
+    """Show, Attend and Tell's figure: a uint8 image [3, S, S] once per word of its caption, with
+    the decoder's attention on the image grid while writing that word (`maps` [W, h, w]) shaded
+    over it cell by cell, on one colour scale for every word. With `latent_shares`, each panel
+    also gives the share of the word's attention that went to the latent tokens instead."""
+    if len(words) != len(maps):
+        raise ValueError(f"{len(words)} words but {len(maps)} maps")
+    if not words:
+        raise ValueError("no words to show")
+    rows, used = -(-len(words) // columns), min(columns, len(words))
+    figure, axes = plt.subplots(
+        rows,
+        used,
+        figsize=(used * width + 1.2, rows * (width + 0.5) + 0.4),
+        squeeze=False,
+        layout="constrained",
+    )
+    size, top = image.shape[-1], float(maps.max())
+    panels = list(axes.flat)
+    for axis in panels[len(words) :]:
+        figure.delaxes(axis)
+    for index, axis in enumerate(panels[: len(words)]):
+        axis.imshow(image.permute(1, 2, 0).numpy())
+        shading = axis.imshow(
+            maps[index].numpy(),
+            cmap="inferno",
+            alpha=0.6,
+            vmin=0.0,
+            vmax=top,
+            extent=(0, size, size, 0),
+            interpolation="nearest",
+        )
+        axis.set_title(words[index], fontsize=11)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if latent_shares is not None:
+            axis.set_xlabel(f"{float(latent_shares[index]):.0%} on latent tokens", fontsize=8)
+    colour_bar = figure.colorbar(shading, ax=panels[: len(words)], shrink=0.9)
+    colour_bar.set_label("share of the word's image attention, per cell")
+    if title:
+        figure.suptitle(_wrap(title, 110), fontsize=10)
+    return figure
+
+
 def _estimate(item: MemoryItem) -> MemoryEstimate:
     return item.estimate if isinstance(item, BatchSizeRow) else item
 

@@ -299,6 +299,11 @@ def subjects_of(scene: dict[str, Any]) -> dict[str, int]:
     return dict(counts)
 
 
+def noun_kind(word: str) -> str | None:
+    """The kind a normalised word names, singular or plural ("ships" -> "ship"); else None."""
+    return _NOUNS.get(word)
+
+
 def subjects_in_caption(caption: str) -> dict[str, int]:
     """Kind -> number named in any caption, a model's broken ones too: every kind noun counts
     with the number word before it (adjectives skipped), once where there is none."""
