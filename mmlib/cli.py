@@ -326,11 +326,12 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; known errors print one clear line and exit with status 2."""
     from mmlib.checkpoint import CheckpointError
+    from mmlib.files import WriteError
     from mmlib.readers import DatasetError
     from mmlib.tokenizer import TokenizerError
     from mmlib.train import TrainingError
 
-    known = (ConfigError, DatasetError, TokenizerError, CheckpointError, TrainingError)
+    known = (ConfigError, DatasetError, TokenizerError, CheckpointError, TrainingError, WriteError)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -1,18 +1,48 @@
 """Atomic file writes: every file the library writes goes through `atomic_open`.
 
-The content goes to a temporary file in the target's folder, is flushed to disk, and only then
-renamed over the target, so a crash or an error midway leaves the old file (or none), never a
-half-written one, and no temporary file behind.
+The content goes to a temporary file in the target's folder (`.NAME.XXXXXXXX.tmp`), is flushed
+to disk, and only then renamed over the target, so a crash or an error midway leaves the old
+file (or none), never a half-written one. An error removes the temporary file; a killed process
+cannot, so whoever opens the folder again calls `remove_temporaries`. A write that fails for
+want of space or permission raises `WriteError`: one line naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+TEMPORARY_SUFFIX = ".tmp"
+# `tempfile.mkstemp`'s names with our prefix and suffix: ".NAME." + 8 random characters + ".tmp".
+_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+_PROBE_PREFIX = ".mmlib-probe."
+_ADVICE = {
+    errno.ENOSPC: "the disk is full; free some space",
+    errno.EDQUOT: "the disk quota is used up; free some space",
+    errno.EFBIG: "the file is over this system's file-size limit (ulimit -f); raise it",
+    errno.EROFS: "the file system is read-only; use a writable folder",
+}
+_WRITE_FAILURES = {*_ADVICE, errno.EACCES, errno.EPERM, errno.EIO}
+FAULT_VARIABLE = "MMLIB_FAULT_AT"
+
+
+class WriteError(OSError):
+    """A file or folder cannot be written (full disk, size limit, read-only or not permitted);
+    the message names the path and what to do."""
+
+
+def write_error(path: Path, error: OSError, remedy: str = "") -> WriteError:
+    """`error` as a `WriteError`: the path, the system's reason, and what to do about it."""
+    advice = _ADVICE.get(error.errno or 0, "make the folder writable or use another one")
+    reason = error.strerror or str(error)
+    return WriteError(f"{path}: cannot write ({reason}): {advice}{remedy}")
 
 
 @contextlib.contextmanager
@@ -20,20 +50,30 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     """A binary file to write `path`'s new content into; it replaces `path` when the block ends.
 
     If the block raises, `path` is left as it was and the temporary file is removed.
+    The new file gets the mode `open` would give it (0o666 less the umask), not mkstemp's 0o600.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX
+        )
+    except OSError as error:
+        raise write_error(path, error) from error
+    try:
+        os.fchmod(descriptor, _creation_mode())
         with os.fdopen(descriptor, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        fault_point(f"before_rename:{path.name}")
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.errno in _WRITE_FAILURES:
+            raise write_error(
+                path, error, f"; the previous {path.name}, if any, is unchanged"
+            ) from error
         raise
 
 
@@ -47,3 +87,53 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
     """Write `text` to `path` as UTF-8, atomically (see `atomic_open`)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporary files that killed writes left in `folder` (names `atomic_open` or
+    `check_writable` made; nothing else), and return them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [p for p in folder.iterdir() if _TEMPORARY_NAME.fullmatch(p.name) and p.is_file()]
+    for path in found:
+        path.unlink(missing_ok=True)
+    return found
+
+
+def check_writable(folder: str | os.PathLike[str], remedy: str) -> None:
+    """Make `folder` if needed, then create, write and remove a probe file in it, so that an
+    unwritable folder fails now, not after hours of work. (As root, `os.access` and the mode
+    bits say yes to a read-only mount.) A failure raises `WriteError`, ending with `remedy`."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        descriptor, probe = tempfile.mkstemp(
+            dir=folder, prefix=_PROBE_PREFIX, suffix=TEMPORARY_SUFFIX
+        )
+        try:
+            os.write(descriptor, b"probe")
+        finally:
+            os.close(descriptor)
+            os.unlink(probe)
+    except OSError as error:
+        raise write_error(folder, error, f", or {remedy}") from error
+
+
+def fault_point(name: str) -> None:
+    """Test only: SIGKILL this process when the environment variable MMLIB_FAULT_AT is `name`.
+
+    The library calls it at the points a crash is most harmful: `step:N` after optimizer step N
+    (`mmlib.train`), `before_rename:FILE` when FILE's new content is on disk under its temporary
+    name. tests/test_faults.py kills runs there and checks that they resume; unset, it does
+    nothing.
+    """
+    if os.environ.get(FAULT_VARIABLE) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _creation_mode() -> int:
+    """0o666 less the process's umask: the mode a new file gets from `open`."""
+    umask = os.umask(0o022)  # reading the umask means setting it: put it back at once
+    os.umask(umask)
+    return 0o666 & ~umask
