@@ -25,6 +25,10 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DATA_FORMATS = ("auto", "seed", "flickr8k", "jsonl", "csv", "coco", "sidecar")
 RESIZE_MODES = ("pad", "crop")
+# PIL's Image.MAX_IMAGE_PIXELS: above it PIL warns of a decompression bomb (and at twice it
+# refuses the file), so max_image_pixels stays at or under it and PIL never has to.
+PIL_PIXEL_LIMIT = 89_478_485
+DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192  # 67 MP (a 61 MP camera frame passes); 192 MiB as RGB
 AUTO = "auto"  # batch_size="auto": the Trainer picks one (mmlib.memory.resolve_batch_size)
 
 
@@ -104,6 +108,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "data_format": _choice(DATA_FORMATS),
     "synthetic_dir": _path,
     "cache_dir": _path,
+    "max_image_pixels": _int_range(1, PIL_PIXEL_LIMIT),
     "image_size": _image_size,
     "resize_mode": _choice(RESIZE_MODES),
     "latent_dim": _int_range(1),
@@ -191,6 +196,9 @@ class Config:
     min_freq: int = 1
     synthetic_dir: Path = Path("data/synthetic")
     cache_dir: Path = Path("data/cache")
+    # Images with more pixels (width x height, read from the header before any decoding) are
+    # skipped and named in the data report; at most PIL_PIXEL_LIMIT.
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     # --- model shape beyond train_production.py's fields (its values as defaults) ---
     base_channels: int = 64  # image encoder widths: base x (1, 2, 4, 8, 8, ...)
     num_heads: int = 8

@@ -8,6 +8,7 @@ cache (`mmlib.images`) -> `CaptionDataset` and its loaders (`mmlib.dataset`).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,9 +100,27 @@ class SplitData:
     val: list[Record]
 
 
+def load_run_records(
+    path: str | os.PathLike[str], format: str, images_dir: Path | None, config: Config
+) -> tuple[list[Record], DataReport]:
+    """A dataset read as a run reads it: the records `python -m mmlib data check` keeps.
+
+    Every image is decoded once (truncated files are skipped); the results are kept in
+    `config.cache_dir`, so a later read decodes only new or changed files.
+    """
+    return load_records(
+        path,
+        format,
+        images_dir,
+        verify_images=True,
+        max_image_pixels=config.max_image_pixels,
+        decode_memo_dir=config.cache_dir,
+    )
+
+
 def load_split(config: Config) -> SplitData:
     """Find the data (`resolve_data_source`), read it and split it by image, as a run does."""
     source = resolve_data_source(config)
-    records, report = load_records(source.path, source.format, source.images_dir)
+    records, report = load_run_records(source.path, source.format, source.images_dir, config)
     train, val = split_records(records, config.val_fraction, config.seed)
     return SplitData(source, report, train, val)

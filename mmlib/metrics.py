@@ -20,12 +20,12 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from torchmetrics.text import BLEUScore, Perplexity
 
 from mmlib.checkpoint import METRICS_FILE, CheckpointError, load_checkpoint
-from mmlib.data import load_split
+from mmlib.data import load_run_records, load_split
 from mmlib.files import atomic_write_text
 from mmlib.images import build_image_cache, to_pixels, to_uint8
 from mmlib.inference import CaptionSubjects, Predictor
 from mmlib.model import MultimodalModel
-from mmlib.readers import Record, load_records
+from mmlib.readers import Record
 from mmlib.synthetic import subjects_in_caption
 from mmlib.tokenizer import ProductionTokenizer, normalize
 
@@ -385,7 +385,10 @@ def evaluate_run(
     predictor = Predictor.load(run, checkpoint_dir, device=device)
     config = predictor.config
     split = load_split(config) if data is None else None
-    records = split.val if split is not None else load_records(data, data_format)[0]
+    if split is not None:
+        records = split.val
+    else:
+        records = load_run_records(data, data_format, None, config)[0]
     images = build_image_cache(
         records, config.image_size, config.resize_mode, cache_dir=config.cache_dir, progress=False
     )

@@ -7,18 +7,23 @@ is a `DatasetError` whose message names the file, the record and what to do.
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import hashlib
 import json
 import os
+import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from mmlib.config import DATA_FORMATS
+from mmlib.config import DATA_FORMATS, DEFAULT_MAX_IMAGE_PIXELS, PIL_PIXEL_LIMIT
+from mmlib.files import atomic_write_text
 
 FORMATS = tuple(name for name in DATA_FORMATS if name != "auto")
 SEED_METADATA = Path("metadata/engraving_metadata.json")
@@ -33,6 +38,24 @@ MISSING_IMAGE = "missing image file"
 EMPTY_IMAGE = "empty image file (0 bytes)"
 UNREADABLE_IMAGE = "unreadable image file"
 CORRUPT_IMAGE = "truncated or corrupt image file"
+OUTSIDE_IMAGES = "image path outside the images folder"
+TOO_LARGE = "image over the pixel limit"
+# What to do about each reason, printed beside it in the report.
+WHAT_TO_DO = {
+    NO_CAPTION: "add a caption or remove the record",
+    MISSING_IMAGE: "put the file there or fix its path",
+    EMPTY_IMAGE: "replace the file",
+    UNREADABLE_IMAGE: "replace it with a PNG or JPEG, or remove the record",
+    CORRUPT_IMAGE: "replace the file (copy or export it again)",
+    OUTSIDE_IMAGES: "move the image into that folder (paths are read relative to it and may "
+    "not leave it)",
+    TOO_LARGE: f"downscale it, or raise Config.max_image_pixels (at most {PIL_PIXEL_LIMIT:,})",
+}
+# Images with a side under this are reported as tiny (and still used): even at the smallest
+# image_size (16) they are magnified at least 2x, so they hold mostly blur, and such images
+# are usually icons, thumbnails or broken exports rather than pictures.
+MIN_IMAGE_SIDE = 8
+_MEMO_VERSION = 1  # of the decode results kept in `decode_memo_dir`
 
 
 class DatasetError(ValueError):
@@ -60,9 +83,11 @@ class DataReport:
     captions: int = 0
     skipped: dict[str, list[str]] = field(default_factory=dict)
     converted: dict[str, int] = field(default_factory=dict)
+    tiny: list[str] = field(default_factory=list)
     smallest_side: int | None = None
     largest_side: int | None = None
     images_decoded: bool = False
+    decode_memo: Path | None = None
 
     @property
     def skipped_count(self) -> int:
@@ -72,6 +97,19 @@ class DataReport:
     def skip(self, reason: str, label: str) -> None:
         """Count a record as skipped for `reason`."""
         self.skipped.setdefault(reason, []).append(label)
+
+    def problems(self) -> str:
+        """The skipped records by reason, each with what to do, and the tiny images kept."""
+        lines = [f"  skipped: {self.skipped_count:,}"]
+        for reason, labels in sorted(self.skipped.items()):
+            lines.append(f"    {reason}: {len(labels):,} ({_shown(labels)}); {WHAT_TO_DO[reason]}")
+        if self.tiny:
+            lines.append(
+                f"  warning: tiny images (a side under {MIN_IMAGE_SIDE} px), kept but scaled "
+                f"up to image_size, so mostly blur: {len(self.tiny):,} ({_shown(self.tiny)}); "
+                "replace them with larger copies or remove the records"
+            )
+        return "\n".join(lines)
 
     def __str__(self) -> str:
         per_image = self.captions / self.records if self.records else 0.0
@@ -85,17 +123,20 @@ class DataReport:
         if self.converted:
             modes = ", ".join(f"{mode} {n:,}" for mode, n in sorted(self.converted.items()))
             lines.append(f"  converted to RGB: {modes}")
-        lines.append(f"  skipped: {self.skipped_count:,}")
-        for reason, labels in sorted(self.skipped.items()):
-            shown = ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
-            lines.append(f"    {reason}: {len(labels):,} ({shown})")
-        check = (
-            "every file decoded"
-            if self.images_decoded
-            else "headers only (verify_images=True decodes)"
-        )
+        lines.append(self.problems())
+        if not self.images_decoded:
+            check = "headers only (verify_images=True decodes)"
+        elif self.decode_memo is None:
+            check = "every file decoded"
+        else:
+            check = f"every file decoded (unchanged files: results kept in {self.decode_memo})"
         lines.append(f"  images checked: {check}")
         return "\n".join(lines)
+
+
+def _shown(labels: list[str]) -> str:
+    """The first few labels, comma-separated."""
+    return ", ".join(labels[:5]) + (", ..." if len(labels) > 5 else "")
 
 
 @dataclass
@@ -104,6 +145,7 @@ class _Entry:
 
     id: str
     image_path: Path
+    root: Path  # the images folder the path must stay inside
     captions: list[str]
     attributes: dict[str, Any]
 
@@ -157,19 +199,29 @@ def load_records(
     images_dir: str | os.PathLike[str] | None = None,
     *,
     verify_images: bool = False,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+    decode_memo_dir: str | os.PathLike[str] | None = None,
 ) -> tuple[list[Record], DataReport]:
     """Read a dataset into one `Record` per image, skipping unusable records (see the report).
 
-    Image headers are always read (unreadable files are skipped); `verify_images` also decodes
-    every image, which finds truncated files at the cost of a full pass.
+    Image headers are always read: unreadable files, images with more than `max_image_pixels`
+    and paths that leave the reader's images folder are skipped. `verify_images` also decodes
+    every image, which finds truncated files at the cost of a full pass; with
+    `decode_memo_dir`, the results are kept there and unchanged files are not decoded again.
     """
     source = _existing(Path(source))
     fmt = detect_format(source) if format == "auto" else format
     if fmt not in FORMATS:
         raise DatasetError(f"format={format!r}: allowed formats are auto, {', '.join(FORMATS)}")
     described, entries = _READERS[fmt](source, None if images_dir is None else Path(images_dir))
-    report = DataReport(source=described, format=fmt, images_decoded=verify_images)
-    records = _usable_records(_group_by_image(entries), report, verify_images)
+    memo = None
+    if verify_images and decode_memo_dir is not None:
+        memo = _decode_memo_path(Path(decode_memo_dir), described)
+    report = DataReport(
+        source=described, format=fmt, images_decoded=verify_images, decode_memo=memo
+    )
+    grouped = _group_by_image(entries)
+    records = _usable_records(grouped, report, max_image_pixels, verify_images, memo)
     if not records:
         raise DatasetError(
             f"{described}: no usable records ({report.skipped_count} skipped); "
@@ -183,9 +235,18 @@ def check_dataset(
     format: str = "auto",
     images_dir: str | os.PathLike[str] | None = None,
     verify_images: bool = True,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> DataReport:
     """Read and validate a dataset; `print()` the report for a readable summary."""
-    return load_records(source, format, images_dir, verify_images=verify_images)[1]
+    return load_records(
+        source, format, images_dir, verify_images=verify_images, max_image_pixels=max_image_pixels
+    )[1]
+
+
+def _decode_memo_path(folder: Path, source: Path) -> Path:
+    """The file in `folder` that keeps which of `source`'s images decode."""
+    digest = hashlib.sha256(os.path.abspath(source).encode()).hexdigest()[:16]
+    return folder / f"decoded-{digest}.json"
 
 
 def _read_seed(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry]]:
@@ -222,7 +283,7 @@ def _read_seed(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry
             )
         captions = _captions(item.get("caption"), metadata, f"{where} (id {record_id!r})")
         extra = {k: v for k, v in item.items() if k not in ("id", "filename", "caption")}
-        entries.append(_Entry(record_id, images / filename, captions, extra))
+        entries.append(_Entry(record_id, images / filename, images, captions, extra))
     return metadata, entries
 
 
@@ -290,7 +351,7 @@ def _read_coco(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry
             )
         extra = {k: v for k, v in image.items() if k not in ("id", "file_name")}
         image_id = image.get("id", index)
-        entries[image_id] = _Entry(str(image_id), _resolve(file_name, roots), [], extra)
+        entries[image_id] = _Entry(str(image_id), *_resolve(file_name, roots), [], extra)
     for index, annotation in enumerate(data["annotations"]):
         image_id = annotation.get("image_id") if isinstance(annotation, dict) else None
         if image_id not in entries:
@@ -315,7 +376,7 @@ def _read_sidecar(source: Path, images_dir: Path | None) -> tuple[Path, list[_En
         text = _read_text(sidecar) if sidecar.is_file() else ""
         captions = [line.strip() for line in text.splitlines() if line.strip()]
         record_id = image.relative_to(folder).with_suffix("").as_posix()
-        entries.append(_Entry(record_id, image, captions, {}))
+        entries.append(_Entry(record_id, image, folder, captions, {}))
     return folder, entries
 
 
@@ -381,7 +442,7 @@ def _row_entry(row: dict[str, Any], path: Path, where: str, roots: list[Path]) -
     record_id = Path(file_name).stem if row.get("id") in (None, "") else str(row["id"])
     extra = {k: v for k, v in row.items() if k not in (file_key, caption_key, "id")}
     captions = _captions(row[caption_key], path, where)
-    return _Entry(record_id, _resolve(file_name.strip(), roots), captions, extra)
+    return _Entry(record_id, *_resolve(file_name.strip(), roots), captions, extra)
 
 
 def _captions(value: Any, path: Path, where: str) -> list[str]:
@@ -408,27 +469,44 @@ def _group_by_image(entries: list[_Entry]) -> list[_Entry]:
             grouped[entry.image_path].captions.extend(entry.captions)
         else:
             grouped[entry.image_path] = _Entry(
-                entry.id, entry.image_path, list(entry.captions), entry.attributes
+                entry.id, entry.image_path, entry.root, list(entry.captions), entry.attributes
             )
     return list(grouped.values())
 
 
-def _usable_records(entries: list[_Entry], report: DataReport, decode: bool) -> list[Record]:
-    """Records with captions and a readable image; everything else is counted in `report`."""
+@dataclass(frozen=True)
+class _Header:
+    """What an image file's header says, or why the record cannot be used."""
+
+    problem: str | None
+    mode: str = ""
+    size: tuple[int, int] | None = None
+    note: str = ""  # said beside the path in the report
+
+
+def _usable_records(
+    entries: list[_Entry], report: DataReport, max_pixels: int, decode: bool, memo: Path | None
+) -> list[Record]:
+    """Records with captions and a usable image; everything else is counted in `report`."""
+    with warnings.catch_warnings():  # images over PIL's limit are over ours: reported, not warned
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        headers = [_header(entry, max_pixels) for entry in entries]
+        pairs = list(zip(entries, headers, strict=True))
+        readable = [entry.image_path for entry, header in pairs if header.problem is None]
+        broken = _undecodable(readable, memo) if decode else set()
     records = []
     modes: Counter[str] = Counter()
     sides: list[int] = []
-    for entry in entries:
-        if not entry.captions:
-            report.skip(NO_CAPTION, entry.id)
+    for entry, header in pairs:
+        problem = header.problem or (CORRUPT_IMAGE if entry.image_path in broken else None)
+        if problem or header.size is None:
+            report.skip(problem or UNREADABLE_IMAGE, _label(entry, header))
             continue
-        problem, mode, size = _inspect_image(entry.image_path, decode)
-        if problem:
-            report.skip(problem, f"{entry.id} ({entry.image_path})")
-            continue
-        if mode != "RGB":
-            modes[mode] += 1
-        sides += size
+        if min(header.size) < MIN_IMAGE_SIDE:
+            report.tiny.append(_label(entry, header))
+        if header.mode != "RGB":
+            modes[header.mode] += 1
+        sides += header.size
         records.append(Record(entry.id, entry.image_path, tuple(entry.captions), entry.attributes))
     report.records = report.images = len(records)
     report.captions = sum(len(record.captions) for record in records)
@@ -438,25 +516,92 @@ def _usable_records(entries: list[_Entry], report: DataReport, decode: bool) -> 
     return records
 
 
-def _inspect_image(path: Path, decode: bool) -> tuple[str | None, str, tuple[int, ...]]:
-    """(problem or None, PIL mode, size) from the file's header, or a full decode."""
+def _label(entry: _Entry, header: _Header) -> str:
+    """How the report names a record: its id, its image's path and what the header said."""
+    size = f", {header.size[0]}x{header.size[1]} px" if header.size else ""
+    note = f", {header.note}" if header.note else ""
+    return f"{entry.id} ({entry.image_path}{size}{note})"
+
+
+def _header(entry: _Entry, max_pixels: int) -> _Header:
+    """The header of the entry's image, or the first reason not to use the entry."""
+    if not entry.captions:
+        return _Header(NO_CAPTION)
+    if not _inside(entry.image_path, entry.root):
+        return _Header(OUTSIDE_IMAGES, note=f"outside {entry.root}")
+    return _read_header(entry.image_path, max_pixels)
+
+
+def _read_header(path: Path, max_pixels: int) -> _Header:
+    """Mode and size from the file's header (nothing is decoded), or why it cannot be used."""
     try:
         if path.stat().st_size == 0:
-            return EMPTY_IMAGE, "", ()
+            return _Header(EMPTY_IMAGE)
     except OSError:
-        return MISSING_IMAGE, "", ()
+        return _Header(MISSING_IMAGE)
     try:
-        image = Image.open(path)
-    except (OSError, UnidentifiedImageError, Image.DecompressionBombError, ValueError):
-        return UNREADABLE_IMAGE, "", ()
-    with image:
-        mode, size = image.mode, image.size
-        if decode:
-            try:
-                image.load()
-            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-                return CORRUPT_IMAGE, mode, size
-    return None, mode, size
+        with Image.open(path) as image:
+            mode, size = image.mode, image.size
+    except Image.DecompressionBombError:  # over twice PIL's limit, so over ours
+        return _Header(TOO_LARGE, note=f"over {2 * PIL_PIXEL_LIMIT:,} px")
+    except (OSError, UnidentifiedImageError, ValueError):
+        return _Header(UNREADABLE_IMAGE)
+    if size[0] * size[1] > max_pixels:
+        return _Header(TOO_LARGE, mode, size, f"over the limit of {max_pixels:,} px")
+    return _Header(None, mode, size)
+
+
+def _undecodable(paths: list[Path], memo: Path | None) -> set[Path]:
+    """The files among `paths` that do not decode in full (truncated or corrupt).
+
+    With `memo` (a JSON file), files unchanged since it was written (same path, size and mtime)
+    are not decoded again; it is then rewritten with the results for `paths`.
+    """
+    stamps = {path: _stamp(path) for path in paths}
+    remembered = _read_memo(memo) if memo else {}
+    decodes = {path: remembered[s] for path, s in stamps.items() if s in remembered}
+    todo = [path for path in paths if path not in decodes]
+    with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:  # PIL releases the GIL
+        decodes.update(zip(todo, pool.map(_decodes, todo), strict=True))
+    if memo and todo:
+        _write_memo(memo, {stamps[path]: ok for path, ok in decodes.items()})
+    return {path for path, ok in decodes.items() if not ok}
+
+
+def _decodes(path: Path) -> bool:
+    """Whether the whole image decodes (truncated or corrupt files do not)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+    return True
+
+
+def _stamp(path: Path) -> str:
+    """A file's absolute path, size and mtime: a decode result holds while these do."""
+    stat = path.stat()
+    return f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _read_memo(memo: Path) -> dict[str, bool]:
+    """The decode results `memo` holds; none when it is absent, unreadable or of another version."""
+    try:
+        data = json.loads(memo.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("version") != _MEMO_VERSION:
+        return {}
+    decodes = data.get("decodes")
+    if not isinstance(decodes, dict):
+        return {}
+    return {stamp: ok for stamp, ok in decodes.items() if isinstance(ok, bool)}
+
+
+def _write_memo(memo: Path, decodes: dict[str, bool]) -> None:
+    """Keep decode results; where they cannot be written, the next call decodes again."""
+    with contextlib.suppress(OSError):
+        atomic_write_text(memo, json.dumps({"version": _MEMO_VERSION, "decodes": decodes}))
 
 
 def _read_json(path: Path) -> Any:
@@ -531,12 +676,17 @@ def _coco_file(folder: Path) -> Path:
     )
 
 
-def _resolve(file_name: str, roots: list[Path]) -> Path:
-    """The first root holding `file_name`; the first root if none does (reported missing)."""
+def _resolve(file_name: str, roots: list[Path]) -> tuple[Path, Path]:
+    """(path, root): the first root holding `file_name`, else the first root (reported missing)."""
     for root in roots:
         if (root / file_name).exists():
-            return root / file_name
-    return roots[0] / file_name
+            return root / file_name, root
+    return roots[0] / file_name, roots[0]
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path`, its `..` taken as written (links not followed), lies inside `root`."""
+    return os.path.abspath(path).startswith(os.path.join(os.path.abspath(root), ""))
 
 
 def _existing(source: Path) -> Path:

@@ -164,6 +164,7 @@ class Trainer:
         split = load_split(config)
         log(split.source.message)
         log(f"Total captions found: {split.report.captions}")
+        log(split.report.problems())
 
         log("\nSTEP 2: Building tokenizer...")
         self.tokenizer = self._tokenizer(split)

@@ -3,9 +3,12 @@ small image files and records that the data tests draw."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
+import struct
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -64,6 +67,76 @@ def write_engraving(path: Path, size: tuple[int, int] = (32, 32), shade: int = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
     return path
+
+
+def write_truncated_jpeg(path: Path) -> Path:
+    """A JPEG whose header reads but whose data stops two thirds of the way through."""
+    image = Image.effect_noise((64, 64), 60).convert("RGB")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path, "JPEG", quality=90)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) * 2 // 3])
+    return path
+
+
+def write_png_header(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims width x height; its pixel data is a 1x1 image's."""
+    buffer = io.BytesIO()
+    Image.new("L", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    header = struct.pack(">II", width, height) + data[24:29]  # IHDR: size, then 5 more bytes
+    data[16:33] = header + struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _outside_by_dots(folder: Path) -> str:
+    write_engraving(folder.parent.parent / "outside.png")
+    return "../../outside.png"
+
+
+def _outside_absolute(folder: Path) -> str:
+    return str(write_engraving(folder.parent / "elsewhere.png").absolute())
+
+
+def _truncated(folder: Path) -> str:
+    write_truncated_jpeg(folder / "img/cut.jpg")
+    return "img/cut.jpg"
+
+
+def _huge(folder: Path) -> str:
+    write_png_header(folder / "img/huge.png", 10_000, 10_000)
+    return "img/huge.png"
+
+
+def _bomb(folder: Path) -> str:  # over twice PIL's limit: PIL itself refuses to open it
+    write_png_header(folder / "img/bomb.png", 20_000, 20_000)
+    return "img/bomb.png"
+
+
+# Bad images, each a function that writes one beside or under a dataset folder and returns the
+# file name the dataset gives it (`write_bad_dataset`).
+BAD_IMAGES: dict[str, Callable[[Path], str]] = {
+    "parent": _outside_by_dots,
+    "absolute": _outside_absolute,
+    "truncated": _truncated,
+    "huge": _huge,
+    "bomb": _bomb,
+}
+
+
+def write_bad_dataset(folder: Path, bad: Sequence[str], good: int = 2) -> Path:
+    """A JSONL dataset in `folder`: `good` engravings, then one record per `BAD_IMAGES` name
+    in `bad`, with that name as its id."""
+    lines = []
+    for index in range(good):
+        write_engraving(folder / f"img/good_{index}.png", shade=index)
+        lines.append({"file": f"img/good_{index}.png", "caption": f"a good engraving {index}"})
+    for name in bad:
+        lines.append({"id": name, "file": BAD_IMAGES[name](folder), "caption": f"a {name} one"})
+    (folder / "d.jsonl").write_text("\n".join(map(json.dumps, lines)) + "\n")
+    return folder
 
 
 def write_flickr8k(root: Path) -> Path:

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
-from mmlib.config import PRESETS, Config, ConfigError, get_device, parse_override
+from mmlib.config import (
+    PIL_PIXEL_LIMIT,
+    PRESETS,
+    Config,
+    ConfigError,
+    get_device,
+    parse_override,
+)
 
 TRAIN_PRODUCTION_DEFAULTS = {
     "metadata_path": Path("data/metadata/engraving_metadata.json"),
@@ -55,6 +63,8 @@ def test_attribute_style_use_as_in_train_production() -> None:
         ("learning_rate", float("nan"), "learning_rate=nan"),
         ("val_fraction", 0.9, "val_fraction=0.9 is out of range"),
         ("image_size", 100, "multiple of 16"),
+        ("max_image_pixels", 0, "max_image_pixels=0 is out of range: allowed between 1 and"),
+        ("max_image_pixels", 89_478_486, "max_image_pixels=89478486 is out of range"),
         ("device", "tpu", "device='tpu': allowed values are auto, cpu, cuda, mps"),
         ("precision", "int8", "precision='int8'"),
         ("use_amp", "maybe", "use_amp='maybe': expected true or false"),
@@ -70,6 +80,11 @@ def test_validation_names_field_value_and_range(name, value, message) -> None:
     assert message in str(info.value)
     with pytest.raises(ConfigError):
         Config(**{name: value})
+
+
+def test_the_pixel_limit_stays_within_pils_own() -> None:
+    assert PIL_PIXEL_LIMIT == Image.MAX_IMAGE_PIXELS
+    assert 50_000_000 <= Config().max_image_pixels <= PIL_PIXEL_LIMIT
 
 
 def test_unknown_field_is_an_error() -> None:

@@ -7,12 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_records, write_flickr8k
+from conftest import BAD_IMAGES, make_records, write_bad_dataset, write_flickr8k
 
 from mmlib import synthetic
 from mmlib.config import Config
-from mmlib.data import load_split, resolve_data_source, split_indices, split_records
-from mmlib.readers import DatasetError, load_records
+from mmlib.data import (
+    load_run_records,
+    load_split,
+    resolve_data_source,
+    split_indices,
+    split_records,
+)
+from mmlib.readers import TOO_LARGE, DatasetError, check_dataset, load_records
 
 # --------------------------------------------------------------------------- split
 
@@ -95,9 +101,33 @@ def test_resolve_generates_the_synthetic_set_once(
 
 def test_load_split_reads_and_splits_the_configured_data(seed_dataset, tmp_path) -> None:
     root = seed_dataset(n=20)
-    config = Config(data_dir=root, val_fraction=0.1, seed=3)
+    config = Config(data_dir=root, val_fraction=0.1, seed=3, cache_dir=tmp_path / "cache")
     split = load_split(config)
     assert split.source.format == "seed" and not split.source.is_synthetic
     assert (len(split.train), len(split.val), split.report.records) == (18, 2, 20)
     assert {r.id for r in split.train}.isdisjoint({r.id for r in split.val})
     assert split.val == split_records(load_records(root)[0], 0.1, 3)[1]
+
+
+# --------------------------------------------------------------------------- what a run reads
+
+
+@pytest.mark.filterwarnings("error")  # PIL's DecompressionBombWarning must not reach the user
+@pytest.mark.parametrize("name", sorted(BAD_IMAGES))
+def test_a_run_skips_what_data_check_skips(tmp_path: Path, name: str) -> None:
+    root = write_bad_dataset(tmp_path / "a/set", [name], good=4)
+    config = Config(cache_dir=tmp_path / "cache")
+    checked = check_dataset(root)
+    for _ in range(2):  # decoding every file, then the results kept in cache_dir
+        records, report = load_run_records(root, "auto", None, config)
+        assert len(records) == 4 and report.skipped == checked.skipped
+        assert report.problems() == checked.problems()
+
+
+def test_a_run_applies_its_pixel_limit(tmp_path: Path) -> None:
+    root = write_bad_dataset(tmp_path / "set", [], good=3)  # 32x32 images
+    config = Config(cache_dir=tmp_path / "cache", max_image_pixels=32 * 32)
+    assert len(load_run_records(root, "jsonl", None, config)[0]) == 3
+    config.max_image_pixels -= 1
+    with pytest.raises(DatasetError, match=f"{TOO_LARGE}: 3 .*over the limit of 1,023 px"):
+        load_run_records(root, "jsonl", None, config)

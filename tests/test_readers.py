@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import write_engraving, write_flickr8k
+from conftest import write_bad_dataset, write_engraving, write_flickr8k
 from PIL import Image
 
 from mmlib import readers
@@ -295,3 +295,126 @@ def test_converted_modes_are_counted(tmp_path: Path) -> None:
     assert report.converted == {"L": 1, "P": 1, "RGBA": 1, "CMYK": 1}
     assert (report.smallest_side, report.largest_side) == (10, 20)
     assert "converted to RGB: CMYK 1, L 1, P 1, RGBA 1" in str(report)
+
+
+# --------------------------------------------------------------------------- bad images
+
+# Each bad image of `conftest.BAD_IMAGES`: the reason it is skipped for, and the words its
+# report line must hold (the record, the path, what to do).
+BAD_IMAGE_REPORTS = {
+    "parent": (readers.OUTSIDE_IMAGES, ["parent (", "set/../../outside.png, outside ", "move"]),
+    "absolute": (readers.OUTSIDE_IMAGES, ["absolute (", "a/elsewhere.png, outside ", "move"]),
+    "truncated": (readers.CORRUPT_IMAGE, ["truncated (", "img/cut.jpg", "replace the file"]),
+    "huge": (readers.TOO_LARGE, ["huge (", "huge.png, 10000x10000 px", "max_image_pixels"]),
+    "bomb": (readers.TOO_LARGE, ["bomb (", "bomb.png, over 178,956,970 px", "max_image_pixels"]),
+}
+
+
+@pytest.mark.filterwarnings("error")  # PIL's DecompressionBombWarning must not reach the user
+@pytest.mark.parametrize("name", sorted(BAD_IMAGE_REPORTS))
+def test_a_bad_image_is_skipped_naming_its_record_path_and_what_to_do(
+    tmp_path: Path, name: str
+) -> None:
+    reason, words = BAD_IMAGE_REPORTS[name]
+    root = write_bad_dataset(tmp_path / "a/set", [name])
+
+    report = check_dataset(root)
+
+    assert report.records == 2 and list(report.skipped) == [reason]
+    line = next(line for line in str(report).splitlines() if line.startswith(f"    {reason}"))
+    assert [word for word in words if word not in line] == [], line
+    assert readers.WHAT_TO_DO[reason] in line
+
+
+def test_seed_paths_are_relative_to_the_images_folder_and_stay_inside_it(tmp_path: Path) -> None:
+    root = write_seed(tmp_path, [{"id": "a", "filename": "a.png", "caption": "kept"}])
+    write_engraving(root / "metadata/beside.png")
+    (root / "processed/engraving/resized/sub").mkdir()
+    items = [
+        {"id": "a", "filename": "sub/../a.png", "caption": "kept"},
+        {"id": "up", "filename": "../../../metadata/beside.png", "caption": "left"},
+    ]
+    (root / "metadata/engraving_metadata.json").write_text(json.dumps(items))
+
+    records, report = load_records(root)
+
+    assert [record.id for record in records] == ["a"]
+    assert report.skipped == {
+        readers.OUTSIDE_IMAGES: [
+            f"up ({root / 'processed/engraving/resized/../../../metadata/beside.png'}, "
+            f"outside {root / 'processed/engraving/resized'})"
+        ]
+    }
+
+
+def test_tiny_images_are_kept_and_reported(tmp_path: Path) -> None:
+    lines = []
+    for name, size in [("dot", (1, 1)), ("strip", (40, 5)), ("small", (8, 8))]:
+        Image.new("RGB", size, (200, 190, 170)).save(tmp_path / f"{name}.png")
+        lines.append(json.dumps({"file": f"{name}.png", "caption": f"a {name}"}))
+    (tmp_path / "d.jsonl").write_text("\n".join(lines))
+
+    report = check_dataset(tmp_path)
+
+    assert report.records == 3 and report.skipped_count == 0
+    assert report.tiny == [
+        f"dot ({tmp_path / 'dot.png'}, 1x1 px)",
+        f"strip ({tmp_path / 'strip.png'}, 40x5 px)",
+    ]
+    text = str(report)
+    assert "warning: tiny images (a side under 8 px)" in text and "dot (" in text
+    assert "replace them with larger copies or remove the records" in text
+
+
+def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    calls: list[Path] = []
+    original = readers._decodes
+
+    def counting(path: Path) -> bool:
+        calls.append(path)
+        return original(path)
+
+    monkeypatch.setattr(readers, "_decodes", counting)
+    return calls
+
+
+def test_decode_results_are_kept_so_only_new_or_changed_files_decode_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_bad_dataset(tmp_path / "set", ["truncated"], good=3)
+    keep = {"verify_images": True, "decode_memo_dir": tmp_path / "cache"}
+    decoded = count_decodes(monkeypatch)
+
+    first = load_records(root, **keep)[1]
+    second = load_records(root, **keep)[1]
+    assert len(decoded) == 4 and second.skipped == first.skipped
+    assert "results kept in" in str(second)
+
+    changed = root / "img/good_1.png"
+    changed.write_bytes(changed.read_bytes()[:-40])  # cut after the header was read
+    third = load_records(root, **keep)[1]
+    assert decoded[4:] == [changed]
+    assert [label.split()[0] for label in third.skipped[readers.CORRUPT_IMAGE]] == [
+        "good_1",
+        "truncated",
+    ]
+
+
+def test_a_broken_or_unwritable_memo_only_costs_a_decode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = write_bad_dataset(tmp_path / "set", [], good=2)
+    keep = {"verify_images": True, "decode_memo_dir": tmp_path / "cache"}
+    decoded = count_decodes(monkeypatch)
+    memo = load_records(root, **keep)[1].decode_memo
+    assert memo is not None and memo.is_file()
+
+    memo.write_text("{not json")
+    assert len(load_records(root, **keep)[0]) == 2 and len(decoded) == 4
+
+    def read_only(*args: Any) -> None:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(readers, "atomic_write_text", read_only)
+    memo.unlink()
+    assert len(load_records(root, **keep)[0]) == 2 and not memo.exists()

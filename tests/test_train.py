@@ -10,13 +10,14 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import free_port, join_as_torchrun_process
+from conftest import TINY_MODEL, free_port, join_as_torchrun_process, write_bad_dataset
 
 from mmlib.checkpoint import load_checkpoint
 from mmlib.config import Config
 from mmlib.dataset import collate_batch
 from mmlib.losses import compute_losses
 from mmlib.model import MultimodalModel
+from mmlib.readers import check_dataset
 from mmlib.step import REPORTED
 from mmlib.tokenizer import ProductionTokenizer
 from mmlib.train import (
@@ -66,6 +67,26 @@ def test_fit_prints_steps_1_to_6_and_writes_the_run(tiny_config, tmp_path) -> No
     tokenizer = ProductionTokenizer().load(run / "tokenizer.json")
     model = MultimodalModel(Config.load(run / "config.json"), len(tokenizer))
     model.load_state_dict(torch.load(run / "best.pt", weights_only=True))
+
+
+def test_step_1_skips_and_reports_what_data_check_does(tmp_path) -> None:
+    root = write_bad_dataset(tmp_path / "a/set", ["truncated", "parent", "huge"], good=10)
+    config = Config(
+        **TINY_MODEL,
+        data_dir=root,
+        checkpoint_dir=tmp_path / "checkpoints",
+        cache_dir=tmp_path / "cache",
+        batch_size=4,
+        num_workers=0,
+        use_amp=False,
+    )
+    lines: list[str] = []
+    trainer = Trainer(config, log=lines.append, progress=False)
+    trainer.prepare()  # before the fix: an error from the image cache on img/cut.jpg
+    step_1 = "\n".join(lines).split("STEP 2:")[0]
+    assert check_dataset(root).problems() in step_1
+    assert "truncated or corrupt image file: 1 (truncated (" in step_1
+    assert len(trainer.train_set) + len(trainer.val_set) == 10
 
 
 def test_train_loss_in_eval_mode_is_recorded_each_epoch(tiny_config, tmp_path) -> None:
