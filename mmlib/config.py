@@ -147,6 +147,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "warmup_steps": _int_range(0),
     "grad_accum_steps": _int_range(1, 4096),
     "keep_checkpoints": _int_range(0),
+    "save_every_minutes": _float_range(0.0),
     "early_stopping_patience": _int_range(0),
     "imagine_steps": _int_range(0),
     "run_name": _run_name,
@@ -220,6 +221,10 @@ class Config:
     warmup_steps: int = 0  # linear warm-up before the cosine decay
     grad_accum_steps: int = 1
     keep_checkpoints: int = 3  # epoch_NNN.pt files kept (train_production.py kept every one)
+    # last.pt is also written during an epoch, at the first optimizer step this many minutes after
+    # it was last written, so a crash loses at most that much of a long epoch; 0: at epoch ends
+    # only. Minutes, not steps: a seed-large last.pt is about 1.5 GB.
+    save_every_minutes: float = 15.0
     early_stopping_patience: int = 0  # epochs without a better val loss before stopping; 0: off
     # --- after training (`python -m mmlib train`, `make train`) ---
     # Steps that fitting imagine.pt (text -> image) may take; fewer on a small data set

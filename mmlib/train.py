@@ -33,7 +33,13 @@ from mmlib.batch_size import out_of_memory_message, resolve_batch_size
 from mmlib.config import AUTO, Config, ConfigError, get_device
 from mmlib.data import SplitData, load_split
 from mmlib.dataset import CaptionDataset, make_loader, set_loader_epoch
-from mmlib.files import atomic_write_text
+from mmlib.files import (
+    WriteError,
+    atomic_write_text,
+    check_writable,
+    fault_point,
+    remove_temporaries,
+)
 from mmlib.images import build_image_cache
 from mmlib.losses import LossWeights, compute_losses, same_caption_mask
 from mmlib.model import MultimodalModel
@@ -86,9 +92,10 @@ class Trainer:
 
     `Trainer(config).fit()` prints train_production.py's steps, then per epoch the train and val
     losses (Img / Cap / Align), "Best model saved", the epoch time and the learning rate.
-    `resume` takes a run folder, a run name or "latest" and continues from its `last.pt`;
+    `resume` takes a run folder, a run name or "latest" and continues from its `last.pt` (or,
+    when the run stopped before its first `last.pt`, starts it again from the beginning);
     `config` should then be the run's own (`run_config`), changed only where you mean it
-    (for example more epochs).
+    (for example more epochs: the cosine schedule is then re-planned over them).
     """
 
     def __init__(
@@ -101,9 +108,17 @@ class Trainer:
         progress: bool = True,
     ) -> None:
         self.resume_state: dict[str, Any] | None = None
+        self._restart_note = ""
         if resume is not None:
             self.run_dir = ckpt.resolve_run(resume, config.checkpoint_dir)
-            self.resume_state = ckpt.load_checkpoint(self.run_dir / ckpt.LAST_FILE)
+            last = self.run_dir / ckpt.LAST_FILE
+            if last.is_file():
+                self.resume_state = ckpt.load_checkpoint(last)
+            else:
+                self._restart_note = (
+                    f"{last} was never written (the run stopped before its first save): "
+                    f"starting {self.run_dir} again from the beginning with its config.json"
+                )
         else:
             name = config.run_name or config.preset_name
             self.run_dir = Path(config.checkpoint_dir) / name
@@ -149,7 +164,12 @@ class Trainer:
         """Run STEP 1..6; return the history (one dict per epoch)."""
         self.prepare()
         with _stop_on_signals(self.request_stop):
-            self._train()
+            try:
+                self._train()
+            except WriteError as error:
+                raise TrainingError(
+                    f"{error}; then continue the run with --resume {self.run_dir}"
+                ) from error
         return self.history
 
     # ------------------------------------------------------------------ STEP 1..5
@@ -160,6 +180,7 @@ class Trainer:
             return
         torch.manual_seed(self.config.seed)
         config, log = self.config, self.log
+        self._open_folders()
         log("STEP 1: Loading dataset...")
         split = load_split(config)
         log(split.source.message)
@@ -196,6 +217,19 @@ class Trainer:
         self._write_run_files()
         if self.resume_state is not None:
             self._restore(self.resume_state)
+
+    def _open_folders(self) -> None:
+        """Before the expensive work: check that the run folder and the image cache can be
+        written, and remove what saves killed midway left in the run folder."""
+        if self._restart_note:
+            self.log(self._restart_note)
+        if self.is_main:
+            check_writable(self.run_dir, "set checkpoint_dir (or --run) to a writable folder")
+            removed = remove_temporaries(self.run_dir)
+            if removed:
+                names = ", ".join(path.name for path in removed)
+                self.log(f"Removed {len(removed)} temporary file(s) of interrupted saves: {names}")
+        check_writable(self.config.cache_dir, "set cache_dir to a writable folder")
 
     def _tokenizer(self, split: SplitData) -> ProductionTokenizer:
         if self.resume_state is not None:
@@ -315,6 +349,7 @@ class Trainer:
     def _train(self) -> None:
         log = self.log
         log("\nSTEP 6: Starting training...")
+        self._last_saved = time.monotonic()
         while self.epoch < self.config.num_epochs and not self._stop_requested:
             started = time.perf_counter()
             try:
@@ -357,38 +392,46 @@ class Trainer:
         skipped = resumed.skipped if resumed else 0
         count = len(self.train_loader)
         batches = itertools.islice(iter(self.train_loader), done, None)
-        bar = tqdm(
+        with tqdm(
             total=count,
             initial=done,
             desc=f"Epoch {self.epoch + 1}/{config.num_epochs}",
             disable=not self.progress,
             leave=False,
-        )
-        while done < count:
-            group = [
-                (batch["images"], batch["tokens"])
-                for batch in itertools.islice(batches, min(config.grad_accum_steps, count - done))
-            ]
-            result = self.step(group)
-            self.global_step += 1
-            done += len(group)
-            bar.update(len(group))
-            sums += result.sums
-            samples += result.samples
-            if not result.finite:
-                skipped += 1
-                self._count_non_finite()
-            else:
-                self._bad_in_a_row = 0
-            logged = self._log_step(result.means, result.grad_norm, bar)
-            for callback in self.callbacks:
-                callback.on_step_end(self, self.global_step, logged)
-            if self._stop_agreed():
-                bar.close()
-                return _EpochPosition(self.epoch, done, sums.cpu(), samples, skipped)
-        bar.close()
+        ) as bar:
+            while done < count:
+                group = [
+                    (batch["images"], batch["tokens"])
+                    for batch in itertools.islice(
+                        batches, min(config.grad_accum_steps, count - done)
+                    )
+                ]
+                result = self.step(group)
+                self.global_step += 1
+                done += len(group)
+                bar.update(len(group))
+                sums += result.sums
+                samples += result.samples
+                if not result.finite:
+                    skipped += 1
+                    self._count_non_finite()
+                else:
+                    self._bad_in_a_row = 0
+                logged = self._log_step(result.means, result.grad_norm, bar)
+                for callback in self.callbacks:
+                    callback.on_step_end(self, self.global_step, logged)
+                if self._stop_agreed():
+                    return _EpochPosition(self.epoch, done, sums.cpu(), samples, skipped)
+                if done < count and self._save_due():
+                    self._save_last(_EpochPosition(self.epoch, done, sums.cpu(), samples, skipped))
+                fault_point(f"step:{self.global_step}")
         self._train_sums, self._train_samples, self._skipped = sums, samples, skipped
         return None
+
+    def _save_due(self) -> bool:
+        """Whether `config.save_every_minutes` have passed since `last.pt` was last written."""
+        minutes = self.config.save_every_minutes
+        return minutes > 0 and time.monotonic() - self._last_saved >= minutes * 60
 
     def _count_non_finite(self) -> None:
         """Warn about a skipped step; stop the run after `MAX_BAD_STEPS_IN_A_ROW` in a row."""
@@ -542,6 +585,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict(),
+            "total_steps": self.total_steps,
             "epoch": self.epoch,
             "global_step": self.global_step,
             "best_val": self.best_val,
@@ -553,6 +597,7 @@ class Trainer:
             "position": None if position is None else vars(position),
         }
         ckpt.save_checkpoint(state, self.run_dir / ckpt.LAST_FILE)
+        self._last_saved = time.monotonic()
         self._write_history()
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -560,6 +605,7 @@ class Trainer:
         ckpt.load_weights(self.model, state["model"], source)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._continue_schedule(state.get("total_steps"))
         self.scaler.load_state_dict(state["scaler"])
         self.epoch = state["epoch"]
         self.global_step = state["global_step"]
@@ -573,6 +619,21 @@ class Trainer:
         if state["position"] is not None:
             self._position = _EpochPosition(**state["position"])
         self.log(f"Resumed {self.run_dir} at epoch {self.epoch + 1}, step {self.global_step}")
+
+    def _continue_schedule(self, saved_total: int | None) -> None:
+        """Set the next step's learning rate from this run's schedule, which spans
+        `num_epochs`: resumed with more epochs than before, the run follows the cosine re-planned
+        over them from the step it reached (not the old schedule's end, 0)."""
+        step = self.scheduler.last_epoch
+        rates = zip(self.scheduler.base_lrs, self.scheduler.lr_lambdas, strict=True)
+        for group, (base, factor) in zip(self.optimizer.param_groups, rates, strict=True):
+            group["lr"] = base * factor(step)
+        if saved_total is not None and saved_total != self.total_steps:
+            self.log(
+                f"The learning-rate schedule now spans {self.config.num_epochs} epochs "
+                f"({self.total_steps} steps, not {saved_total}): from step {step} the learning "
+                f"rate is {self.optimizer.param_groups[0]['lr']:.2e}, decaying to 0 at the end"
+            )
 
 
 def _silent(_line: str) -> None:

@@ -71,6 +71,8 @@ def test_attribute_style_use_as_in_train_production() -> None:
         ("causal_caption_mask", 1, "causal_caption_mask=1: expected true or false"),
         ("batch_size", 2.5, "batch_size=2.5: expected an integer"),
         ("batch_size", "many", "batch_size='many': expected an integer"),
+        ("save_every_minutes", -1, "save_every_minutes=-1.0 is out of range: allowed >= 0.0"),
+        ("save_every_minutes", float("inf"), "save_every_minutes=inf is out of range"),
     ],
 )
 def test_validation_names_field_value_and_range(name, value, message) -> None:

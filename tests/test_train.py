@@ -258,6 +258,40 @@ def test_early_stopping(tiny_config, tmp_path, monkeypatch) -> None:
     assert len(history) == 4
 
 
+def test_resume_with_more_epochs_replans_the_cosine_over_them(tiny_config) -> None:
+    config = tiny_config(num_epochs=2)  # 3 optimizer steps per epoch, 2 of warm-up
+    Trainer(config, progress=False, log=lambda _line: None).fit()
+    lines: list[str] = []
+    longer = config.with_overrides({"num_epochs": 4})
+    trainer = Trainer(longer, resume="tiny", progress=False, log=lines.append)
+    trainer.prepare()
+    factor = _warmup_cosine(warmup_steps=2, total_steps=12)
+    # Step 7 runs at the 4-epoch schedule's rate, not at the 2-epoch schedule's end (0).
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * factor(6))
+    assert "The learning-rate schedule now spans 4 epochs (12 steps, not 6)" in "\n".join(lines)
+    trainer.fit()
+    rates = [float(row["lr"]) for row in read_rows(trainer.run_dir / "steps.csv")]
+    assert rates[6:] == pytest.approx([1e-3 * factor(step) for step in range(7, 13)])
+    assert rates[5] == 0.0  # where the first 2 epochs' schedule ended
+
+
+@pytest.mark.parametrize(("minutes", "saved"), [(None, [None]), (1e-6, [1, 2, None])])
+def test_last_pt_is_saved_within_an_epoch_every_save_every_minutes(
+    tiny_config, monkeypatch, minutes, saved
+) -> None:
+    positions: list[int | None] = []
+    save_last = Trainer._save_last
+
+    def recording(self: Trainer, position) -> None:
+        positions.append(None if position is None else position.batches_done)
+        save_last(self, position)
+
+    monkeypatch.setattr(Trainer, "_save_last", recording)
+    every = {} if minutes is None else {"save_every_minutes": minutes}
+    Trainer(tiny_config(num_epochs=1, **every), progress=False, log=lambda _line: None).fit()
+    assert positions == saved  # at optimizer steps, none at the epoch's last (its end saves)
+
+
 def test_warmup_cosine_schedule() -> None:
     factor = _warmup_cosine(warmup_steps=4, total_steps=14)
     assert [round(factor(s), 3) for s in (0, 3)] == [0.2, 0.8]
