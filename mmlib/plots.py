@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import ScalarFormatter
 
@@ -20,6 +21,7 @@ from mmlib.tokenizer import VocabularyChoice
 
 if TYPE_CHECKING:
     from mmlib.analysis import RunHistory
+    from mmlib.anatomy import TemperatureView
     from mmlib.lr_find import LRFindResult
 
 MemoryItem = MemoryEstimate | BatchSizeRow
@@ -436,4 +438,35 @@ def plot_lr_find(result: LRFindResult) -> Figure:
     )
     axis.legend(loc="upper left")
     figure.tight_layout()
+    return figure
+
+
+def plot_temperature(view: TemperatureView) -> Figure:
+    """The image x caption cosine similarities of a batch (left) and the softmax over each
+    image's row at the view's temperature (right, log colour scale, true pairs circled), with
+    colour bars; the title gives the temperature, the alignment loss and its chance level."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 5), layout="constrained")
+    similarities = left.imshow(view.similarities.cpu().numpy(), cmap="coolwarm", vmin=-1, vmax=1)
+    figure.colorbar(similarities, ax=left, label="cosine similarity")
+    # A log scale shows both ends: the uniform 1 / B of a high temperature and the one bright
+    # cell per row of a low one.
+    probabilities = right.imshow(
+        view.probabilities.cpu().numpy(), cmap="viridis", norm=LogNorm(vmin=1e-3, vmax=1)
+    )
+    figure.colorbar(probabilities, ax=right, label="probability (log scale; rows sum to 1)")
+    for axis in (left, right):
+        axis.set_xlabel("caption")
+        axis.set_ylabel("image")
+    rows, columns = view.positives.cpu().nonzero(as_tuple=True)
+    cell = (200 / view.batch_size) ** 2  # marker area in points^2, about one cell
+    right.scatter(columns, rows, s=cell, facecolors="none", edgecolors="red", linewidths=0.8)
+    left.set_title("cosine similarity of image i and caption j", fontsize=10)
+    right.set_title(
+        f"softmax over captions at T = {view.temperature:.3g}; red: true pairs", fontsize=10
+    )
+    figure.suptitle(
+        f"temperature {view.temperature:.3g} (logit scale {1 / view.temperature:.3g}): "
+        f"alignment loss {view.loss:.3f}\nchance level {view.chance:.3f} for a batch of "
+        f"{view.batch_size} (a guess picks the right caption 1 time in {view.batch_size})"
+    )
     return figure

@@ -15,6 +15,7 @@ from IPython.display import display
 from torchvision.transforms.v2.functional import to_pil_image
 
 from mmlib import plots
+from mmlib.anatomy import EmbeddedBatch, temperature_view
 from mmlib.batch_size import GPUS, recommend_batch_size
 from mmlib.config import PRESETS, Config
 from mmlib.memory import GIB, PRECISIONS, TABLE_BATCHES, MemoryEstimate, estimate_table
@@ -349,3 +350,48 @@ def imagine_panel(predictor: Predictor, caption: str = "", size: int = 256) -> P
 
     _on_change([text], update)
     return Panel(widgets.VBox([text, picture, reading]), {"caption": text}, reading)
+
+
+def temperature_panel(batch: EmbeddedBatch) -> Panel:
+    """A temperature slider (log scale, starting at the model's own) and a batch-size slider
+    over an embedded batch: `plots.plot_temperature` of the first pairs at that temperature,
+    redrawn on every move, and the alignment loss against its chance level (`panel.result`)."""
+    style = {"description_width": "90px"}
+    temperature = widgets.FloatLogSlider(
+        value=batch.temperature,
+        base=10,
+        min=-3,
+        max=1,
+        step=0.05,
+        description="temperature",
+        readout_format=".3g",
+        continuous_update=False,
+        style=style,
+    )
+    size = widgets.IntSlider(
+        value=len(batch),
+        min=2,
+        max=len(batch),
+        description="batch size",
+        continuous_update=False,
+        style=style,
+    )
+    result = widgets.HTML()
+    figure_view = widgets.Output()
+
+    def update() -> None:
+        view = temperature_view(batch, temperature.value, size.value)
+        result.value = (
+            f"temperature <b>{view.temperature:.3g}</b> · alignment loss <b>{view.loss:.3f}</b>"
+            f" · chance level {view.chance:.3f} for {view.batch_size} pairs"
+            f" (a guess is right 1 time in {view.batch_size})"
+        )
+        figure_view.clear_output(wait=True)
+        with figure_view:
+            figure = plots.plot_temperature(view)
+            display(figure)
+            plt.close(figure)
+
+    _on_change([temperature, size], update)
+    controls = {"temperature": temperature, "batch_size": size}
+    return Panel(widgets.VBox([temperature, size, result, figure_view]), controls, result)

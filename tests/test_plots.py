@@ -230,3 +230,28 @@ def test_plot_components_draws_train_and_val_of_each() -> None:
     for component in ("total", "image", "caption", "alignment"):
         assert f"train {component}" in labels and f"val {component}" in labels
     assert figure.axes[0].get_yscale() == "log"
+
+
+def test_plot_temperature_shows_similarities_and_softmax_with_labels() -> None:
+    from mmlib.anatomy import EmbeddedBatch, temperature_view
+    from mmlib.plots import plot_temperature
+
+    embeddings = torch.nn.functional.normalize(
+        torch.randn(4, 8, generator=torch.Generator().manual_seed(0)), dim=1
+    )
+    same = torch.tensor([[1, 0, 0, 1], [0, 1, 0, 0], [0, 0, 1, 0], [1, 0, 0, 1]], dtype=torch.bool)
+    view = temperature_view(EmbeddedBatch(embeddings, embeddings, same, 0.07), 0.1, 4)
+    figure = plot_temperature(view)
+    left, right, *bars = figure.axes
+    assert [(a.get_xlabel(), a.get_ylabel()) for a in (left, right)] == [("caption", "image")] * 2
+    assert [bar.get_ylabel() for bar in bars] == [
+        "cosine similarity",
+        "probability (log scale; rows sum to 1)",
+    ]
+    assert torch.allclose(torch.from_numpy(left.images[0].get_array().data), view.similarities)
+    assert torch.allclose(torch.from_numpy(right.images[0].get_array().data), view.probabilities)
+    circled = right.collections[0].get_offsets().tolist()
+    assert sorted(map(tuple, circled)) == [(0, 0), (0, 3), (1, 1), (2, 2), (3, 0), (3, 3)]
+    title = figure._suptitle.get_text()
+    assert "temperature 0.1 " in title and f"alignment loss {view.loss:.3f}" in title
+    assert "batch of 4" in title

@@ -172,3 +172,35 @@ def test_imagine_panel_draws_what_is_typed(tiny_run) -> None:
         torch.from_numpy(np.array(Image.open(io.BytesIO(picture)).resize((32, 32), 0))),
         expected.permute(1, 2, 0),
     )
+
+
+def test_temperature_panel_redraws_with_the_temperature_and_batch_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mmlib import plots
+    from mmlib.anatomy import EmbeddedBatch, loss_at
+    from mmlib.widgets import temperature_panel
+
+    real, drawn = plots.plot_temperature, []
+
+    def recording(view: Any) -> Any:
+        drawn.append(view)
+        return real(view)
+
+    monkeypatch.setattr(plots, "plot_temperature", recording)
+    generator = torch.Generator().manual_seed(0)
+    image = torch.nn.functional.normalize(torch.randn(6, 8, generator=generator), dim=1)
+    text = torch.nn.functional.normalize(
+        image + 0.3 * torch.randn(6, 8, generator=generator), dim=1
+    )
+    batch = EmbeddedBatch(image, text, torch.eye(6, dtype=torch.bool), 0.07)
+    panel = temperature_panel(batch)
+    assert set(panel.controls) == {"temperature", "batch_size"}
+    assert (drawn[-1].temperature, drawn[-1].batch_size) == (pytest.approx(0.07), 6)
+    assert f"alignment loss <b>{loss_at(batch, 0.07):.3f}</b>" in panel.result.value
+    panel.controls["temperature"].value = 1.0
+    assert drawn[-1].temperature == 1.0 and drawn[-1].loss > drawn[0].loss  # softer, higher loss
+    assert f"alignment loss <b>{loss_at(batch, 1.0):.3f}</b>" in panel.result.value
+    panel.controls["batch_size"].value = 3
+    assert drawn[-1].batch_size == 3 and drawn[-1].probabilities.shape == (3, 3)
+    assert "chance level 1.099 for 3 pairs (a guess is right 1 time in 3)" in panel.result.value
