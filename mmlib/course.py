@@ -13,7 +13,7 @@ from mmlib.config import Config
 from mmlib.data import load_split
 from mmlib.images import build_image_cache, to_pixels, to_uint8
 from mmlib.pipeline import train_and_evaluate
-from mmlib.train import Trainer
+from mmlib.train import Callback, Trainer
 
 COURSE_PRESET = "cpu-tiny"
 
@@ -51,6 +51,32 @@ def ensure_run(config: Config) -> Path:
 
 def _quiet(_line: str) -> None:
     pass
+
+
+class _StopAfter(Callback):
+    """Asks the trainer to stop once it has taken `steps` optimizer steps."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def on_step_end(self, trainer: Trainer, step: int, losses: dict[str, float] | None) -> None:
+        if step >= self.steps:
+            trainer.request_stop()
+
+
+def train_steps(config: Config, steps: int) -> Trainer:
+    """A quiet `Trainer` after `steps` optimizer steps of `config`, every step's losses in its
+    `steps` list: the notebooks' short demonstrations (it writes its run folder as usual)."""
+    if steps < 1:
+        raise ValueError(f"steps={steps}: must be at least 1")
+    trainer = Trainer(
+        config.with_overrides({"log_interval": 1}),
+        callbacks=[_StopAfter(steps)],
+        log=_quiet,
+        progress=False,
+    )
+    trainer.fit()
+    return trainer
 
 
 def ensure_course_run(config: Config | None = None) -> Path:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlib.course import enter_project_root, project_root
+from mmlib.course import enter_project_root, project_root, train_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,3 +76,11 @@ def test_ensure_run_trains_once_then_loads(tiny_config, monkeypatch) -> None:
     monkeypatch.setattr(course.Trainer, "fit", lambda self: calls.append(self) or [])
     course.ensure_run(longer)
     assert len(calls) == 1
+
+
+def test_train_steps_stops_after_the_steps_and_logs_each(tiny_config) -> None:
+    trainer = train_steps(tiny_config(num_epochs=3), steps=3)
+    assert [row["step"] for row in trainer.steps] == [1, 2, 3]
+    assert trainer.global_step == 3 and trainer.stopped
+    with pytest.raises(ValueError, match="steps=0"):
+        train_steps(tiny_config(), steps=0)
