@@ -130,6 +130,22 @@ def show_reconstructions(
     return figure
 
 
+def plot_causal_mask(mask: torch.Tensor, words: Sequence[str]) -> Figure:
+    """The caption decoder's causal mask [L, L] (True: hidden) over the decoder's input `words`:
+    row t is the position predicting word t + 1, shaded where it may read."""
+    if mask.shape != (len(words), len(words)):
+        raise ValueError(f"mask {list(mask.shape)} does not match {len(words)} words")
+    figure, axis = plt.subplots(figsize=(0.32 * len(words) + 2.5, 0.32 * len(words) + 1.5))
+    axis.imshow((~mask).float().numpy(), cmap="Greens", vmin=0, vmax=1.5)
+    axis.set_xticks(range(len(words)), words, rotation=90)
+    axis.set_yticks(range(len(words)), words)
+    axis.set_xlabel("key: the input word read")
+    axis.set_ylabel("query: the position predicting the next word")
+    axis.set_title("causal mask: green = may read (itself and earlier words)")
+    figure.tight_layout()
+    return figure
+
+
 def plot_word_attention(
     image: torch.Tensor,
     words: Sequence[str],

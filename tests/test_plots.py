@@ -255,3 +255,17 @@ def test_plot_temperature_shows_similarities_and_softmax_with_labels() -> None:
     title = figure._suptitle.get_text()
     assert "temperature 0.1 " in title and f"alignment loss {view.loss:.3f}" in title
     assert "batch of 4" in title
+
+
+def test_plot_causal_mask_shades_what_each_position_may_read() -> None:
+    from mmlib.model import CaptionDecoder
+    from mmlib.plots import plot_causal_mask
+
+    words = ["<START>", "an", "engraving"]
+    figure = plot_causal_mask(CaptionDecoder.causal_mask(3), words)
+    axis = figure.axes[0]
+    readable = torch.from_numpy(axis.images[0].get_array().data)
+    assert readable.tolist() == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
+    assert [label.get_text() for label in axis.get_yticklabels()] == words
+    with pytest.raises(ValueError, match="does not match 2 words"):
+        plot_causal_mask(CaptionDecoder.causal_mask(3), words[:2])
