@@ -30,6 +30,9 @@ RESIZE_MODES = ("pad", "crop")
 PIL_PIXEL_LIMIT = 89_478_485
 DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192  # 67 MP (a 61 MP camera frame passes); 192 MiB as RGB
 AUTO = "auto"  # batch_size="auto": the Trainer picks one (mmlib.memory.resolve_batch_size)
+# Fitting imagine.pt: its flow's one-cycle schedule warms up over 5% of the steps and divides by
+# that share less one step (`mmlib.imagine.train_flow`), so it needs 2 / 0.05 = 40 steps.
+MIN_IMAGINE_STEPS = 40
 
 
 def _int_range(low: int, high: int | None = None) -> Callable[[str, Any], None]:
@@ -65,6 +68,16 @@ def _choice(options: Iterable[str]) -> Callable[[str, Any], None]:
     def check(name: str, value: Any) -> None:
         if value not in options:
             raise ConfigError(f"{name}={value!r}: allowed values are {', '.join(options)}")
+
+    return check
+
+
+def _zero_or_at_least(low: int) -> Callable[[str, Any], None]:
+    def check(name: str, value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}={value!r}: expected an integer")
+        if value != 0 and value < low:
+            raise ConfigError(f"{name}={value!r} is out of range: allowed 0 (off) or >= {low}")
 
     return check
 
@@ -149,7 +162,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "keep_checkpoints": _int_range(0),
     "save_every_minutes": _float_range(0.0),
     "early_stopping_patience": _int_range(0),
-    "imagine_steps": _int_range(0),
+    "imagine_steps": _zero_or_at_least(MIN_IMAGINE_STEPS),
     "run_name": _run_name,
 }
 
@@ -228,7 +241,7 @@ class Config:
     early_stopping_patience: int = 0  # epochs without a better val loss before stopping; 0: off
     # --- after training (`python -m mmlib train`, `make train`) ---
     # Steps that fitting imagine.pt (text -> image) may take; fewer on a small data set
-    # (`mmlib.imagine.flow_steps`); 0 skips it.
+    # (`mmlib.imagine.fit_steps`), at least MIN_IMAGINE_STEPS; 0 skips it.
     imagine_steps: int = 4000
     run_name: str = ""  # folder under checkpoint_dir; "" means the preset's name
     preset_name: str = field(default="custom", compare=False)
@@ -403,16 +416,28 @@ def parse_override(text: str) -> tuple[str, str]:
 
 def get_device(config: Config | None = None) -> torch.device:
     """The device to run on, honouring `config.device` (auto: CUDA, then MPS, then CPU)."""
-    wanted = "auto" if config is None else config.device
+    return resolve_device("auto" if config is None else config.device)
+
+
+def resolve_device(wanted: str | torch.device) -> torch.device:
+    """A device by name: auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps, checked to
+    exist on this machine; anything else is a ConfigError that says what is allowed."""
+    name = str(wanted)
+    kind, colon, index = name.partition(":")
+    if kind not in DEVICES or (colon and (kind == "auto" or not index.isdigit())):
+        raise ConfigError(f"device={name!r}: allowed values are auto, cpu, cuda, cuda:N, mps")
     cuda = torch.cuda.is_available()
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if wanted == "auto":
+    if kind == "auto":
         return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if wanted == "cuda" and not cuda:
-        raise ConfigError("device='cuda' but no CUDA GPU is visible; use device='auto' or 'cpu'")
-    if wanted == "mps" and not mps:
-        raise ConfigError("device='mps' but MPS is not available; use device='auto' or 'cpu'")
-    return torch.device(wanted)
+    if kind == "cuda" and not cuda:
+        raise ConfigError(f"device={name!r} but no CUDA GPU is visible; use device='auto' or 'cpu'")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        count = torch.cuda.device_count()
+        raise ConfigError(f"device={name!r}: this machine has {count} CUDA GPU(s), cuda:0 first")
+    if kind == "mps" and not mps:
+        raise ConfigError(f"device={name!r} but MPS is not available; use device='auto' or 'cpu'")
+    return torch.device(name)
 
 
 def _field_list() -> str:

@@ -26,7 +26,7 @@ from mmlib.checkpoint import (
     resolve_run,
     save_checkpoint,
 )
-from mmlib.config import Config
+from mmlib.config import MIN_IMAGINE_STEPS, Config, ConfigError
 from mmlib.data import load_split
 from mmlib.images import build_image_cache, to_pixels
 from mmlib.model import MultimodalModel
@@ -44,7 +44,8 @@ FLOW_STEPS = 32
 CANDIDATES = 8
 # Fitting takes as many passes over the (training image, caption) pairs as the course's 4,000
 # steps on its 4,627 pairs, where the flow was tuned (about 221 passes at batch 256); at least
-# MIN_FIT_STEPS (the one-cycle schedule's warm-up needs tens); at most `Config.imagine_steps`.
+# MIN_FIT_STEPS (the one-cycle schedule works from MIN_IMAGINE_STEPS; a useful fit takes more);
+# at most `Config.imagine_steps`.
 TUNED_FIT = (4000, 4627)  # steps, pairs
 MIN_FIT_STEPS = 100
 
@@ -289,6 +290,7 @@ def train_flow(
     to unseen captions; dropping the condition (`condition_dropout`) trains the unconditional
     flow that classifier-free guidance needs. `progress` shows a bar with the time left.
     """
+    check_fit_steps(steps)
     flow.fit_normalisation(latents, text_embeddings)
     flow.train()
     conditions = flow.condition(text_embeddings)
@@ -314,6 +316,16 @@ def save_imagination(imagination: Imagination, run_dir: str | os.PathLike[str]) 
     return save_checkpoint(imagination.state_dict(), Path(run_dir) / IMAGINE_FILE)
 
 
+def check_fit_steps(steps: int) -> None:
+    """A ConfigError, with the minimum, for fewer steps than the flow's schedule needs."""
+    if steps < MIN_IMAGINE_STEPS:
+        raise ConfigError(
+            f"steps={steps}: fitting {IMAGINE_FILE} takes at least {MIN_IMAGINE_STEPS} steps "
+            "(its one-cycle schedule warms up over 5% of them); give more, or none for the "
+            "default in proportion to the data set"
+        )
+
+
 def fit_steps(pairs: int, most: int) -> int:
     """Steps to fit the flow on `pairs` (image, caption) pairs, in proportion to `TUNED_FIT`,
     within [MIN_FIT_STEPS, most] (`most` below the minimum wins)."""
@@ -331,6 +343,8 @@ def fit_run_imagination(
     """Fit `imagine.pt` for a run on its own training split, on `device`, and save it in the
     run folder; `steps` defaults to `fit_steps` of the split's pairs and the run's
     `imagine_steps`. `progress` shows a bar with the time left."""
+    if steps is not None:
+        check_fit_steps(steps)  # before loading anything
     run_dir = resolve_run(run, checkpoint_dir)
     model, tokenizer, config = load_model(run_dir, checkpoint_dir, device=device)
     train = load_split(config).train

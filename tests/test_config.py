@@ -17,6 +17,7 @@ from mmlib.config import (
     ConfigError,
     get_device,
     parse_override,
+    resolve_device,
 )
 
 TRAIN_PRODUCTION_DEFAULTS = {
@@ -66,6 +67,7 @@ def test_attribute_style_use_as_in_train_production() -> None:
         ("max_image_pixels", 0, "max_image_pixels=0 is out of range: allowed between 1 and"),
         ("max_image_pixels", 89_478_486, "max_image_pixels=89478486 is out of range"),
         ("device", "tpu", "device='tpu': allowed values are auto, cpu, cuda, mps"),
+        ("imagine_steps", 20, "imagine_steps=20 is out of range: allowed 0 (off) or >= 40"),
         ("precision", "int8", "precision='int8'"),
         ("use_amp", "maybe", "use_amp='maybe': expected true or false"),
         ("causal_caption_mask", 1, "causal_caption_mask=1: expected true or false"),
@@ -172,6 +174,19 @@ def test_get_device_honours_config() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             get_device(Config(device="cuda"))
+
+
+def test_resolve_device_names_what_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve_device("cpu") == resolve_device(torch.device("cpu")) == torch.device("cpu")
+    assert resolve_device("cpu:0") == torch.device("cpu", 0)
+    for bogus in ("bogus", "cuda:", "cuda:x", "auto:1", "gpu"):
+        with pytest.raises(ConfigError, match=f"device='{bogus}': allowed values are auto, cpu"):
+            resolve_device(bogus)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(ConfigError, match="device='cuda:2': this machine has 2 CUDA GPU"):
+        resolve_device("cuda:2")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)
 
 
 @pytest.mark.parametrize("bf16", [True, False])

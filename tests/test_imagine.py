@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmlib.checkpoint import load_model
-from mmlib.config import Config
+from mmlib.config import MIN_IMAGINE_STEPS, Config, ConfigError
 from mmlib.data import load_split
 from mmlib.export_runtime import imagine_noise
 from mmlib.images import build_image_cache
@@ -54,8 +54,7 @@ def test_fit_imagination_lowers_the_flow_loss_and_leaves_the_model_alone(
     latents = image_latents(model, images)
     embeddings = caption_embeddings(model, tokenizer, [r.captions[0] for r in train])
 
-    def loss(steps: int) -> float:
-        flow = fit_imagination(model, tokenizer, train, images, steps, seed=0).flow
+    def loss(flow: LatentFlow) -> float:
         with torch.no_grad():
             losses = [
                 flow.loss(latents, flow.condition(embeddings), torch.Generator().manual_seed(s))
@@ -63,10 +62,15 @@ def test_fit_imagination_lowers_the_flow_loss_and_leaves_the_model_alone(
             ]
         return float(torch.stack(losses).mean())
 
-    assert loss(150) < 0.8 * loss(1)
+    untrained = LatentFlow(config.embedding_dim, config.latent_dim)
+    untrained.fit_normalisation(latents, embeddings)
+    fitted = fit_imagination(model, tokenizer, train, images, 150, seed=0).flow
+    assert loss(fitted) < 0.8 * loss(untrained)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     with pytest.raises(ValueError, match="pair up"):
         fit_imagination(model, tokenizer, train[:2], images[:3])
+    with pytest.raises(ConfigError, match=f"steps=20: .* at least {MIN_IMAGINE_STEPS} steps"):
+        fit_imagination(model, tokenizer, train, images, 20)  # the schedule would divide by 0
 
 
 def test_latent_flow_coordinates_are_whitened_principal_components() -> None:

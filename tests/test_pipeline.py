@@ -47,7 +47,7 @@ def test_fitting_and_evaluation_run_on_the_training_device(tiny_config, monkeypa
     for name in ("fit_run_imagination", "evaluate_run"):
         monkeypatch.setattr(pipeline, name, _recording(calls, name, getattr(pipeline, name)))
     run_dir, evaluated = pipeline.train_and_evaluate(
-        tiny_config(num_epochs=1, imagine_steps=5), progress=False
+        tiny_config(num_epochs=1, imagine_steps=40), progress=False
     )
     device = trainers[0].device
     assert calls == [("fit_run_imagination", device), ("evaluate_run", device)]
@@ -78,7 +78,7 @@ def _pipeline_worker(rank: int, world_size: int, port: int, config: Config, log:
 
 
 def test_only_rank_0_fits_and_evaluates_under_two_processes(tiny_config, tmp_path) -> None:
-    config = tiny_config(num_epochs=1, imagine_steps=5)
+    config = tiny_config(num_epochs=1, imagine_steps=40)
     log = tmp_path / "writes.log"
     port = free_port()
     torch.multiprocessing.spawn(_pipeline_worker, args=(2, port, config, log), nprocs=2)
