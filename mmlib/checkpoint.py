@@ -1,16 +1,20 @@
 """Run folders: atomic saves, weights-only loading, and finding a run by path, name or `latest`.
 
-A run folder `checkpoints/<run>/` holds `config.json`, `tokenizer.json`, `history.csv`,
-`steps.csv`, `epoch_NNN.pt` (the last few), `last.pt` (full training state) and `best.pt` (the
-model's `state_dict` alone, as train_production.py wrote it). Training writes through this
-module; inference, analysis and the course read through it, without importing the trainer.
+A run folder `checkpoints/<run>/` holds `config.json`, `tokenizer.json`, `manifest.json` (the
+fingerprint of the vocabulary the weights were trained with), `history.csv`, `steps.csv`,
+`epoch_NNN.pt` (the last few), `last.pt` (full training state) and `best.pt` (the model's
+`state_dict` alone, as train_production.py wrote it). Training writes through this module;
+inference, analysis and the course read through it, without importing the trainer.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
+import re
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,8 +22,8 @@ from typing import Any
 
 import torch
 
-from mmlib.config import Config
-from mmlib.files import atomic_write_bytes
+from mmlib.config import Config, resolve_device
+from mmlib.files import atomic_write_bytes, atomic_write_text
 from mmlib.model import MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 
@@ -30,6 +34,8 @@ STEPS_FILE = "steps.csv"
 LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
 METRICS_FILE = "metrics.json"
+MANIFEST_FILE = "manifest.json"
+VOCABULARY_KEY = "vocabulary_sha256"  # in the manifest: `ProductionTokenizer.fingerprint()`
 
 
 class CheckpointError(RuntimeError):
@@ -49,13 +55,34 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError) as error:
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint ({type(error).__name__}: {error}); it may be "
-            "truncated or from another program — use another file of the run (last.pt, best.pt, "
-            "epoch_NNN.pt)"
-        ) from None
+        with warnings.catch_warnings():  # a plain pickle's protocol: the refusal below says more
+            warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, EOFError, RuntimeError, KeyError) as error:
+        raise CheckpointError(_load_failure(path, error)) from None
+
+
+def _load_failure(path: Path, error: Exception) -> str:
+    """Why `path` did not load. A file that would need code to load is refused as such, never
+    with torch's advice on turning the weights-only protection off."""
+    other_file = "use another file of the run (last.pt, best.pt, epoch_NNN.pt)"
+    text = str(error)
+    if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in text:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+        if found:
+            return (
+                f"{path}: the file holds code ({found.group(1)}) that this library will not run: "
+                f"it loads tensors and plain containers only; {other_file}"
+            )
+        return (
+            f"{path}: not a checkpoint this library can load: damaged, from another program, or "
+            f"holding code, which this library will not run; {other_file}"
+        )
+    first_line = text.splitlines()[0] if text else ""
+    return (
+        f"{path}: not a readable checkpoint ({type(error).__name__}: {first_line}); it may be "
+        f"truncated or from another program — {other_file}"
+    )
 
 
 def load_weights(
@@ -102,6 +129,55 @@ def resolve_run(run: str | os.PathLike[str], checkpoint_dir: str | os.PathLike[s
     )
 
 
+def save_run_tokenizer(tokenizer: ProductionTokenizer, run_dir: str | os.PathLike[str]) -> None:
+    """Write `tokenizer.json`, then the fingerprint of its vocabulary in `manifest.json`, which
+    every load of the run's weights checks (`best.pt` stays a bare `state_dict`)."""
+    run_dir = Path(run_dir)
+    tokenizer.save(run_dir / TOKENIZER_FILE)
+    manifest = {VOCABULARY_KEY: tokenizer.fingerprint()}
+    atomic_write_text(run_dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+
+
+def load_run_tokenizer(run_dir: str | os.PathLike[str]) -> ProductionTokenizer:
+    """The run's `tokenizer.json`, refused when its vocabulary is not the one `manifest.json`
+    records for the weights (they would write garbled captions with it). A run written before
+    the manifest existed loads with a warning."""
+    run_dir = Path(run_dir)
+    tokenizer = ProductionTokenizer.from_file(run_dir / TOKENIZER_FILE)
+    recorded = _recorded_fingerprint(run_dir / MANIFEST_FILE)
+    if recorded is None:
+        warnings.warn(
+            f"{run_dir / MANIFEST_FILE} not found (a run written before vocabulary fingerprints): "
+            f"{TOKENIZER_FILE} cannot be checked against the weights; resuming the run writes it",
+            stacklevel=2,
+        )
+    elif recorded != tokenizer.fingerprint():
+        raise CheckpointError(
+            f"{run_dir / TOKENIZER_FILE}: its vocabulary is not the one the weights were trained "
+            f"with ({run_dir / MANIFEST_FILE} records {recorded[:12]}..., this file has "
+            f"{tokenizer.fingerprint()[:12]}...); put back the run's own {TOKENIZER_FILE}: with "
+            "another, the captions come out garbled"
+        )
+    return tokenizer
+
+
+def _recorded_fingerprint(path: Path) -> str | None:
+    """The vocabulary fingerprint a manifest records; None when there is no manifest."""
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        manifest = None
+    fingerprint = manifest.get(VOCABULARY_KEY) if isinstance(manifest, dict) else None
+    if not isinstance(fingerprint, str):
+        raise CheckpointError(
+            f"{path}: not a run manifest (a JSON object with {VOCABULARY_KEY!r}); restore it, or "
+            "delete it to load the run without checking its vocabulary"
+        )
+    return fingerprint
+
+
 def _last_written(run: Path) -> float:
     """When the run last wrote a file (its folder's own mtime misses in-place rewrites)."""
     return max(p.stat().st_mtime for p in run.iterdir())
@@ -113,10 +189,12 @@ def load_model(
     which: str = BEST_FILE,
     device: str | torch.device = "cpu",
 ) -> tuple[MultimodalModel, ProductionTokenizer, Config]:
-    """A ready model (eval mode), its tokenizer and config from a run folder, name or `latest`."""
+    """A ready model (eval mode), its tokenizer and config from a run folder, name or `latest`,
+    on `device` (a name `mmlib.config.resolve_device` accepts)."""
+    device = resolve_device(device)
     run_dir = resolve_run(run, checkpoint_dir)
     config = Config.load(run_dir / CONFIG_FILE)
-    tokenizer = ProductionTokenizer.from_file(run_dir / TOKENIZER_FILE)
+    tokenizer = load_run_tokenizer(run_dir)
     model = MultimodalModel(config, len(tokenizer))
     state = load_checkpoint(run_dir / which)
     load_weights(model, state.get("model", state), run_dir / which)  # best.pt or last.pt

@@ -3,6 +3,7 @@ flaws fixed."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -159,6 +160,10 @@ class ProductionTokenizer:
             with_oov += missing > 0
         return Coverage(total, oov, n_captions, with_oov)
 
+    def fingerprint(self) -> str:
+        """SHA-256 of the ids' words in order: what a model's embedding rows are tied to."""
+        return hashlib.sha256(json.dumps(self.idx2word, ensure_ascii=False).encode()).hexdigest()
+
     def summary(self, top: int = 3) -> str:
         """train_production.py's "Vocabulary built" report."""
         return (
@@ -264,4 +269,10 @@ def _read_payload(path: Path) -> dict:
     min_freq = payload.get("min_freq")
     if not isinstance(counts, dict) or not isinstance(min_freq, int) or min_freq < 1:
         raise TokenizerError(f"{path}: 'word_counts' and 'min_freq' are missing or malformed")
+    bad = [f"{w!r}: {c!r}" for w, c in counts.items() if type(c) is not int or c < 1][:3]
+    if bad:
+        raise TokenizerError(
+            f"{path}: 'word_counts' must map words to counts >= 1, found {', '.join(bad)}; "
+            "use the run's own tokenizer.json, or rebuild it with build_vocab() and save()"
+        )
     return payload

@@ -233,7 +233,7 @@ class Trainer:
 
     def _tokenizer(self, split: SplitData) -> ProductionTokenizer:
         if self.resume_state is not None:
-            return ProductionTokenizer.from_file(self.run_dir / ckpt.TOKENIZER_FILE)
+            return ckpt.load_run_tokenizer(self.run_dir)
         captions = [caption for record in split.train for caption in record.captions]
         return ProductionTokenizer(self.config.vocab_size).build_vocab(
             captions, self.config.min_freq
@@ -342,7 +342,7 @@ class Trainer:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.config.save(self.run_dir / ckpt.CONFIG_FILE)
-        self.tokenizer.save(self.run_dir / ckpt.TOKENIZER_FILE)
+        ckpt.save_run_tokenizer(self.tokenizer, self.run_dir)
 
     # ------------------------------------------------------------------ STEP 6
 

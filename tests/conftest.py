@@ -232,6 +232,37 @@ def tiny_run(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
     return trainer.run_dir
 
 
+def png_claiming(width: int, height: int) -> bytes:
+    """A 1x1 PNG whose header claims `width` x `height` (a decompression-bomb header)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (1, 1)).save(buffer, "PNG")
+    data = bytearray(buffer.getvalue())
+    data[16:24] = struct.pack(">II", width, height)  # IHDR's width and height
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    return bytes(data)
+
+
+def write_untrained_run(run_dir: Path) -> Path:
+    """An untrained tiny run folder in milliseconds: `config.json`, `tokenizer.json` with its
+    `manifest.json`, `best.pt` and `imagine.pt`; for tests of loading and refusing, not of
+    what a model writes."""
+    from mmlib.checkpoint import BEST_FILE, CONFIG_FILE, save_checkpoint, save_run_tokenizer
+    from mmlib.imagine import IMAGINE_FILE, Imagination
+    from mmlib.model import MultimodalModel
+    from mmlib.tokenizer import ProductionTokenizer
+
+    config = Config(**TINY_MODEL, data_dir=run_dir / "no-data", run_name=run_dir.name)
+    config.save(run_dir / CONFIG_FILE)
+    tokenizer = ProductionTokenizer(100).build_vocab(CAPTIONS)
+    save_run_tokenizer(tokenizer, run_dir)
+    torch.manual_seed(0)
+    model = MultimodalModel(config, len(tokenizer))
+    save_checkpoint(model.state_dict(), run_dir / BEST_FILE)
+    imagination = Imagination(config.embedding_dim, config.latent_dim)
+    save_checkpoint(imagination.state_dict(), run_dir / IMAGINE_FILE)
+    return run_dir
+
+
 REAL_SAMPLES = Path(__file__).resolve().parents[1].parent / "shared/real-samples/flickr8k-200"
 
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from mmlib import export_runtime
-from mmlib.checkpoint import BEST_FILE, CONFIG_FILE, TOKENIZER_FILE
+from mmlib.checkpoint import BEST_FILE, CONFIG_FILE, MANIFEST_FILE, TOKENIZER_FILE
 from mmlib.cli import main
 from mmlib.data import load_split
 from mmlib.export import FORMATS, ExportError, export_run
@@ -209,7 +209,7 @@ def test_runtime_tokenizer_matches_production(predictor: Predictor, tiny_run: Pa
 def test_run_without_imagine_skips_text_to_image(tiny_run: Path, tmp_path: Path) -> None:
     run = tmp_path / "no-imagine"
     run.mkdir()
-    for name in (CONFIG_FILE, TOKENIZER_FILE, BEST_FILE):
+    for name in (CONFIG_FILE, TOKENIZER_FILE, MANIFEST_FILE, BEST_FILE):
         shutil.copyfile(tiny_run / name, run / name)
     folder = export_run(run, "torch-export")  # default folder: <run>/export-torch-export/
     assert folder == run / "export-torch-export"

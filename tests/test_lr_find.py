@@ -40,7 +40,11 @@ def test_range_test_is_exponential_and_leaves_the_trainer_as_it_was(tiny_config,
     assert not trainer.optimizer.state
     assert torch.equal(torch.get_rng_state(), rng)
     run = tmp_path / "checkpoints" / "lr-find"
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "tokenizer.json"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.json",
+        "manifest.json",
+        "tokenizer.json",
+    ]
 
 
 def test_a_huge_end_lr_stops_early_on_divergence(tiny_config) -> None:

@@ -135,6 +135,9 @@ def test_save_load_round_trip(tokenizer: ProductionTokenizer, tmp_path) -> None:
         (lambda p: p.update(idx2word=[*SPECIAL_TOKENS, "a", "a"]), "repeats"),
         (lambda p: p.update(vocab_size=5), "inconsistent"),
         (lambda p: p.pop("word_counts"), "word_counts"),
+        (lambda p: p["word_counts"].update(ship="many"), "counts >= 1, found 'ship': 'many'"),
+        (lambda p: p["word_counts"].update(ship=1.5), "counts >= 1, found 'ship': 1.5"),
+        (lambda p: p["word_counts"].update(ship=0), "counts >= 1, found 'ship': 0"),
     ],
 )
 def test_load_rejects_inconsistent_files(tokenizer, tmp_path, mutate, message) -> None:
@@ -145,6 +148,15 @@ def test_load_rejects_inconsistent_files(tokenizer, tmp_path, mutate, message) -
     with pytest.raises(TokenizerError, match=message) as info:
         ProductionTokenizer().load(path)
     assert str(path) in str(info.value)
+
+
+def test_fingerprint_follows_the_ids_words_in_order(tokenizer, tmp_path) -> None:
+    path = tokenizer.save(tmp_path / "tokenizer.json")
+    assert ProductionTokenizer.from_file(path).fingerprint() == tokenizer.fingerprint()
+    payload = json.loads(path.read_text())
+    payload["idx2word"] = [*SPECIAL_TOKENS, *payload["idx2word"][:3:-1]]  # same words, new ids
+    path.write_text(json.dumps(payload))
+    assert ProductionTokenizer.from_file(path).fingerprint() != tokenizer.fingerprint()
 
 
 def test_load_rejects_truncated_and_missing_files(tokenizer, tmp_path) -> None:

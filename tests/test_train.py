@@ -57,6 +57,7 @@ def test_fit_prints_steps_1_to_6_and_writes_the_run(tiny_config, tmp_path) -> No
         "epoch_001.pt",
         "history.csv",
         "last.pt",
+        "manifest.json",
         "steps.csv",
         "tokenizer.json",
     ]
