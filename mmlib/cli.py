@@ -77,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     caption = commands.add_parser("caption", help="print a caption for each image")
     caption.add_argument("run", help="a run folder, a run name or 'latest'")
     caption.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
-    caption.add_argument("--beam", type=int, default=0, metavar="WIDTH", help="beam search")
+    caption.add_argument(
+        "--beam", type=_positive_int, metavar="WIDTH", help="beam search of this width (>= 1)"
+    )
     caption.add_argument("--length-penalty", type=float, default=0.6)
     caption.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     caption.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
@@ -147,6 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: must be >= 1")
+    return value
+
+
 def _int_list(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(","))
@@ -208,8 +221,8 @@ def _caption(args: argparse.Namespace) -> int:
     from mmlib.inference import Predictor
 
     predictor = Predictor.load(args.run, args.checkpoint_dir, device=args.device)
-    method = "beam" if args.beam else "greedy"
-    captions = predictor.caption(args.images, method, max(args.beam, 1), args.length_penalty)
+    method = "greedy" if args.beam is None else "beam"
+    captions = predictor.caption(args.images, method, args.beam or 1, args.length_penalty)
     for path, caption in zip(args.images, captions, strict=True):
         print(f"{path}\t{caption}")
     return 0
@@ -220,12 +233,23 @@ def _imagine(args: argparse.Namespace) -> int:
 
     from mmlib.inference import Predictor
 
+    _make_parent(args.out)
     predictor = Predictor.load(args.run, args.checkpoint_dir, device=args.device)
     image = predictor.imagine(args.caption, seed=args.seed)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     save_image(image.float() / 255, args.out)
     print(f"wrote {args.out} ({image.shape[-1]}x{image.shape[-2]})")
     return 0
+
+
+def _make_parent(out: Path) -> None:
+    """Create the folder `--out` goes into; a path through a file, or a folder as `--out`, is a
+    ConfigError that names it."""
+    if out.is_dir():
+        raise ConfigError(f"--out {out}: a folder; give a file name in it, e.g. {out / 'x.png'}")
+    for parent in reversed(out.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"--out {out}: {parent} is a file, not a folder; choose another path")
+    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _fit_imagine(args: argparse.Namespace) -> int:
@@ -247,7 +271,7 @@ def _curves(args: argparse.Namespace) -> int:
 
     histories = load_histories(args.runs, args.checkpoint_dir)
     figure = plot_curves(histories)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(args.out)
     figure.savefig(args.out, dpi=120)
     plt.close(figure)
     print(summary_table(histories))
@@ -327,14 +351,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; known errors print one clear line and exit with status 2."""
     from mmlib.checkpoint import CheckpointError
     from mmlib.files import WriteError
+    from mmlib.images import ImageFileError
+    from mmlib.inference import PromptError
     from mmlib.readers import DatasetError
     from mmlib.tokenizer import TokenizerError
     from mmlib.train import TrainingError
 
     known = (ConfigError, DatasetError, TokenizerError, CheckpointError, TrainingError, WriteError)
+    bad_inputs = (ImageFileError, PromptError)
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (*known, FileExistsError, FileNotFoundError) as error:
+    except (*known, *bad_inputs, FileExistsError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -7,16 +7,17 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import re
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
-from mmlib.config import RESIZE_MODES
+from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, RESIZE_MODES
 from mmlib.files import atomic_open
 from mmlib.readers import DatasetError, Record
 
@@ -27,8 +28,16 @@ _CACHE_VERSION = "1"
 _DECODE_CHUNK = 256  # images decoded ahead of the writer, at most
 
 
+class ImageFileError(ValueError):
+    """A file is not a readable image, or too large to decode; the message names the file and
+    what to do."""
+
+
 def load_image(
-    path: str | os.PathLike[str], image_size: int, resize_mode: str = "pad"
+    path: str | os.PathLike[str],
+    image_size: int,
+    resize_mode: str = "pad",
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> torch.Tensor:
     """An image file as a uint8 RGB tensor [3, S, S], any mode converted, aspect kept.
 
@@ -37,12 +46,47 @@ def load_image(
     artificial frame appears; `"crop"` scales the shorter side to S and centre-crops.
     Transparent areas become white paper. Decoding is PIL's: torchvision.io's decoders are
     deprecated since torchvision 0.29, and PIL's JPEG draft mode makes it faster for small S.
+    A file that is not an image, is empty or truncated, or whose header claims more than
+    `max_pixels` pixels (checked before decoding) is an `ImageFileError`.
     """
     if resize_mode not in RESIZE_MODES:
         raise ValueError(f"resize_mode={resize_mode!r}: allowed values are {RESIZE_MODES}")
-    with Image.open(Path(path)) as image:
-        image.draft(None, (image_size, image_size))  # JPEG: decode at 1/2..1/8 scale, sides >= S
-        return pil_to_image(image, image_size, resize_mode)
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            _check_pixels(path, image.size, max_pixels)
+            image.draft(None, (image_size, image_size))  # JPEG: decode at 1/2..1/8 scale
+            return pil_to_image(image, image_size, resize_mode)
+    except ImageFileError:
+        raise
+    except Image.DecompressionBombError as error:  # PIL's own limit, above ours by default
+        claimed = re.search(r"\((\d+) pixels\)", str(error))
+        pixels = f"{int(claimed.group(1)):,}" if claimed else "too many"
+        raise ImageFileError(_too_large(path, pixels, max_pixels)) from None
+    except (OSError, SyntaxError, ValueError) as error:  # PIL's UnidentifiedImageError is one
+        raise ImageFileError(
+            f"{path}: not a readable image ({_reason(error)}); give a complete PNG or JPEG file"
+        ) from None
+
+
+def _check_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    width, height = size
+    if width * height > max_pixels:
+        raise ImageFileError(_too_large(path, f"{width}x{height}", max_pixels))
+
+
+def _too_large(path: Path, pixels: str, max_pixels: int) -> str:
+    return (
+        f"{path}: the image claims {pixels} pixels, over the limit of {max_pixels:,} that this "
+        "library decodes (Config.max_image_pixels); downscale it first"
+    )
+
+
+def _reason(error: Exception) -> str:
+    """PIL's reason without the path it repeats."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image format PIL knows, or an empty file"
+    return str(error) or type(error).__name__
 
 
 def to_pixels(images: torch.Tensor) -> torch.Tensor:
@@ -160,10 +204,10 @@ def _decode_records(
     def decode(record: Record) -> torch.Tensor:
         try:
             return load_image(record.image_path, image_size, resize_mode)
-        except (OSError, RuntimeError, SyntaxError, Image.DecompressionBombError) as error:
+        except (ImageFileError, RuntimeError) as error:
             raise DatasetError(
-                f"{record.image_path}: cannot decode the image of record {record.id!r} ({error}); "
-                "run check_dataset(...) to list every bad file, then fix or remove them"
+                f"record {record.id!r}: {error}; run check_dataset(...) to list every bad file, "
+                "then fix or remove them"
             ) from error
 
     desc = f"Decoding images to {image_size}px"

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mmlib.attention import CaptionAttention, caption_attention
 from mmlib.checkpoint import BEST_FILE, CheckpointError, load_model, resolve_run
-from mmlib.config import Config
+from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, Config
 from mmlib.export_runtime import imagine_noise
 from mmlib.images import fit_image, load_image, pil_to_image, to_pixels, to_uint8
 from mmlib.imagine import (
@@ -32,7 +32,7 @@ from mmlib.imagine import (
     load_imagination,
 )
 from mmlib.model import DecodeMethod, MultimodalModel
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import ProductionTokenizer, words
 
 ImageInput = str | os.PathLike[str] | Image.Image | Tensor
 # Kind -> count of the subjects a caption names: only a data set with a caption grammar has one
@@ -40,22 +40,30 @@ ImageInput = str | os.PathLike[str] | Image.Image | Tensor
 CaptionSubjects = Callable[[str], dict[str, int]]
 
 
+class PromptError(ValueError):
+    """A caption to imagine from has nothing the model can read (`Predictor.check_prompt`)."""
+
+
 def load_images(
-    images: Sequence[ImageInput] | Tensor, image_size: int, resize_mode: str = "pad"
+    images: Sequence[ImageInput] | Tensor,
+    image_size: int,
+    resize_mode: str = "pad",
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> Tensor:
     """File paths, PIL images or tensors as one uint8 batch [N, 3, S, S].
 
     A tensor is a uint8 image [3, H, W] or a batch [N, 3, H, W] (float tensors must already be
-    in [0, 1]); every image is fitted to S as training fitted it (`resize_mode`).
+    in [0, 1]); every image is fitted to S as training fitted it (`resize_mode`). A file that is
+    not an image, or claims more than `max_pixels` pixels, is an `ImageFileError` naming it.
     """
     if isinstance(images, Tensor):
         images = list(images) if images.dim() == 4 else [images]
     if len(images) == 0:
         raise ValueError("images: got none; pass file paths, PIL images or image tensors")
-    return torch.stack([_load_one(image, image_size, resize_mode) for image in images])
+    return torch.stack([_load_one(image, image_size, resize_mode, max_pixels) for image in images])
 
 
-def _load_one(image: ImageInput, image_size: int, resize_mode: str) -> Tensor:
+def _load_one(image: ImageInput, image_size: int, resize_mode: str, max_pixels: int) -> Tensor:
     if isinstance(image, Image.Image):
         return pil_to_image(image, image_size, resize_mode)
     if isinstance(image, Tensor):
@@ -70,7 +78,7 @@ def _load_one(image: ImageInput, image_size: int, resize_mode: str) -> Tensor:
     path = Path(image)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image file")
-    return load_image(path, image_size, resize_mode)
+    return load_image(path, image_size, resize_mode, max_pixels)
 
 
 @dataclass(frozen=True)
@@ -147,10 +155,14 @@ class Predictor:
         """Where the model's weights are."""
         return next(self.model.parameters()).device
 
+    def load_images(self, images: Sequence[ImageInput] | Tensor) -> Tensor:
+        """`load_images` with this run's image size, resize mode and pixel limit."""
+        config = self.config
+        return load_images(images, config.image_size, config.resize_mode, config.max_image_pixels)
+
     def pixels(self, images: Sequence[ImageInput] | Tensor) -> Tensor:
         """Any accepted images as the model's float input [N, 3, S, S] in [-1, 1], on its device."""
-        uint8 = load_images(images, self.config.image_size, self.config.resize_mode)
-        return to_pixels(uint8.to(self.device))
+        return to_pixels(self.load_images(images).to(self.device))
 
     @torch.no_grad()
     def caption(
@@ -176,7 +188,7 @@ class Predictor:
     ) -> list[CaptionAttention]:
         """Greedy captions, each word with where the caption decoder looked on the image grid
         while writing it (`mmlib.attention.caption_attention`)."""
-        uint8 = load_images(images, self.config.image_size, self.config.resize_mode)
+        uint8 = self.load_images(images)
         found: list[CaptionAttention] = []
         for batch in uint8.split(batch_size):
             found += caption_attention(self.model, self.tokenizer, batch)
@@ -237,6 +249,23 @@ class Predictor:
             )
         return self.imagination
 
+    def check_prompt(self, caption: str) -> None:
+        """A PromptError unless `caption` has a word this run's vocabulary knows: an empty,
+        blank, emoji- or punctuation-only caption, or one of unknown words only, reads as
+        nothing to the model, and its image would say nothing about it."""
+        found = words(caption)
+        if not found:
+            raise PromptError(
+                f"caption {caption!r} has no words: type a caption first, e.g. one like the "
+                "training captions"
+            )
+        if not any(word in self.tokenizer.word2idx for word in found):
+            raise PromptError(
+                f"caption {caption!r}: none of its words is in this run's vocabulary of "
+                f"{len(self.tokenizer)} tokens; type a caption with words like the training "
+                "captions'"
+            )
+
     @torch.no_grad()
     def imagine(
         self,
@@ -253,6 +282,8 @@ class Predictor:
         """
         flow = self._require_imagination().flow
         captions = [captions] if isinstance(captions, str) else list(captions)
+        for caption in captions:
+            self.check_prompt(caption)
         noise = torch.from_numpy(imagine_noise(len(captions), candidates, flow.components, seed))
         pixels = imagine_pixels(
             self.model, flow, self.embed_captions(captions), noise.to(self.device), guidance

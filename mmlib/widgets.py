@@ -329,7 +329,10 @@ def _png(image: torch.Tensor, size: int) -> bytes:
 
 
 def imagine_panel(predictor: Predictor, caption: str = "", size: int = 256) -> Panel:
-    """Type a caption (Enter): the image imagined from it, and what the captioner reads in it."""
+    """Type a caption (Enter): the image imagined from it, and what the captioner reads in it;
+    a caption the model cannot read (`Predictor.check_prompt`) gets its message instead."""
+    from mmlib.inference import PromptError
+
     text = widgets.Text(
         value=caption,
         placeholder="An engraving depicting ...",
@@ -344,7 +347,11 @@ def imagine_panel(predictor: Predictor, caption: str = "", size: int = 256) -> P
         if not text.value.strip():
             reading.value = "type a caption and press Enter"
             return
-        image = predictor.imagine(text.value)
+        try:
+            image = predictor.imagine(text.value)
+        except PromptError as error:
+            reading.value = str(error)
+            return
         picture.value = _png(image[0], size)
         reading.value = "the captioner reads: " + predictor.caption(image)[0]
 

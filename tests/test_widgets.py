@@ -163,6 +163,8 @@ def test_imagine_panel_draws_what_is_typed(tiny_run) -> None:
     predictor = Predictor.load(tiny_run)
     panel = imagine_panel(predictor, size=64)
     assert panel.result.value == "type a caption and press Enter"
+    panel.controls["caption"].value = "\U0001f6a2\U0001f319"  # emoji only, as the CLI refuses
+    assert "has no words: type a caption" in panel.result.value
     panel.controls["caption"].value = "An engraving depicting a small ship"
     assert panel.result.value.startswith("the captioner reads: ")
     picture = panel.box.children[1].value
