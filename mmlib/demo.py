@@ -24,10 +24,11 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from mmlib.config import Config
+from mmlib.config import Config, ConfigError
 from mmlib.data import load_split
+from mmlib.images import ImageFileError, load_image, pil_to_image
 from mmlib.imagine import IMAGINE_FILE
-from mmlib.inference import Match, Predictor
+from mmlib.inference import Match, Predictor, PromptError
 from mmlib.readers import DatasetError
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ DISPLAY_SIZE = 256  # imagined images are enlarged to about this many pixels a s
 NEAREST_K = 5
 INSTALL_HINT = 'the demo needs gradio: pip install -e ".[demo]"'
 NEAREST_HEADERS = ["caption", "cosine"]
+MAX_UPLOAD = "20mb"  # gradio refuses larger uploads before they reach the app
+# Uploads whose header claims more pixels are refused before decoding; JPEGs decode downscaled.
+UPLOAD_MAX_PIXELS = 4096 * 4096
 
 
 class DemoDependencyError(ImportError):
@@ -66,7 +70,7 @@ def embed_pool(predictor: Predictor, captions: Sequence[str]) -> Tensor:
 
 def nearest_captions(
     predictor: Predictor,
-    image: str | os.PathLike[str] | Image.Image,
+    image: str | os.PathLike[str] | Image.Image | Tensor,
     pool: Sequence[str],
     pool_embeddings: Tensor,
     k: int = NEAREST_K,
@@ -82,6 +86,21 @@ def nearest_captions(
     ]
 
 
+def upload_image(predictor: Predictor, image: str | os.PathLike[str] | Image.Image) -> Tensor:
+    """An upload decoded once as the model's uint8 input [3, S, S], through the library's checked
+    loader (at most UPLOAD_MAX_PIXELS, or the run's lower limit); a file that is no usable image
+    is a DemoInputError with the demo's own message, without the server's temporary path."""
+    config = predictor.config
+    if isinstance(image, Image.Image):
+        return pil_to_image(image, config.image_size, config.resize_mode)
+    most = min(UPLOAD_MAX_PIXELS, config.max_image_pixels)
+    try:
+        return load_image(image, config.image_size, config.resize_mode, max_pixels=most)
+    except ImageFileError as error:
+        reason = str(error).removeprefix(f"{Path(image)}: ")
+        raise DemoInputError(f"could not use that upload: {reason}") from None
+
+
 def caption_image(
     predictor: Predictor,
     image: str | os.PathLike[str] | Image.Image | None,
@@ -93,12 +112,10 @@ def caption_image(
     nearest pool captions. No image (the upload was cleared) gives empty outputs."""
     if image is None:
         return "", "", []
-    try:
-        greedy = predictor.caption([image], method="greedy")[0]
-        beam = predictor.caption([image], method="beam")[0]
-        matches = nearest_captions(predictor, image, pool, pool_embeddings, k)
-    except OSError as error:  # PIL's UnidentifiedImageError is one
-        raise DemoInputError(f"could not read that image ({error}); try a PNG or JPEG") from None
+    pixels = upload_image(predictor, image)
+    greedy = predictor.caption([pixels], method="greedy")[0]
+    beam = predictor.caption([pixels], method="beam")[0]
+    matches = nearest_captions(predictor, pixels, pool, pool_embeddings, k)
     return greedy, beam, [[m.item, round(m.score, 4)] for m in matches]
 
 
@@ -129,8 +146,10 @@ def imagine_image(predictor: Predictor, caption: str | None) -> Image.Image:
     if message:
         raise DemoInputError(message)
     caption = (caption or "").strip()
-    if not caption:
-        raise DemoInputError("type a caption first, e.g. one like the dataset's")
+    try:
+        predictor.check_prompt(caption)
+    except PromptError as error:
+        raise DemoInputError(str(error)) from None
     return enlarge(predictor.imagine([caption])[0])
 
 
@@ -147,6 +166,21 @@ def _gradio() -> Any:
     return gradio
 
 
+def uploaded_path(payload: dict[str, Any] | None) -> str | None:
+    """The file of gr.Image's upload payload, unread; None when the upload was cleared.
+
+    The caption event skips gradio's preprocessing (`preprocess=False`), which opens the file
+    with PIL and answers a bad one with its generic "Could not preprocess input" and a traceback
+    in the server's log: `upload_image` reads it instead.
+    """
+    if not payload:
+        return None
+    path = payload.get("path")
+    if not path:
+        raise DemoInputError("could not use that upload: no file came with it; upload an image")
+    return str(path)
+
+
 def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Blocks:
     """The demo app (not launched). The pool's distinct captions are embedded once, here."""
     gr = _gradio()
@@ -154,17 +188,17 @@ def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Bloc
     pool_embeddings = embed_pool(predictor, pool)
     unavailable = imagine_unavailable(predictor)
 
-    def on_caption(image: str | None) -> tuple[str, str, list[list[Any]]]:
+    def on_caption(upload: dict[str, Any] | None) -> tuple[str, str, list[list[Any]]]:
         try:
-            return caption_image(predictor, image, pool, pool_embeddings)
+            return caption_image(predictor, uploaded_path(upload), pool, pool_embeddings)
         except DemoInputError as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None  # a user's input
 
     def on_imagine(caption: str | None) -> Image.Image:
         try:
             return imagine_image(predictor, caption)
         except DemoInputError as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(str(error), print_exception=False) from None  # a user's input
 
     name = Path(predictor.run_dir).name if predictor.run_dir else "a run"
     size = predictor.config.image_size
@@ -174,7 +208,7 @@ def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Bloc
             with gr.Row():
                 image = gr.Image(
                     label=f"Image (fitted to {size}x{size} as in training)",
-                    type="filepath",  # the uploaded file itself, read as Predictor reads files
+                    type="filepath",
                     image_mode=None,
                     sources=["upload", "clipboard"],
                     height=DISPLAY_SIZE,
@@ -188,7 +222,9 @@ def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Bloc
                 interactive=False,
                 label=f"Nearest of the dataset's {len(pool)} distinct captions (cosine)",
             )
-            image.change(on_caption, image, [greedy, beam, nearest], api_name="caption")
+            image.change(
+                on_caption, image, [greedy, beam, nearest], api_name="caption", preprocess=False
+            )
         with gr.Tab("Imagine from a caption"):
             if unavailable:
                 gr.Markdown(f"**{unavailable}**")
@@ -244,6 +280,10 @@ def launch_demo(
     With `block=True` this returns when the server stops (Ctrl+C); with `block=False` it returns
     the running app at once: its URL is `demo.local_url`, and `demo.close()` stops it.
     """
+    if port is not None and not 1 <= port <= 65535:
+        raise ConfigError(
+            f"port {port}: allowed 1 to 65535; pass another --port, or none for a free one"
+        )
     _gradio()  # fail before loading anything when gradio is missing
     if port is None:
         port = free_port()
@@ -269,6 +309,7 @@ def launch_demo(
         prevent_thread_lock=True,
         quiet=True,
         show_error=True,
+        max_file_size=MAX_UPLOAD,
         ssr_mode=False,
         mcp_server=False,
     )

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import png_claiming
 from PIL import Image
 
 from mmlib.cli import build_parser, main
 from mmlib.data import load_split
 from mmlib.demo import (
     HOST,
+    MAX_UPLOAD,
     NEAREST_HEADERS,
     DemoDependencyError,
     DemoInputError,
@@ -29,6 +31,8 @@ from mmlib.demo import (
     imagine_unavailable,
     launch_demo,
     port_is_free,
+    upload_image,
+    uploaded_path,
 )
 from mmlib.inference import Predictor
 
@@ -87,7 +91,7 @@ def test_callbacks_without_a_server(predictor: Predictor, pool: list[str], engra
 
     not_an_image = engraving.with_name("notes.png")
     not_an_image.write_text("not pixels")
-    with pytest.raises(DemoInputError, match="could not read that image"):
+    with pytest.raises(DemoInputError, match="could not use that upload"):
         caption_image(predictor, str(not_an_image), pool, embeddings)
 
     size = predictor.config.image_size
@@ -96,9 +100,59 @@ def test_callbacks_without_a_server(predictor: Predictor, pool: list[str], engra
     imagined = predictor.imagine(pool[0])[0].permute(1, 2, 0).numpy()
     factor = 256 // size
     assert np.array_equal(np.asarray(picture)[::factor, ::factor], imagined)
-    with pytest.raises(DemoInputError, match="type a caption"):
-        imagine_image(predictor, "   ")
+    for blank in (None, "", "   ", "\U0001f6a2\U0001f319", "xyzzy"):  # emoji; an unknown word
+        with pytest.raises(DemoInputError, match="type a caption"):
+            imagine_image(predictor, blank)
     assert enlarge(predictor.imagine(pool[0])[0], size=size).size == (size, size)
+
+
+BAD_UPLOADS = {
+    "random.png": (bytes(range(256)) * 8, "not a readable image"),
+    "notes.txt": (b"not pixels\n", "not a readable image"),
+    "empty.png": (b"", "empty file"),
+    "bomb.png": (png_claiming(20000, 20000), "claims 400,000,000 pixels"),
+    "wide.png": (png_claiming(5000, 4000), "claims 5000x4000 pixels"),  # within PIL's limit
+}
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), [(n, *v) for n, v in BAD_UPLOADS.items()])
+def test_a_bad_upload_gets_the_demos_message(predictor, tmp_path, name, data, reason) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises(DemoInputError, match="could not use that upload") as refused:
+        upload_image(predictor, str(path))
+    assert reason in str(refused.value) and str(tmp_path) not in str(refused.value)
+
+
+def test_the_caption_event_takes_the_uploads_path_unread() -> None:
+    assert uploaded_path({"path": "/tmp/upload/a.png", "url": None}) == "/tmp/upload/a.png"
+    assert uploaded_path(None) is None
+    with pytest.raises(DemoInputError, match="no file came with it"):
+        uploaded_path({"path": None, "url": "data:image/png;base64,AAAA"})
+
+
+@pytest.mark.filterwarnings("ignore::Warning:gradio.queueing")
+def test_served_app_answers_bad_uploads_with_its_own_message(
+    tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    demo = launch_demo(tiny_run, block=False)
+    try:
+        assert MAX_UPLOAD == "20mb" and demo.max_file_size == 20 * 2**20
+        client = gradio_client.Client(
+            demo.local_url, verbose=False, analytics_enabled=False, download_files=tmp_path
+        )
+        try:
+            for name in ("random.png", "bomb.png"):
+                upload = tmp_path / name
+                upload.write_bytes(BAD_UPLOADS[name][0])
+                with pytest.raises(AppError, match="could not use that upload") as refused:
+                    client.predict(gradio_client.handle_file(upload), api_name="/caption")
+                assert "preprocess" not in str(refused.value)
+        finally:
+            client.close()
+    finally:
+        demo.close(verbose=False)
+    assert "Traceback" not in capsys.readouterr().err  # the server's log stays quiet
 
 
 def test_missing_imagine_pt_gives_a_clear_message(predictor: Predictor, pool: list[str]):
@@ -192,7 +246,7 @@ def test_served_bare_run_without_imagine_pt_or_data(
 ):
     bare = tmp_path / "bare"
     bare.mkdir()
-    for name in ("best.pt", "tokenizer.json"):
+    for name in ("best.pt", "tokenizer.json", "manifest.json"):
         shutil.copy(tiny_run / name, bare / name)
     config = json.loads((tiny_run / "config.json").read_text())
     config["data_dir"] = str(tmp_path / "gone")
