@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,9 @@ from mmlib.checkpoint import BEST_FILE, HISTORY_FILE, METRICS_FILE, load_model
 from mmlib.config import Config
 from mmlib.data import load_split
 from mmlib.images import build_image_cache, to_pixels, to_uint8
+from mmlib.model import MultimodalModel
 from mmlib.pipeline import train_and_evaluate
+from mmlib.step import REPORTED, MicroBatch, TrainingStep, make_optimizer
 from mmlib.train import Callback, Trainer
 
 COURSE_PRESET = "cpu-tiny"
@@ -86,6 +89,22 @@ def ensure_course_run(config: Config | None = None) -> Path:
     if not ((run_dir / BEST_FILE).is_file() and (run_dir / METRICS_FILE).is_file()):
         run_dir, _ = train_and_evaluate(config)
     return run_dir
+
+
+def fit_batches(
+    config: Config, vocab_size: int, batches: Sequence[MicroBatch], steps: int
+) -> tuple[MultimodalModel, list[dict[str, float]]]:
+    """A new model of `config` (seeded as the Trainer seeds it) after `steps` fp32 steps of
+    the one training step over `batches` in turn, at the config's learning rate without a
+    schedule, in eval mode; with each step's losses (`REPORTED`). How fast a model learns a few
+    batches by heart: the notebooks' demonstrations of what helps or leaks."""
+    if steps < 1 or not batches:
+        raise ValueError(f"steps={steps}, {len(batches)} batches: need at least one of each")
+    torch.manual_seed(config.seed)
+    model = MultimodalModel(config, vocab_size)
+    step = TrainingStep(model, make_optimizer(model, config, "cpu"), config, "fp32")
+    losses = [step([batches[i % len(batches)]]).means.tolist() for i in range(steps)]
+    return model.eval(), [dict(zip(REPORTED, row, strict=True)) for row in losses]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from mmlib.course import enter_project_root, project_root, train_steps
+from mmlib.course import enter_project_root, fit_batches, project_root, train_steps
+from mmlib.step import REPORTED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,3 +85,18 @@ def test_train_steps_stops_after_the_steps_and_logs_each(tiny_config) -> None:
     assert trainer.global_step == 3 and trainer.stopped
     with pytest.raises(ValueError, match="steps=0"):
         train_steps(tiny_config(), steps=0)
+
+
+def test_fit_batches_learns_the_batches_it_is_given(tiny_config) -> None:
+    config = tiny_config()
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(4, 3, config.image_size, config.image_size, generator=generator) * 2 - 1
+    tokens = torch.tensor([[1, 5, 6, 2], [1, 6, 5, 2], [1, 7, 2, 0], [1, 5, 7, 2]])
+    model, losses = fit_batches(config, 8, [(images, tokens)], steps=20)
+    assert len(losses) == 20 and set(losses[0]) == {*REPORTED}
+    assert losses[-1]["total"] < 0.5 * losses[0]["total"]
+    assert not model.training
+    again, same_losses = fit_batches(config, 8, [(images, tokens)], steps=20)
+    assert same_losses == losses  # seeded as the Trainer seeds its model
+    with pytest.raises(ValueError, match="steps=0"):
+        fit_batches(config, 8, [(images, tokens)], steps=0)
