@@ -17,7 +17,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
-from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, RESIZE_MODES
+from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, PIL_PIXEL_LIMIT, RESIZE_MODES
 from mmlib.files import atomic_open
 from mmlib.readers import DatasetError, Record
 
@@ -202,8 +202,8 @@ def _decode_records(
     """
 
     def decode(record: Record) -> torch.Tensor:
-        try:
-            return load_image(record.image_path, image_size, resize_mode)
+        try:  # the records passed their run's own pixel limit (Config.max_image_pixels)
+            return load_image(record.image_path, image_size, resize_mode, PIL_PIXEL_LIMIT)
         except (ImageFileError, RuntimeError) as error:
             raise DatasetError(
                 f"record {record.id!r}: {error}; run check_dataset(...) to list every bad file, "

@@ -80,14 +80,9 @@ def write_truncated_jpeg(path: Path) -> Path:
 
 
 def write_png_header(path: Path, width: int, height: int) -> Path:
-    """A PNG whose header claims width x height; its pixel data is a 1x1 image's."""
-    buffer = io.BytesIO()
-    Image.new("L", (1, 1)).save(buffer, "PNG")
-    data = bytearray(buffer.getvalue())
-    header = struct.pack(">II", width, height) + data[24:29]  # IHDR: size, then 5 more bytes
-    data[16:33] = header + struct.pack(">I", zlib.crc32(b"IHDR" + header))
+    """A PNG whose header claims width x height (`png_claiming`) at `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bytes(data))
+    path.write_bytes(png_claiming(width, height))
     return path
 
 

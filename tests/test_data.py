@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 from conftest import BAD_IMAGES, make_records, write_bad_dataset, write_flickr8k
+from PIL import Image
 
 from mmlib import synthetic
-from mmlib.config import Config
+from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, PIL_PIXEL_LIMIT, Config
 from mmlib.data import (
     load_run_records,
     load_split,
@@ -18,6 +19,7 @@ from mmlib.data import (
     split_indices,
     split_records,
 )
+from mmlib.images import build_image_cache
 from mmlib.readers import TOO_LARGE, DatasetError, check_dataset, load_records
 
 # --------------------------------------------------------------------------- split
@@ -131,3 +133,15 @@ def test_a_run_applies_its_pixel_limit(tmp_path: Path) -> None:
     config.max_image_pixels -= 1
     with pytest.raises(DatasetError, match=f"{TOO_LARGE}: 3 .*over the limit of 1,023 px"):
         load_run_records(root, "jsonl", None, config)
+
+
+def test_a_run_may_raise_its_pixel_limit_above_the_default(tmp_path: Path) -> None:
+    side = 8193  # one column and row more than 8192: over DEFAULT_MAX_IMAGE_PIXELS
+    (tmp_path / "img").mkdir()
+    Image.new("L", (side, side)).save(tmp_path / "img/large.png")
+    (tmp_path / "d.jsonl").write_text('{"file": "img/large.png", "caption": "a large one"}\n')
+    config = Config(cache_dir=tmp_path / "cache", max_image_pixels=PIL_PIXEL_LIMIT)
+    records, _ = load_run_records(tmp_path, "jsonl", None, config)
+    assert side * side > DEFAULT_MAX_IMAGE_PIXELS and len(records) == 1
+    images = build_image_cache(records, 16, cache_dir=None, progress=False)
+    assert images.shape == (1, 3, 16, 16)  # the cache decodes what the run's limit let through
