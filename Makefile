@@ -50,7 +50,8 @@ train: $(STAMP) data
 $(COURSE_METRICS): $(STAMP) $(SYNTHETIC) $(wildcard mmlib/*.py)
 	$(MAKE) train
 
-# Notebook 05 in JupyterLab in headless Chromium (Debian's package; playwright drives it).
+# Notebooks 03 (temperature slider) and 05 (hyperparameter panel) in JupyterLab in headless
+# Chromium (Debian's package; playwright drives it); screenshots in out/.
 check-browser: $(STAMP)
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
-	$(PY) tests/browser_check.py --screenshot out/notebook05.png
+	$(PY) tests/browser_check.py --out out
