@@ -164,6 +164,23 @@ def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+# A model with two layers of four heads and a latent larger than its width: the model and
+# attention tests.
+SMALL_MODEL = {
+    "image_size": 32,
+    "latent_dim": 48,
+    "embedding_dim": 32,
+    "num_heads": 4,
+    "num_layers": 2,
+    "text_encoder_layers": 1,
+    "feedforward_dim": 64,
+    "base_channels": 8,
+    "max_caption_length": 12,
+    "memory_tokens": 2,
+    "dropout": 0.0,
+}
+
+
 TINY_MODEL = {
     "image_size": 32,
     "latent_dim": 32,

@@ -9,6 +9,7 @@ from pathlib import Path
 import matplotlib
 import pytest
 import torch
+from conftest import SMALL_MODEL
 
 from mmlib.attention import (
     AttentionMaps,
@@ -29,19 +30,7 @@ from mmlib.tokenizer import END_ID, PAD_ID, START_ID, ProductionTokenizer
 
 matplotlib.use("Agg")
 
-SMALL = {
-    "image_size": 32,
-    "latent_dim": 48,
-    "embedding_dim": 32,
-    "num_heads": 4,
-    "num_layers": 2,
-    "text_encoder_layers": 1,
-    "feedforward_dim": 64,
-    "base_channels": 8,
-    "max_caption_length": 12,
-    "memory_tokens": 2,
-    "dropout": 0.1,
-}
+SMALL = {**SMALL_MODEL, "dropout": 0.1}  # eval mode must switch dropout off
 CAPTIONS = ["a small ship beside a tall tower", "two birds above a house under the sun"]
 
 

@@ -4,25 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import SMALL_MODEL
 
 from mmlib.config import Config
 from mmlib.model import CaptionDecoder, MultimodalModel, build_model, encoder_levels
 from mmlib.tokenizer import END_ID, PAD_ID, START_ID, ProductionTokenizer
 
 VOCAB = 20
-SMALL = {
-    "image_size": 32,
-    "latent_dim": 48,
-    "embedding_dim": 32,
-    "num_heads": 4,
-    "num_layers": 2,
-    "text_encoder_layers": 1,
-    "feedforward_dim": 64,
-    "base_channels": 8,
-    "max_caption_length": 12,
-    "memory_tokens": 2,
-    "dropout": 0.0,
-}
+SMALL = SMALL_MODEL
 OVERFIT_CAPTIONS = (
     "a small ship beside a tall tower",
     "a large ship beside a small tower",
