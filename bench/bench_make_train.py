@@ -1,0 +1,126 @@
+"""Where `make train`'s time goes: each stage's parts, in CPU seconds on a fixed thread count.
+
+CPU time (`time.process_time`) rather than wall-clock, so other jobs on the machine move the
+figures less; with nothing else running the two agree. Parts: a training step with and without
+the perceptual term and under bf16 autocast, the per-epoch eval-mode passes, a step of fitting
+`imagine.pt`, and the evaluation's greedy and beam captions and its imagining, on the course
+model `make train` leaves (`checkpoints/cpu-tiny`). Ends with `make train`'s composition: how
+many of each part one run does, and their product.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from mmlib.config import Config
+from mmlib.data import load_split
+from mmlib.images import build_image_cache, to_pixels
+from mmlib.imagine import LatentFlow, caption_embeddings, fit_steps, image_latents, train_flow
+from mmlib.inference import Predictor
+from mmlib.metrics import evaluate_imagination
+from mmlib.synthetic import subjects_in_caption
+from mmlib.train import Trainer
+
+
+def cpu_seconds(work: Callable[[], object], repeats: int) -> float:
+    """CPU seconds of one call of `work`, the mean of `repeats` after one warm-up call."""
+    work()
+    started = time.process_time()
+    for _ in range(repeats):
+        work()
+    return (time.process_time() - started) / repeats
+
+
+def step_seconds(checkpoints: Path, steps: int, **overrides: object) -> tuple[float, int]:
+    """CPU seconds of one cpu-tiny training step (first batches of the course data), and the
+    steps of an epoch."""
+    config = Config.preset("cpu-tiny", checkpoint_dir=checkpoints, **overrides)
+    trainer = Trainer(config, progress=False)
+    trainer.log = lambda *args, **kwargs: None
+    trainer.prepare()
+    batches = itertools.cycle(
+        [(b["images"], b["tokens"]) for b in itertools.islice(iter(trainer.train_loader), 4)]
+    )
+    trainer.model.train()
+    return cpu_seconds(lambda: trainer.step([next(batches)]), steps), len(trainer.train_loader)
+
+
+def eval_passes_seconds(checkpoints: Path) -> float:
+    """CPU seconds of one epoch's eval-mode passes (validation and the training subset)."""
+    config = Config.preset("cpu-tiny", checkpoint_dir=checkpoints)
+    trainer = Trainer(config, progress=False)
+    trainer.log = lambda *args, **kwargs: None
+    trainer.prepare()
+    return cpu_seconds(lambda: (trainer.validate(), trainer.validate_train()), 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run", default="cpu-tiny", help="the trained course run")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=8, help="training steps timed per variant")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as scratch:
+        checkpoints = Path(scratch)
+        step, batches = step_seconds(checkpoints, args.steps)
+        no_perceptual, _ = step_seconds(checkpoints, args.steps, perceptual_loss_weight=0.0)
+        bf16, _ = step_seconds(checkpoints, args.steps, precision="bf16")
+        evals = eval_passes_seconds(checkpoints)
+
+    predictor = Predictor.load(args.run, device="cpu")
+    model, tokenizer, config = predictor.model, predictor.tokenizer, predictor.config
+    split = load_split(config)
+    train_images = build_image_cache(
+        split.train, config.image_size, config.resize_mode, cache_dir=config.cache_dir
+    )
+    latents = image_latents(model, train_images)
+    captions = [r.captions[0] for r in split.train]
+    embeddings = caption_embeddings(model, tokenizer, captions)
+    flow = LatentFlow(embeddings.shape[1], latents.shape[1])
+    flow_step = cpu_seconds(lambda: train_flow(flow, latents, embeddings, steps=50), 1) / 50
+    flow_steps = fit_steps(len(captions), config.imagine_steps)
+
+    val_images = build_image_cache(
+        split.val, config.image_size, config.resize_mode, cache_dir=config.cache_dir
+    )
+    pixels = to_pixels(val_images)
+    with torch.no_grad():
+        greedy = cpu_seconds(lambda: model.generate(pixels), 1)
+        beam = cpu_seconds(lambda: model.generate(pixels, method="beam"), 1)
+    prompts = [r.captions[0] for r in split.val]
+    imagining = cpu_seconds(
+        lambda: evaluate_imagination(predictor, prompts, subjects_in_caption, config.seed), 1
+    )
+
+    epochs = config.num_epochs
+    parts = {
+        "training steps": epochs * batches * step,
+        "per-epoch eval passes": epochs * evals,
+        f"fitting imagine.pt ({flow_steps} steps)": flow_steps * flow_step,
+        "evaluation: greedy captions": greedy,
+        "evaluation: beam captions (width 4)": beam,
+        "evaluation: imagining and sampled pairs": imagining,
+    }
+    print(f"CPU seconds on {args.threads} thread(s)")
+    print(f"training step (batch {config.batch_size}): {step:.3f}")
+    print(f"  without the perceptual term: {no_perceptual:.3f} ({no_perceptual / step - 1:+.0%})")
+    print(f"  under bf16 autocast: {bf16:.3f} ({bf16 / step - 1:+.0%})")
+    print(f"fitting imagine.pt: {flow_step * 1000:.1f} ms per step")
+    print(f"\nmake train ({epochs} epochs x {batches} steps), the parts it runs, in CPU minutes")
+    print(f"(wall-clock: about CPU time / {args.threads} where the threads are kept busy):")
+    total = sum(parts.values())
+    for name, seconds in parts.items():
+        print(f"  {name:44s} {seconds / 60:5.1f}  {seconds / total:4.0%}")
+    print(f"  {'total':44s} {total / 60:5.1f}")
+
+
+if __name__ == "__main__":
+    main()
