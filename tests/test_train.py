@@ -214,12 +214,13 @@ def test_signal_mid_epoch_saves_last_and_resumes_exactly(tiny_config, tmp_path, 
     Trainer(tiny_config(run_name="straight"), progress=False).fit()
     config = tiny_config(run_name="signalled")
     lines: list[str] = []
+    handler = signal.getsignal(signal.SIGINT)  # ignored when a shell started the tests in `&`
     history = Trainer(
         config, callbacks=[SignalAtStep(5, number)], log=lines.append, progress=False
     ).fit()
     assert len(history) == 1 and "Stopped during epoch 2" in lines[-1]
     assert load_checkpoint(tmp_path / "checkpoints/signalled/last.pt")["position"] is not None
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is handler  # the handler before `fit` is back
     Trainer(config, resume="latest", progress=False).fit()
     run_dir = tmp_path / "checkpoints"
     _assert_same_run(run_dir / "straight", run_dir / "signalled")
