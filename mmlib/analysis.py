@@ -285,7 +285,10 @@ def diagnose(
     the run's `steps.csv` rows) adds step-level evidence of a too-high learning rate.
     `learning_rate` (default: the run's config, else the largest `lr` logged) is compared with
     `lr_suggestion` (from `lr_find`) only: a smooth decline alone never says "too low".
-    Fewer than `patience + 2` epochs give only "insufficient data".
+    Divergence (a non-finite loss, a step loss far above its start, an epoch's loss far above
+    its best) is flagged from the first epoch; the findings that need a trend (plateau,
+    overfitting, a learning rate too high from its curves) need `patience + 2` epochs, and fewer
+    add "insufficient data".
     """
     if patience < 1:
         raise ValueError(f"patience={patience}: must be >= 1")
@@ -307,22 +310,21 @@ def diagnose(
         logged = [row["lr"] for row in epochs if "lr" in row]
         learning_rate = max(logged) if logged else None
 
+    divergence = _divergence(epochs, steps)  # never too early to call
+    findings: list[Finding] = [divergence] if divergence else []
     needed = patience + MIN_EPOCHS_BEYOND_PATIENCE
     if len(epochs) < needed:
-        return [
+        findings.append(
             Finding(
                 "insufficient data",
-                f"only {len(epochs)} epoch(s); at least {needed} are needed to judge the curves "
-                f"(patience {patience} + {MIN_EPOCHS_BEYOND_PATIENCE})",
+                f"only {len(epochs)} epoch(s); at least {needed} are needed to judge the trends "
+                f"(plateau, overfitting; patience {patience} + {MIN_EPOCHS_BEYOND_PATIENCE})",
                 {"epochs": len(epochs), "needed": needed},
-                "train for more epochs before drawing conclusions",
+                "train for more epochs before drawing conclusions about trends",
             )
-        ]
+        )
+        return findings
 
-    findings: list[Finding] = []
-    divergence = _divergence(epochs, steps)
-    if divergence:
-        findings.append(divergence)
     too_high = _lr_too_high(epochs, steps) or _lr_above_suggestion(learning_rate, lr_suggestion)
     if too_high:
         findings.append(too_high)
@@ -376,6 +378,9 @@ def _divergence(epochs: list[dict[str, float]], steps: list[dict[str, float]]) -
                 "lower the learning rate (try 3-10x lower), keep gradient clipping on, and "
                 "check the data for broken samples",
             )
+    exploded = _exploding_step(steps)
+    if exploded:
+        return exploded
     for key in ("val_total", "train_total"):
         values = _series(epochs, key)
         for index in range(1, len(values)):
@@ -397,6 +402,28 @@ def _divergence(epochs: list[dict[str, float]], steps: list[dict[str, float]]) -
                     "lower the learning rate (try 3-10x lower) or lengthen the warmup; resume "
                     f"from the best checkpoint (epoch {best_epoch}) rather than the last",
                 )
+    return None
+
+
+def _exploding_step(steps: list[dict[str, float]]) -> Finding | None:
+    """A logged step whose total loss exceeds `DIVERGENCE_FACTOR` x the first logged step's:
+    training that works never climbs that far above where it started, even within epoch 1."""
+    logged = [row for row in steps if math.isfinite(row.get("total", math.nan))]
+    if not logged or logged[0]["total"] <= 0:
+        return None
+    start = logged[0]
+    for row in logged[1:]:
+        if row["total"] > DIVERGENCE_FACTOR * start["total"]:
+            step, epoch = int(row.get("step", -1)), int(row.get("epoch", -1))
+            factor = row["total"] / start["total"]
+            return Finding(
+                "divergence",
+                f"the step loss rose to {_fmt(row['total'])} at step {step} (epoch {epoch}), "
+                f"{factor:.1f}x its first logged value {_fmt(start['total'])} "
+                f"(step {int(start.get('step', -1))})",
+                {"step": step, "epoch": epoch, "value": row["total"], "factor": factor},
+                "lower the learning rate (try 3-10x lower) or lengthen the warmup",
+            )
     return None
 
 

@@ -53,10 +53,29 @@ def test_clean_and_short_healthy_histories_have_no_findings() -> None:
     assert format_findings(diagnose(rows(10))) == NO_FINDINGS
 
 
-def test_too_short_history_is_insufficient_data_only() -> None:
-    findings = diagnose(rows(3, val_total=lambda i: [1.0, 5.0, math.nan][i]))
+def test_too_short_history_is_insufficient_data_for_trends_only() -> None:
+    findings = diagnose(rows(3))
     assert [f.kind for f in findings] == ["insufficient data"]
     assert findings[0].evidence == {"epochs": 3, "needed": 5}
+    assert "trends" in findings[0].message
+
+
+def test_divergence_is_never_too_early_to_call() -> None:
+    # A 3-epoch run at lr 5: validation 175 -> 822 -> 2,443.
+    jump = diagnose(rows(3, val_total=lambda i: [175.0, 822.0, 2443.0][i]))
+    assert [f.kind for f in jump] == ["divergence", "insufficient data"]
+    assert jump[0].evidence["epoch"] == 2 and jump[0].evidence["factor"] > 4
+    non_finite = diagnose(rows(1, val_total=lambda i: math.nan))
+    assert [f.kind for f in non_finite] == ["divergence", "insufficient data"]
+
+
+def test_a_step_loss_far_above_its_start_is_divergence_within_epoch_1() -> None:
+    steps = [{"step": s, "epoch": 1, "total": t} for s, t in [(10, 14.0), (20, 30.0), (30, 86.0)]]
+    findings = diagnose(rows(1), steps=steps)
+    assert findings[0].kind == "divergence" and findings[0].evidence["step"] == 30
+    assert "6.1x its first logged value 14" in findings[0].message
+    falling = [{"step": s, "epoch": 1, "total": 14.0 / s} for s in range(1, 40)]
+    assert [f.kind for f in diagnose(rows(1), steps=falling)] == ["insufficient data"]
 
 
 def test_divergence_non_finite_and_jump() -> None:
