@@ -19,6 +19,7 @@ from mmlib.step import REPORTED, MicroBatch, TrainingStep, make_optimizer
 from mmlib.train import Callback, Trainer
 
 COURSE_PRESET = "cpu-tiny"
+REAL_SAMPLE = Path("../shared/real-samples/flickr8k-200")  # beside the project root, not in it
 
 
 def project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -130,4 +131,41 @@ def validation_examples(
         reconstructions=to_uint8(model.reconstruct(pixels)),
         generated=tokenizer.batch_decode(model.generate(pixels)),
         truth=[record.captions[0] for record in records],
+    )
+
+
+@dataclass(frozen=True)
+class CaptionSample:
+    """Training and validation captions of one data set, split by image, and where they are from."""
+
+    name: str
+    train: list[str]
+    val: list[str]
+    message: str
+
+
+def long_tail_captions(config: Config, folder: Path = REAL_SAMPLE) -> CaptionSample:
+    """Real captions with a long tail of rare words: the Flickr8k sample at `folder` (relative
+    to the project root), split by image as a run splits. Where it is absent, the course's own
+    synthetic captions, with a message saying that they have no long tail."""
+    if not folder.is_dir():
+        split = load_split(config)
+        return CaptionSample(
+            "synthetic captions",
+            [caption for record in split.train for caption in record.captions],
+            [caption for record in split.val for caption in record.captions],
+            f"No real captioned sample at {folder}: the cells below use the course's synthetic "
+            "captions, which have no long tail. Set `folder` to a Flickr8k-style folder "
+            "(captions.txt and Images/) to see one.",
+        )
+    split = load_split(config.with_overrides({"data_dir": folder}))
+    train_captions = [caption for record in split.train for caption in record.captions]
+    val_captions = [caption for record in split.val for caption in record.captions]
+    return CaptionSample(
+        "Flickr8k sample",
+        train_captions,
+        val_captions,
+        f"Real captions at {folder}: Flickr8k photographs, {len(split.train)} to train on "
+        f"({len(train_captions):,} captions), {len(split.val)} to validate "
+        f"({len(val_captions):,} captions)",
     )

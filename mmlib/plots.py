@@ -57,31 +57,61 @@ def plot_caption_lengths(lengths: Sequence[int], title: str = "Words per caption
     return figure
 
 
-def plot_zipf(word_counts: Counter[str], annotate: int = 8) -> Figure:
-    """Word frequency against rank on log-log axes (Zipf's law), with the top words named."""
-    ranked = sorted(word_counts.values(), reverse=True)
-    figure, axis = plt.subplots(figsize=(6, 4))
-    axis.loglog(range(1, len(ranked) + 1), ranked, marker=".", linestyle="-")
-    for rank, (word, count) in enumerate(word_counts.most_common(annotate), start=1):
-        axis.annotate(word, (rank, count), fontsize=8, xytext=(4, 2), textcoords="offset points")
-    axis.set_xlabel("rank")
+def plot_zipf(corpora: Mapping[str, Counter[str]], annotate: int = 8) -> Figure:
+    """Word count against rank on log-log axes (Zipf's law), one line per named corpus. The
+    first corpus's `annotate` top words are listed in a column, each joined to its point by a
+    thin line: neighbouring ranks sit too close on a log axis for labels at the points."""
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for name, counts in corpora.items():
+        ranked = sorted(counts.values(), reverse=True)
+        axis.loglog(range(1, len(ranked) + 1), ranked, marker=".", markersize=4, label=name)
+    first = next(iter(corpora.values()), Counter())
+    top = sorted(first.items(), key=lambda item: (-item[1], item[0]))[:annotate]
+    row_height = min(0.075, 0.9 / max(len(top), 1))
+    for rank, (word, count) in enumerate(top, start=1):
+        axis.annotate(
+            f"{rank}. {word} ({count:,})",
+            xy=(rank, count),
+            xytext=(0.6, 0.95 - row_height * (rank - 1)),
+            textcoords="axes fraction",
+            fontsize=8,
+            va="top",
+            arrowprops={"arrowstyle": "-", "color": "0.6", "linewidth": 0.6},
+        )
+    axis.set_xlabel("rank (1 = the most frequent word)")
     axis.set_ylabel("count in training captions")
     axis.set_title("Word frequencies (Zipf plot)")
+    axis.legend(loc="lower left", fontsize=8)
     figure.tight_layout()
     return figure
 
 
-def plot_oov(rows: Sequence[VocabularyChoice]) -> Figure:
-    """Vocabulary size and validation OOV rate against `min_freq`."""
-    figure, left = plt.subplots(figsize=(6, 3.5))
+def plot_oov(rows: Sequence[VocabularyChoice], chosen: int | None = None) -> Figure:
+    """Vocabulary size and validation OOV rate against `min_freq` (log axis); `chosen` marks one
+    `min_freq` of the rows with a dashed line and its two values."""
+    figure, left = plt.subplots(figsize=(6.5, 3.8))
     min_freqs = [row.min_freq for row in rows]
     left.plot(min_freqs, [row.vocabulary for row in rows], marker="o", color="tab:blue")
-    left.set_xlabel("min_freq")
-    left.set_ylabel("vocabulary size", color="tab:blue")
+    left.set_xscale("log")
+    left.xaxis.set_major_formatter(ScalarFormatter())
+    left.set_xlabel("min_freq (log scale)")
+    left.set_ylabel("vocabulary size (tokens)", color="tab:blue")
     right = left.twinx()
     right.plot(min_freqs, [100 * row.oov_rate for row in rows], marker="s", color="tab:red")
     right.set_ylabel("validation OOV words (%)", color="tab:red")
-    left.set_title("A higher min_freq: a smaller vocabulary, more <UNK>")
+    right.set_ylim(bottom=0)
+    left.set_ylim(bottom=0)
+    title = "A higher min_freq: a smaller vocabulary, more <UNK>"
+    if chosen is not None:
+        row = next((row for row in rows if row.min_freq == chosen), None)
+        if row is None:
+            raise ValueError(f"chosen={chosen}: not a min_freq of the rows ({min_freqs})")
+        left.axvline(chosen, color="0.4", linestyle="--", linewidth=1)
+        title = (
+            f"min_freq={chosen}: {row.vocabulary:,} tokens, "
+            f"{100 * row.oov_rate:.1f}% of validation words <UNK>"
+        )
+    left.set_title(title, fontsize=10)
     figure.tight_layout()
     return figure
 

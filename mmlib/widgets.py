@@ -68,11 +68,15 @@ def vocabulary_explorer(
     val_captions: Sequence[str],
     max_min_freq: int = 50,
     max_vocab_size: int = 8000,
+    curve: Sequence[int] = (1, 2, 3, 5, 10, 20, 50),
 ) -> Panel:
-    """Sliders for `min_freq` and `vocab_size` showing the vocabulary and validation OOV rate."""
+    """Sliders for `min_freq` (the teaching control) and `vocab_size`: the vocabulary and
+    validation OOV rate they give, and `plots.plot_oov` over the `curve` min_freqs with the
+    slider's value marked, redrawn on every move."""
     min_freq = widgets.IntSlider(
         value=1, min=1, max=max_min_freq, description="min_freq", continuous_update=False
     )
+    min_freq.add_class("mmlib-teach")
     vocab_size = widgets.IntSlider(
         value=max_vocab_size,
         min=5,
@@ -81,18 +85,27 @@ def vocabulary_explorer(
         continuous_update=False,
     )
     result = widgets.HTML()
+    figure_view = widgets.Output()
+    figure_view.add_class("mmlib-teach-figure")
 
     def update() -> None:
-        row = oov_table(train_captions, val_captions, [min_freq.value], vocab_size.value)[0]
+        min_freqs = sorted({*curve, min_freq.value})
+        rows = oov_table(train_captions, val_captions, min_freqs, vocab_size.value)
+        row = rows[min_freqs.index(min_freq.value)]
         result.value = (
             f"vocabulary: <b>{row.vocabulary}</b> tokens · validation OOV words: "
             f"<b>{100 * row.oov_rate:.2f}%</b> · captions with an OOV word: "
             f"<b>{100 * row.captions_with_oov:.1f}%</b>"
         )
+        figure_view.clear_output(wait=True)
+        with figure_view:
+            figure = plots.plot_oov(rows, chosen=min_freq.value)
+            display(figure)
+            plt.close(figure)
 
     _on_change([min_freq, vocab_size], update)
     controls = {"min_freq": min_freq, "vocab_size": vocab_size}
-    return Panel(widgets.VBox([min_freq, vocab_size, result]), controls, result)
+    return Panel(widgets.VBox([min_freq, vocab_size, result, figure_view]), controls, result)
 
 
 def token_inspector(tokenizer: ProductionTokenizer, max_length: int = 32) -> Panel:
@@ -375,6 +388,7 @@ def temperature_panel(batch: EmbeddedBatch) -> Panel:
         continuous_update=False,
         style=style,
     )
+    temperature.add_class("mmlib-teach")
     size = widgets.IntSlider(
         value=len(batch),
         min=2,
@@ -385,6 +399,7 @@ def temperature_panel(batch: EmbeddedBatch) -> Panel:
     )
     result = widgets.HTML()
     figure_view = widgets.Output()
+    figure_view.add_class("mmlib-teach-figure")
 
     def update() -> None:
         view = temperature_view(batch, temperature.value, size.value)

@@ -100,3 +100,27 @@ def test_fit_batches_learns_the_batches_it_is_given(tiny_config) -> None:
     assert same_losses == losses  # seeded as the Trainer seeds its model
     with pytest.raises(ValueError, match="steps=0"):
         fit_batches(config, 8, [(images, tokens)], steps=0)
+
+
+def test_long_tail_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, tmp_path) -> None:
+    from conftest import write_flickr8k
+
+    from mmlib.course import long_tail_captions
+
+    folder = write_flickr8k(tmp_path / "flickr")
+    sample = long_tail_captions(tiny_config(val_fraction=0.5), folder)
+    assert (sample.name, len(sample.train), len(sample.val)) == ("Flickr8k sample", 5, 5)
+    dogs = {"dog" in caption for caption in sample.train + sample.val}
+    assert dogs == {True, False} and len({"dog" in c for c in sample.train}) == 1  # by image
+    assert "1 to train on (5 captions), 1 to validate (5 captions)" in sample.message
+
+
+def test_long_tail_captions_says_when_it_falls_back_to_the_course_captions(
+    tiny_config, tmp_path
+) -> None:
+    from mmlib.course import long_tail_captions
+
+    sample = long_tail_captions(tiny_config(), tmp_path / "absent")
+    assert sample.name == "synthetic captions" and sample.train and sample.val
+    assert sample.message.startswith(f"No real captioned sample at {tmp_path / 'absent'}")
+    assert all(caption.startswith("An engraving") for caption in sample.train)

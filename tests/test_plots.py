@@ -8,6 +8,7 @@ from dataclasses import replace
 import matplotlib
 import pytest
 import torch
+from matplotlib.text import Text
 
 from mmlib.analysis import RunHistory
 from mmlib.batch_size import BatchSizeRow
@@ -42,16 +43,34 @@ def test_caption_length_histogram_counts_every_caption() -> None:
     assert sum(heights) == 3 and max(heights) == 2
 
 
-def test_zipf_plot_is_rank_ordered() -> None:
-    figure = plot_zipf(Counter({"a": 10, "ship": 4, "tower": 7}))
-    line = figure.axes[0].lines[0]
-    assert list(line.get_ydata()) == [10, 7, 4]
+def test_zipf_plot_is_rank_ordered_with_one_line_per_corpus() -> None:
+    figure = plot_zipf({"real": Counter({"a": 10, "ship": 4, "tower": 7}), "other": Counter(a=3)})
+    axis = figure.axes[0]
+    assert [list(line.get_ydata()) for line in axis.lines] == [[10, 7, 4], [3]]
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == ["real", "other"]
 
 
-def test_oov_plot_has_both_series() -> None:
+def test_zipf_labels_do_not_overlap() -> None:
+    # neighbouring ranks with nearly equal counts: labels placed at their points overlapped
+    counts = Counter({f"word{rank}": 1000 - rank for rank in range(30)})
+    figure = plot_zipf({"captions": counts}, annotate=8)
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    boxes = [Text.get_window_extent(label, renderer) for label in figure.axes[0].texts]
+    assert len(boxes) == 8
+    assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+
+
+def test_oov_plot_has_both_series_on_a_log_axis_and_marks_the_choice() -> None:
     rows = oov_table(["a ship", "a ship", "a tower"], ["a tower"], min_freqs=(1, 2))
     figure = plot_oov(rows)
     assert [list(ax.lines[0].get_ydata()) for ax in figure.axes] == [[7, 6], [0.0, 50.0]]
+    assert figure.axes[0].get_xscale() == "log"
+    marked = plot_oov(rows, chosen=2).axes[0]
+    assert list(marked.lines[-1].get_xdata()) == [2, 2]
+    assert marked.get_title() == "min_freq=2: 6 tokens, 50.0% of validation words <UNK>"
+    with pytest.raises(ValueError, match="chosen=3"):
+        plot_oov(rows, chosen=3)
 
 
 def test_step_losses_plot_one_line_per_component() -> None:

@@ -56,6 +56,27 @@ def test_vocabulary_explorer_updates_oov_rate() -> None:
     assert (small.controls["min_freq"].max, small.controls["vocab_size"].value) == (3, 40)
 
 
+def test_vocabulary_explorer_redraws_the_oov_curve_at_the_slider(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mmlib import plots
+
+    real, drawn = plots.plot_oov, []
+
+    def recording(rows: Any, chosen: int | None = None) -> Any:
+        drawn.append(([row.min_freq for row in rows], chosen))
+        return real(rows, chosen)
+
+    monkeypatch.setattr(plots, "plot_oov", recording)
+    panel = vocabulary_explorer(TRAIN, VAL, max_min_freq=4, curve=(1, 2))
+    assert drawn == [([1, 2], 1)]
+    panel.controls["min_freq"].value = 3  # a value off the curve is added to it and marked
+    assert drawn[-1] == ([1, 2, 3], 3)
+    figure = panel.box.children[-1]
+    assert "mmlib-teach" in panel.controls["min_freq"]._dom_classes
+    assert "mmlib-teach-figure" in figure._dom_classes
+
+
 def test_token_inspector_shows_ids_of_typed_text() -> None:
     tokenizer = ProductionTokenizer().build_vocab(TRAIN)
     panel = token_inspector(tokenizer, max_length=8)
@@ -198,6 +219,8 @@ def test_temperature_panel_redraws_with_the_temperature_and_batch_size(
     batch = EmbeddedBatch(image, text, torch.eye(6, dtype=torch.bool), 0.07)
     panel = temperature_panel(batch)
     assert set(panel.controls) == {"temperature", "batch_size"}
+    assert "mmlib-teach" in panel.controls["temperature"]._dom_classes
+    assert "mmlib-teach-figure" in panel.box.children[-1]._dom_classes
     assert (drawn[-1].temperature, drawn[-1].batch_size) == (pytest.approx(0.07), 6)
     assert f"alignment loss <b>{loss_at(batch, 0.07):.3f}</b>" in panel.result.value
     panel.controls["temperature"].value = 1.0
