@@ -146,16 +146,22 @@ def show_reconstructions(
     truth: Sequence[str],
     width: float = 2.4,
 ) -> Figure:
-    """Validation images (top), their reconstructions (below) and generated vs true captions."""
+    """Images (top row, "original") above their reconstructions ("reconstruction"); each
+    original is titled with its true caption and the caption the model generated from it (the
+    captions are not read from the reconstructions)."""
     count = len(images)
     figure, axes = plt.subplots(2, count, figsize=(count * width, 2 * width + 1.6), squeeze=False)
     for column in range(count):
         for row, picture in enumerate((images[column], reconstructions[column])):
             axis = axes[row][column]
             axis.imshow(picture.permute(1, 2, 0).numpy())
-            axis.axis("off")
-        axes[0][column].set_title("true: " + _wrap(truth[column], 30), fontsize=7)
-        axes[1][column].set_title("model: " + _wrap(generated[column], 30), fontsize=7)
+            axis.set_xticks([])
+            axis.set_yticks([])
+        axes[0][column].set_title(
+            f"true: {_wrap(truth[column], 30)}\nmodel: {_wrap(generated[column], 30)}", fontsize=7
+        )
+    axes[0][0].set_ylabel("original\n(captioned)")
+    axes[1][0].set_ylabel("reconstruction\n(from the latent)")
     figure.tight_layout()
     return figure
 
@@ -194,6 +200,30 @@ def plot_word_attention(
     if not words:
         raise ValueError("no words to show")
     rows, used = -(-len(words) // columns), min(columns, len(words))
+def plot_learning_rate_trials(trials: Mapping[float, Sequence[float]], steps: int) -> Figure:
+    """The training loss of each step (log scale) of runs that differ only in their learning
+    rate (`trials`: rate -> losses of steps 1, 2, ...), one curve per rate labelled with it,
+    the latest drawn thickest, on an axis of `steps` steps."""
+    figure, axis = plt.subplots(figsize=(7, 3.8))
+    for index, (rate, losses) in enumerate(trials.items()):
+        latest = index == len(trials) - 1
+        axis.plot(
+            range(1, len(losses) + 1),
+            losses,
+            label=f"lr {rate:.1e}",
+            linewidth=2.6 if latest else 1.2,
+        )
+    axis.set_yscale("log")
+    axis.set_xlim(0, steps + 1)
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("training loss (total)")
+    axis.set_title(f"{steps} steps per learning rate, everything else the same")
+    if trials:
+        axis.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
     figure, axes = plt.subplots(
         rows,
         used,

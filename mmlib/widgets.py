@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import io
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -310,6 +311,61 @@ def curves_panel(histories: Sequence[RunHistory]) -> Panel:
             continuous_update=False,
         ),
     }
+def learning_rate_panel(
+    trial: Callable[[float], Sequence[float]],
+    steps: int,
+    learning_rate: float = 1e-3,
+    trials: dict[float, list[float]] | None = None,
+) -> Panel:
+    """A learning-rate slider (log scale) and a button that runs `trial(rate)` (the training
+    losses of `steps` steps, e.g. `mmlib.course.learning_rate_trial`) and overlays its curve on
+    the earlier ones (`plots.plot_learning_rate_trials`). One trial runs at the start value.
+
+    `panel.result` says what the latest trial did; `trials` (pass a dict to read them) gets
+    each rate tried with its losses."""
+    rate = widgets.FloatLogSlider(
+        value=learning_rate,
+        base=10,
+        min=-5,
+        max=0,
+        step=0.5,
+        description="learning rate",
+        readout_format=".1e",
+        continuous_update=False,
+        style={"description_width": "90px"},
+    ).add_class("mmlib-teach")
+    run = widgets.Button(description=f"train {steps} steps", icon="play").add_class(
+        "mmlib-teach-run"
+    )
+    result = widgets.HTML()
+    figure_view = widgets.Output().add_class("mmlib-teach-figure")
+    trials = {} if trials is None else trials
+
+    def train(_button: widgets.Button | None = None) -> None:
+        run.disabled = True
+        result.value = f"training {steps} steps at lr {rate.value:.1e} ..."
+        started = time.perf_counter()
+        losses = list(trial(rate.value))
+        seconds = time.perf_counter() - started
+        trials.pop(rate.value, None)  # a rate tried again moves to the front
+        trials[rate.value] = losses
+        result.value = (
+            f"lr {rate.value:.1e}: loss {losses[0]:.3g} at step 1, {losses[-1]:.3g} at step "
+            f"{len(losses)} ({seconds:.1f} s)"
+        )
+        figure_view.clear_output(wait=True)
+        with figure_view:
+            figure = plots.plot_learning_rate_trials(trials, steps)
+            display(figure)
+            plt.close(figure)
+        run.disabled = False
+
+    run.on_click(train)
+    train()
+    controls = {"learning_rate": rate, "run": run}
+    return Panel(widgets.VBox([widgets.HBox([rate, run]), result, figure_view]), controls, result)
+
+
     for control in controls.values():
         control.style = style
     result = widgets.Output()

@@ -111,6 +111,32 @@ def test_long_tail_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, 
     sample = long_tail_captions(tiny_config(val_fraction=0.5), folder)
     assert (sample.name, len(sample.train), len(sample.val)) == ("Flickr8k sample", 5, 5)
     dogs = {"dog" in caption for caption in sample.train + sample.val}
+def test_the_sibling_is_the_course_model_smaller_with_its_losses() -> None:
+    from mmlib.config import Config
+    from mmlib.course import COURSE_PRESET, sibling_config
+    from mmlib.model import MultimodalModel
+
+    sibling, course = sibling_config(learning_rate=0.01), Config.preset(COURSE_PRESET)
+    assert sibling.learning_rate == 0.01 and sibling.warmup_steps == 0
+    assert sibling.image_size < course.image_size and sibling.embedding_dim < course.embedding_dim
+    weights = ("image_loss_weight", "caption_loss_weight", "perceptual_loss_weight")
+    assert [getattr(sibling, w) for w in weights] == [getattr(course, w) for w in weights]
+    size = {
+        c.image_size: MultimodalModel(c, 34).parameter_summary()["total"] for c in (sibling, course)
+    }
+    assert size[sibling.image_size] * 5 < size[course.image_size]
+
+
+def test_learning_rate_trial_trains_each_step_at_the_rate_given(tiny_config) -> None:
+    from mmlib.course import learning_rate_trial
+
+    low = learning_rate_trial(1e-3, tiny_config(), steps=4)
+    assert len(low) == 4 and low == learning_rate_trial(1e-3, tiny_config(), steps=4)
+    high = learning_rate_trial(1.0, tiny_config(), steps=4)
+    assert high[0] == low[0]  # step 1's loss is measured before the first update
+    assert high[1] > low[1]  # a rate 1000x higher overshoots at once
+
+
     assert dogs == {True, False} and len({"dog" in c for c in sample.train}) == 1  # by image
     assert "1 to train on (5 captions), 1 to validate (5 captions)" in sample.message
 

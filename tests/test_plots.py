@@ -16,6 +16,7 @@ from mmlib.memory import GIB, MemoryEstimate, MemoryMeasurement, MemoryTerm
 from mmlib.plots import (
     plot_caption_lengths,
     plot_memory_breakdown,
+    plot_learning_rate_trials,
     plot_memory_vs_batch,
     plot_oov,
     plot_step_losses,
@@ -80,11 +81,27 @@ def test_step_losses_plot_one_line_per_component() -> None:
     assert axis.get_yscale() == "log"
 
 
-def test_reconstructions_show_truth_and_model_captions() -> None:
+def test_learning_rate_trials_one_labelled_curve_per_rate_the_latest_thickest() -> None:
+    figure = plot_learning_rate_trials({1e-3: [5.0, 4.0, 3.0], 1.0: [5.0, 50.0, 40.0]}, steps=3)
+    axis = figure.axes[0]
+    assert [line.get_label() for line in axis.lines] == ["lr 1.0e-03", "lr 1.0e+00"]
+    assert list(axis.lines[1].get_xdata()) == [1, 2, 3]
+    assert list(axis.lines[1].get_ydata()) == [5.0, 50.0, 40.0]
+    assert axis.lines[1].get_linewidth() > axis.lines[0].get_linewidth()
+    assert axis.get_yscale() == "log"
+
+
+def test_reconstructions_are_labelled_apart_from_the_captioned_originals() -> None:
     images = torch.zeros(2, 3, 8, 8, dtype=torch.uint8)
     figure = show_reconstructions(images, images, ["a ship", "a tower"], ["a ship", "a house"])
-    titles = [axis.get_title() for axis in figure.axes]
-    assert titles == ["true: a ship", "true: a house", "model: a ship", "model: a tower"]
+    originals, reconstructions = figure.axes[:2], figure.axes[2:]
+    assert [axis.get_title() for axis in originals] == [
+        "true: a ship\nmodel: a ship",
+        "true: a house\nmodel: a tower",
+    ]
+    assert [axis.get_title() for axis in reconstructions] == ["", ""]
+    assert originals[0].get_ylabel().startswith("original")
+    assert reconstructions[0].get_ylabel().startswith("reconstruction")
 
 
 def _estimate(

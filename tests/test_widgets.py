@@ -229,3 +229,33 @@ def test_temperature_panel_redraws_with_the_temperature_and_batch_size(
     panel.controls["batch_size"].value = 3
     assert drawn[-1].batch_size == 3 and drawn[-1].probabilities.shape == (3, 3)
     assert "chance level 1.099 for 3 pairs (a guess is right 1 time in 3)" in panel.result.value
+
+
+def test_learning_rate_panel_overlays_a_curve_per_rate_on_each_click(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mmlib import plots
+    from mmlib.widgets import learning_rate_panel
+
+    real, drawn = plots.plot_learning_rate_trials, []
+
+    def recording(trials: dict[float, list[float]], steps: int) -> Any:
+        drawn.append({rate: list(losses) for rate, losses in trials.items()})
+        return real(trials, steps)
+
+    def trial(rate: float) -> list[float]:
+        return [10.0 - rate * step for step in range(4)]
+
+    monkeypatch.setattr(plots, "plot_learning_rate_trials", recording)
+    trials: dict[float, list[float]] = {}
+    panel = learning_rate_panel(trial, steps=4, learning_rate=1e-2, trials=trials)
+    rate, run = panel.controls["learning_rate"], panel.controls["run"]
+    assert "mmlib-teach" in rate._dom_classes and "mmlib-teach-run" in run._dom_classes
+    assert list(drawn[-1]) == [pytest.approx(1e-2)]  # the start value is trained at once
+    assert panel.result.value.startswith("lr 1.0e-02: loss 10 at step 1, 9.97 at step 4 (")
+    rate.value = 1e-1
+    assert len(drawn) == 1  # moving the slider alone trains nothing
+    run.click()
+    assert list(drawn[-1]) == [pytest.approx(1e-2), pytest.approx(1e-1)]
+    assert panel.result.value.startswith("lr 1.0e-01: loss 10 at step 1, 9.7 at step 4 (")
+    assert drawn[-1] == trials and not run.disabled
