@@ -19,13 +19,6 @@ from mmlib.step import REPORTED, MicroBatch, TrainingStep, make_optimizer
 from mmlib.train import Callback, Trainer
 
 COURSE_PRESET = "cpu-tiny"
-REAL_SAMPLE = Path("../shared/real-samples/flickr8k-200")  # beside the project root, not in it
-
-
-def project_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """The nearest folder at or above `start` (default: cwd) holding `pyproject.toml` and `mmlib/`.
-
-    Falls back to `start` itself, so the course also runs from a plain folder of your own.
 # The course model's smaller sibling: cpu-tiny's data, losses, optimizer and schedule at 32x32
 # pixels with narrower, shallower layers (0.75 M parameters against 6.3 M), so that 50 steps take
 # seconds on one CPU thread. No warm-up: the learning rate you pick acts from the first step.
@@ -41,6 +34,13 @@ SIBLING = {
     "warmup_steps": 0,
 }
 LEARNING_RATE_TRIAL_STEPS = 50
+REAL_SAMPLE = Path("../shared/real-samples/flickr8k-200")  # beside the project root, not in it
+
+
+def project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The nearest folder at or above `start` (default: cwd) holding `pyproject.toml` and `mmlib/`.
+
+    Falls back to `start` itself, so the course also runs from a plain folder of your own.
     """
     here = Path(start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
@@ -98,13 +98,6 @@ def train_steps(config: Config, steps: int) -> Trainer:
     return trainer
 
 
-def ensure_course_run(config: Config | None = None) -> Path:
-    """The course model's run folder, training it first (as `make train`) if it is missing."""
-    config = config or Config.preset(COURSE_PRESET)
-    run_dir = Path(config.checkpoint_dir) / (config.run_name or config.preset_name)
-    if not ((run_dir / BEST_FILE).is_file() and (run_dir / METRICS_FILE).is_file()):
-        run_dir, _ = train_and_evaluate(config)
-    return run_dir
 def sibling_config(**overrides: object) -> Config:
     """The course model's smaller sibling: `COURSE_PRESET` with `SIBLING`, then `overrides`."""
     return Config.preset(COURSE_PRESET, **{**SIBLING, **overrides})
@@ -121,6 +114,13 @@ def learning_rate_trial(
     return [row["total"] for row in train_steps(config, steps).steps]
 
 
+def ensure_course_run(config: Config | None = None) -> Path:
+    """The course model's run folder, training it first (as `make train`) if it is missing."""
+    config = config or Config.preset(COURSE_PRESET)
+    run_dir = Path(config.checkpoint_dir) / (config.run_name or config.preset_name)
+    if not ((run_dir / BEST_FILE).is_file() and (run_dir / METRICS_FILE).is_file()):
+        run_dir, _ = train_and_evaluate(config)
+    return run_dir
 
 
 def fit_batches(

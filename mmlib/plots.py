@@ -139,6 +139,30 @@ def plot_step_losses(steps: Sequence[int], losses: dict[str, Sequence[float]]) -
     return figure
 
 
+def plot_learning_rate_trials(trials: Mapping[float, Sequence[float]], steps: int) -> Figure:
+    """The training loss of each step (log scale) of runs that differ only in their learning
+    rate (`trials`: rate -> losses of steps 1, 2, ...), one curve per rate labelled with it,
+    the latest drawn thickest, on an axis of `steps` steps."""
+    figure, axis = plt.subplots(figsize=(7, 3.8))
+    for index, (rate, losses) in enumerate(trials.items()):
+        latest = index == len(trials) - 1
+        axis.plot(
+            range(1, len(losses) + 1),
+            losses,
+            label=f"lr {rate:.1e}",
+            linewidth=2.6 if latest else 1.2,
+        )
+    axis.set_yscale("log")
+    axis.set_xlim(0, steps + 1)
+    axis.set_xlabel("optimizer step")
+    axis.set_ylabel("training loss (total)")
+    axis.set_title(f"{steps} steps per learning rate, everything else the same")
+    if trials:
+        axis.legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
 def show_reconstructions(
     images: torch.Tensor,
     reconstructions: torch.Tensor,
@@ -150,7 +174,7 @@ def show_reconstructions(
     original is titled with its true caption and the caption the model generated from it (the
     captions are not read from the reconstructions)."""
     count = len(images)
-    figure, axes = plt.subplots(2, count, figsize=(count * width, 2 * width + 1.6), squeeze=False)
+    figure, axes = plt.subplots(2, count, figsize=(count * width, 2 * width + 2.2), squeeze=False)
     for column in range(count):
         for row, picture in enumerate((images[column], reconstructions[column])):
             axis = axes[row][column]
@@ -200,30 +224,6 @@ def plot_word_attention(
     if not words:
         raise ValueError("no words to show")
     rows, used = -(-len(words) // columns), min(columns, len(words))
-def plot_learning_rate_trials(trials: Mapping[float, Sequence[float]], steps: int) -> Figure:
-    """The training loss of each step (log scale) of runs that differ only in their learning
-    rate (`trials`: rate -> losses of steps 1, 2, ...), one curve per rate labelled with it,
-    the latest drawn thickest, on an axis of `steps` steps."""
-    figure, axis = plt.subplots(figsize=(7, 3.8))
-    for index, (rate, losses) in enumerate(trials.items()):
-        latest = index == len(trials) - 1
-        axis.plot(
-            range(1, len(losses) + 1),
-            losses,
-            label=f"lr {rate:.1e}",
-            linewidth=2.6 if latest else 1.2,
-        )
-    axis.set_yscale("log")
-    axis.set_xlim(0, steps + 1)
-    axis.set_xlabel("optimizer step")
-    axis.set_ylabel("training loss (total)")
-    axis.set_title(f"{steps} steps per learning rate, everything else the same")
-    if trials:
-        axis.legend(loc="upper right", fontsize=8)
-    figure.tight_layout()
-    return figure
-
-
     figure, axes = plt.subplots(
         rows,
         used,

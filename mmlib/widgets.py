@@ -281,36 +281,6 @@ class LiveLossPlot(Callback):
         return self.output._repr_mimebundle_(**kwargs)
 
 
-def curves_panel(histories: Sequence[RunHistory]) -> Panel:
-    """Choose runs, component, scale and smoothing; `panel.result` (an Output) shows
-    `plot_curves` of the chosen runs."""
-    names: list[str] = []
-    for history in histories:
-        name, copy = history.name, 2
-        while name in names:  # two runs with one folder name (different checkpoint dirs)
-            name, copy = f"{history.name} ({copy})", copy + 1
-        names.append(name)
-    by_name = dict(zip(names, histories, strict=True))
-    style = {"description_width": "90px"}
-    controls: dict[str, widgets.Widget] = {
-        "runs": widgets.SelectMultiple(
-            options=names, value=tuple(names), description="runs", rows=min(6, len(names) or 1)
-        ),
-        "component": widgets.Dropdown(
-            options=list(COMPONENTS), value="total", description="component"
-        ),
-        "scale": widgets.ToggleButtons(
-            options=list(plots.CURVE_SCALES), value="linear", description="scale"
-        ),
-        "smoothing": widgets.FloatSlider(
-            value=0.0,
-            min=0.0,
-            max=0.99,
-            step=0.01,
-            description="smoothing",
-            continuous_update=False,
-        ),
-    }
 def learning_rate_panel(
     trial: Callable[[float], Sequence[float]],
     steps: int,
@@ -366,6 +336,36 @@ def learning_rate_panel(
     return Panel(widgets.VBox([widgets.HBox([rate, run]), result, figure_view]), controls, result)
 
 
+def curves_panel(histories: Sequence[RunHistory]) -> Panel:
+    """Choose runs, component, scale and smoothing; `panel.result` (an Output) shows
+    `plot_curves` of the chosen runs."""
+    names: list[str] = []
+    for history in histories:
+        name, copy = history.name, 2
+        while name in names:  # two runs with one folder name (different checkpoint dirs)
+            name, copy = f"{history.name} ({copy})", copy + 1
+        names.append(name)
+    by_name = dict(zip(names, histories, strict=True))
+    style = {"description_width": "90px"}
+    controls: dict[str, widgets.Widget] = {
+        "runs": widgets.SelectMultiple(
+            options=names, value=tuple(names), description="runs", rows=min(6, len(names) or 1)
+        ),
+        "component": widgets.Dropdown(
+            options=list(COMPONENTS), value="total", description="component"
+        ),
+        "scale": widgets.ToggleButtons(
+            options=list(plots.CURVE_SCALES), value="linear", description="scale"
+        ),
+        "smoothing": widgets.FloatSlider(
+            value=0.0,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="smoothing",
+            continuous_update=False,
+        ),
+    }
     for control in controls.values():
         control.style = style
     result = widgets.Output()

@@ -111,6 +111,21 @@ def test_long_tail_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, 
     sample = long_tail_captions(tiny_config(val_fraction=0.5), folder)
     assert (sample.name, len(sample.train), len(sample.val)) == ("Flickr8k sample", 5, 5)
     dogs = {"dog" in caption for caption in sample.train + sample.val}
+    assert dogs == {True, False} and len({"dog" in c for c in sample.train}) == 1  # by image
+    assert "1 to train on (5 captions), 1 to validate (5 captions)" in sample.message
+
+
+def test_long_tail_captions_says_when_it_falls_back_to_the_course_captions(
+    tiny_config, tmp_path
+) -> None:
+    from mmlib.course import long_tail_captions
+
+    sample = long_tail_captions(tiny_config(), tmp_path / "absent")
+    assert sample.name == "synthetic captions" and sample.train and sample.val
+    assert sample.message.startswith(f"No real captioned sample at {tmp_path / 'absent'}")
+    assert all(caption.startswith("An engraving") for caption in sample.train)
+
+
 def test_the_sibling_is_the_course_model_smaller_with_its_losses() -> None:
     from mmlib.config import Config
     from mmlib.course import COURSE_PRESET, sibling_config
@@ -135,18 +150,3 @@ def test_learning_rate_trial_trains_each_step_at_the_rate_given(tiny_config) -> 
     high = learning_rate_trial(1.0, tiny_config(), steps=4)
     assert high[0] == low[0]  # step 1's loss is measured before the first update
     assert high[1] > low[1]  # a rate 1000x higher overshoots at once
-
-
-    assert dogs == {True, False} and len({"dog" in c for c in sample.train}) == 1  # by image
-    assert "1 to train on (5 captions), 1 to validate (5 captions)" in sample.message
-
-
-def test_long_tail_captions_says_when_it_falls_back_to_the_course_captions(
-    tiny_config, tmp_path
-) -> None:
-    from mmlib.course import long_tail_captions
-
-    sample = long_tail_captions(tiny_config(), tmp_path / "absent")
-    assert sample.name == "synthetic captions" and sample.train and sample.val
-    assert sample.message.startswith(f"No real captioned sample at {tmp_path / 'absent'}")
-    assert all(caption.startswith("An engraving") for caption in sample.train)

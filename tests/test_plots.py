@@ -15,8 +15,8 @@ from mmlib.batch_size import BatchSizeRow
 from mmlib.memory import GIB, MemoryEstimate, MemoryMeasurement, MemoryTerm
 from mmlib.plots import (
     plot_caption_lengths,
-    plot_memory_breakdown,
     plot_learning_rate_trials,
+    plot_memory_breakdown,
     plot_memory_vs_batch,
     plot_oov,
     plot_step_losses,
