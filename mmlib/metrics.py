@@ -23,6 +23,7 @@ from mmlib.checkpoint import METRICS_FILE, CheckpointError, load_checkpoint
 from mmlib.data import load_run_records, load_split
 from mmlib.files import atomic_write_text
 from mmlib.images import build_image_cache, to_pixels, to_uint8
+from mmlib.imagine import CANDIDATES
 from mmlib.inference import CaptionSubjects, Predictor
 from mmlib.model import MultimodalModel
 from mmlib.readers import Record
@@ -59,8 +60,20 @@ def subject_match(
 ) -> float:
     """Share of captions that name the same subjects, with the same counts, as their reference
     caption, as `subjects` reads them."""
-    hits = sum(subjects(c) == subjects(r) for c, r in zip(captions, references, strict=True))
+    hits = sum(same_subjects(c, r, subjects) for c, r in zip(captions, references, strict=True))
     return hits / len(captions) if captions else 0.0
+
+
+def same_subjects(caption: str, reference: str, subjects: CaptionSubjects) -> bool:
+    """Whether `caption` names the subjects of `reference`, with the same counts, as `subjects`
+    reads them (the test behind subject match and the imagine round trip)."""
+    return subjects(caption) == subjects(reference)
+
+
+def new_captions(prompts: Sequence[str], training_captions: Sequence[str]) -> list[bool]:
+    """For each prompt, whether it is none of the training captions (case-insensitive)."""
+    known = {caption.lower() for caption in training_captions}
+    return [prompt.lower() not in known for prompt in prompts]
 
 
 def recall_at_k(similarity: Tensor, positives: Tensor, k: int = 1) -> float:
@@ -325,6 +338,57 @@ class ImaginationMetrics:
     sample_agreement_pairs: int
 
 
+@dataclass(frozen=True)
+class RoundTrip:
+    """Captions imagined and read back: each prompt, its imagined image (uint8 [N, 3, S, S],
+    the best of `candidates` draws), the captioner's reading of that image, and whether the
+    reading names the prompt's subjects (`same_subjects`)."""
+
+    prompts: list[str]
+    images: Tensor
+    readings: list[str]
+    matched: list[bool]
+    candidates: int
+
+    def match_rate(self, among: Sequence[bool] | None = None) -> float | None:
+        """Share of the round trips that matched, over all of them or over those where `among`
+        is True; None when that leaves none."""
+        if among is not None and len(among) != len(self.matched):
+            raise ValueError(f"among has {len(among)} entries for {len(self.matched)} prompts")
+        keep = [True] * len(self.matched) if among is None else among
+        chosen = [matched for matched, kept in zip(self.matched, keep, strict=True) if kept]
+        return sum(chosen) / len(chosen) if chosen else None
+
+
+@torch.no_grad()
+def imagine_round_trip(
+    predictor: Predictor,
+    prompts: Sequence[str],
+    subjects: CaptionSubjects,
+    seed: int = 0,
+    candidates: int = CANDIDATES,
+    batch_size: int = 128,
+) -> RoundTrip:
+    """Imagine an image per prompt (`Predictor.imagine`, best of `candidates`) and caption it
+    back. A prompt's noise depends only on `seed`, `candidates` and its position, so the first
+    N prompts of a list get the images the whole list gets (up to the rounding of the batch)."""
+    if not prompts:
+        raise ValueError("prompts is empty: give at least one caption to imagine")
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: need at least 1")
+    prompts = list(prompts)
+    images: list[Tensor] = []
+    readings: list[str] = []
+    for start in range(0, len(prompts), batch_size):
+        imagined = predictor.imagine(
+            prompts[start : start + batch_size], seed=seed, candidates=candidates
+        )
+        images.append(imagined)
+        readings += predictor.caption(imagined)
+    matched = [same_subjects(r, p, subjects) for r, p in zip(readings, prompts, strict=True)]
+    return RoundTrip(prompts, torch.cat(images), readings, matched, candidates)
+
+
 @torch.no_grad()
 def evaluate_imagination(
     predictor: Predictor,
@@ -339,20 +403,14 @@ def evaluate_imagination(
     (drawn from the fitted latent Gaussian), and how often a sampled pair's caption and reading
     agree. With `training_captions`, also the share among prompts that are none of them
     (case-insensitive): how well imagining generalises to new captions."""
-    readings: list[str] = []
-    for rows in _batches(len(prompts), batch_size):
-        readings += predictor.caption(predictor.imagine(prompts[rows], seed=seed))
+    trip = imagine_round_trip(predictor, prompts, subjects, seed, batch_size=batch_size)
     random_pairs = predictor.sample_pairs(len(prompts), seed=seed)
     agreement = random_pairs.subject_agreement(subjects)
     unseen = None
     if training_captions is not None:
-        known = {caption.lower() for caption in training_captions}
-        new = [i for i, prompt in enumerate(prompts) if prompt.lower() not in known]
-        if new:
-            new_readings = [readings[i] for i in new]
-            unseen = subject_match(new_readings, [prompts[i] for i in new], subjects)
+        unseen = trip.match_rate(new_captions(prompts, training_captions))
     return ImaginationMetrics(
-        imagine_subject_match=subject_match(readings, prompts, subjects),
+        imagine_subject_match=trip.match_rate() or 0.0,
         imagine_random_subject_match=subject_match(random_pairs.readings, prompts, subjects),
         imagine_unseen_subject_match=unseen,
         sample_agreement=agreement.share,

@@ -45,6 +45,60 @@ def show_samples(
     return figure
 
 
+def plot_round_trip(
+    images: torch.Tensor,
+    prompts: Sequence[str],
+    readings: Sequence[str],
+    matched: Sequence[bool],
+    title: str = "",
+    columns: int = 4,
+    width: float = 2.4,
+) -> Figure:
+    """Imagined uint8 images [N, 3, H, W], each under the prompt it was imagined from and the
+    caption read back from it, framed green where the reading matched and red where it did not.
+    The words every prompt and reading begin with are shown once, in the title."""
+    if not len(images) == len(prompts) == len(readings) == len(matched):
+        raise ValueError(
+            f"{len(images)} images, {len(prompts)} prompts, {len(readings)} readings and "
+            f"{len(matched)} matches: need one of each per image"
+        )
+    shared = _shared_opening([*prompts, *readings])
+    rows = max(1, -(-len(images) // columns))
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(columns * width, rows * (width + 1.3)), squeeze=False
+    )
+    for index, axis in enumerate(axes.flat):
+        axis.set_xticks([])
+        axis.set_yticks([])
+        if index >= len(images):
+            axis.axis("off")
+            continue
+        colour = "tab:green" if matched[index] else "tab:red"
+        axis.imshow(images[index].permute(1, 2, 0).numpy())
+        for spine in axis.spines.values():
+            spine.set(color=colour, linewidth=4)
+        asked = _wrap("asked: " + " ".join(prompts[index].split()[shared:]), 36)
+        read = _wrap("read: " + " ".join(readings[index].split()[shared:]), 36)
+        verdict = "matched" if matched[index] else "MISSED"
+        axis.set_title(f"{asked}\n{read}", fontsize=7.5)
+        axis.set_xlabel(verdict, color=colour, fontsize=9, fontweight="bold")
+    opening = " ".join(prompts[0].split()[:shared]) if shared else ""
+    heading = f"{title}\n" if title else ""
+    figure.suptitle(f"{heading}(every caption begins '{opening} ...')" if opening else title)
+    figure.tight_layout()
+    return figure
+
+
+def _shared_opening(texts: Sequence[str]) -> int:
+    """How many leading words all `texts` share (case-insensitive), one word always left."""
+    split = [text.lower().split() for text in texts]
+    shortest = min((len(words) for words in split), default=1)
+    count = 0
+    while count < shortest - 1 and len({words[count] for words in split}) == 1:
+        count += 1
+    return count
+
+
 def plot_caption_lengths(lengths: Sequence[int], title: str = "Words per caption") -> Figure:
     """Histogram of caption lengths in words."""
     figure, axis = plt.subplots(figsize=(6, 3))

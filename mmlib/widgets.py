@@ -27,7 +27,7 @@ from mmlib.train import Callback
 
 if TYPE_CHECKING:
     from mmlib.analysis import RunHistory
-    from mmlib.inference import Predictor
+    from mmlib.inference import CaptionSubjects, Predictor
 
 
 @dataclass
@@ -397,10 +397,18 @@ def _png(image: torch.Tensor, size: int) -> bytes:
     return png.getvalue()
 
 
-def imagine_panel(predictor: Predictor, caption: str = "", size: int = 256) -> Panel:
+def imagine_panel(
+    predictor: Predictor,
+    caption: str = "",
+    size: int = 256,
+    subjects: CaptionSubjects | None = None,
+) -> Panel:
     """Type a caption (Enter): the image imagined from it, and what the captioner reads in it;
-    a caption the model cannot read (`Predictor.check_prompt`) gets its message instead."""
+    a caption the model cannot read (`Predictor.check_prompt`) gets its message instead. With
+    `subjects` (a caption grammar), it also says whether the reading names the caption's
+    subjects, and says plainly when the imagined image missed them."""
     from mmlib.inference import PromptError
+    from mmlib.metrics import same_subjects
 
     text = widgets.Text(
         value=caption,
@@ -422,10 +430,58 @@ def imagine_panel(predictor: Predictor, caption: str = "", size: int = 256) -> P
             reading.value = str(error)
             return
         picture.value = _png(image[0], size)
-        reading.value = "the captioner reads: " + predictor.caption(image)[0]
+        read = predictor.caption(image)[0]
+        reading.value = "the captioner reads: " + read
+        if subjects is None:
+            return
+        if same_subjects(read, text.value, subjects):
+            reading.value += " (it names your caption's subjects: a match)"
+        else:
+            reading.value += " (NOT your caption's subjects: this imagined image missed them)"
 
     _on_change([text], update)
     return Panel(widgets.VBox([text, picture, reading]), {"caption": text}, reading)
+
+
+def round_trip_panel(
+    predictor: Predictor,
+    prompts: Sequence[str],
+    subjects: CaptionSubjects,
+    seed: int = 0,
+    most_candidates: int = 16,
+) -> Panel:
+    """A slider over how many candidates `Predictor.imagine` draws per prompt (it keeps the
+    best aligned one): the prompts imagined and read back (`metrics.imagine_round_trip`), drawn
+    by `plots.plot_round_trip` with each match or miss, redrawn on every move."""
+    from mmlib.metrics import imagine_round_trip
+
+    candidates = widgets.IntSlider(
+        value=1,
+        min=1,
+        max=most_candidates,
+        description="candidates",
+        continuous_update=False,
+        style={"description_width": "90px"},
+    ).add_class("mmlib-teach")
+    figure_view = widgets.Output().add_class("mmlib-teach-figure")
+
+    def update() -> None:
+        trip = imagine_round_trip(predictor, prompts, subjects, seed, candidates.value)
+        figure_view.clear_output(wait=True)
+        with figure_view:
+            figure = plots.plot_round_trip(
+                trip.images,
+                trip.prompts,
+                trip.readings,
+                trip.matched,
+                title=f"best of {trip.candidates} candidates: {sum(trip.matched)} of "
+                f"{len(trip.matched)} read back with their prompt's subjects",
+            )
+            display(figure)
+            plt.close(figure)
+
+    _on_change([candidates], update)
+    return Panel(widgets.VBox([candidates, figure_view]), {"candidates": candidates}, figure_view)
 
 
 def temperature_panel(batch: EmbeddedBatch) -> Panel:

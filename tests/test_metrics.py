@@ -203,3 +203,50 @@ def test_load_metrics_reads_what_evaluate_wrote(tiny_run: Path, tmp_path: Path) 
     (run / "metrics.json").write_text(json.dumps({"bleu4": 0.5}))
     with pytest.raises(CheckpointError, match="older mmlib"):
         load_metrics(run)
+
+
+def test_imagine_round_trip_reads_each_imagined_image_back(tiny_run: Path) -> None:
+    from mmlib.metrics import imagine_round_trip
+
+    predictor = Predictor.load(tiny_run)
+    prompts = [r.captions[0] for r in load_split(predictor.config).val][:5]
+    trip = imagine_round_trip(predictor, prompts, subjects_in_caption, seed=3, candidates=2)
+    assert torch.equal(trip.images, predictor.imagine(prompts, seed=3, candidates=2))
+    assert trip.readings == predictor.caption(trip.images)
+    expected = [
+        subjects_in_caption(r) == subjects_in_caption(p)
+        for r, p in zip(trip.readings, prompts, strict=True)
+    ]
+    assert trip.matched == expected and trip.candidates == 2
+    assert trip.match_rate() == subject_match(trip.readings, prompts, subjects_in_caption)
+    # The first N prompts start from the noise the whole list starts from, batched or not (the
+    # images agree up to the rounding of other batch shapes).
+    first = imagine_round_trip(predictor, prompts[:2], subjects_in_caption, 3, 2, batch_size=1)
+    assert (first.images.float() - trip.images[:2].float()).abs().mean() < 1
+    with pytest.raises(ValueError, match="prompts is empty"):
+        imagine_round_trip(predictor, [], subjects_in_caption)
+
+
+def test_round_trip_match_rate_over_all_or_a_subset() -> None:
+    from mmlib.metrics import RoundTrip
+
+    images = torch.zeros(4, 3, 2, 2, dtype=torch.uint8)
+    trip = RoundTrip(["a"] * 4, images, ["b"] * 4, [True, True, False, False], candidates=8)
+    assert trip.match_rate() == 0.5
+    assert trip.match_rate([True, False, False, False]) == 1.0
+    assert trip.match_rate([False, True, True, True]) == pytest.approx(1 / 3)
+    assert trip.match_rate([False] * 4) is None
+    with pytest.raises(ValueError, match="among has 3 entries for 4 prompts"):
+        trip.match_rate([True] * 3)
+
+
+def test_same_subjects_and_new_captions() -> None:
+    from mmlib.metrics import new_captions, same_subjects
+
+    assert same_subjects("two birds above a ship", "a ship under two birds", subjects_in_caption)
+    assert not same_subjects("a bird above a ship", "two birds above a ship", subjects_in_caption)
+    assert new_captions(["A Ship", "a tower", "a bird"], ["a ship", "A BIRD"]) == [
+        False,
+        True,
+        False,
+    ]

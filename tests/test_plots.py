@@ -305,3 +305,34 @@ def test_plot_causal_mask_shades_what_each_position_may_read() -> None:
     assert [label.get_text() for label in axis.get_yticklabels()] == words
     with pytest.raises(ValueError, match="does not match 2 words"):
         plot_causal_mask(CaptionDecoder.causal_mask(3), words[:2])
+
+
+def test_plot_round_trip_marks_each_match_and_miss() -> None:
+    from mmlib.plots import plot_round_trip
+
+    images = torch.zeros(3, 3, 8, 8, dtype=torch.uint8)
+    prompts = [
+        "An engraving depicting a ship",
+        "An engraving depicting a tower",
+        "An engraving depicting two birds",
+    ]
+    readings = [
+        "an engraving depicting a ship",
+        "an engraving depicting a house",
+        "an engraving depicting a bird",
+    ]
+    figure = plot_round_trip(
+        images, prompts, readings, [True, False, False], title="sample", columns=2
+    )
+    axes = [axis for axis in figure.axes if axis.images]
+    assert len(axes) == 3
+    assert [axis.get_xlabel() for axis in axes] == ["matched", "MISSED", "MISSED"]
+    assert axes[1].get_title() == "asked: a tower\nread: a house"
+    assert matplotlib.colors.to_hex(
+        axes[1].spines["left"].get_edgecolor()
+    ) == matplotlib.colors.to_hex("tab:red")
+    assert (
+        figure._suptitle.get_text() == "sample\n(every caption begins 'An engraving depicting ...')"
+    )
+    with pytest.raises(ValueError, match="3 images, 2 prompts"):
+        plot_round_trip(images, prompts[:2], readings, [True] * 3)

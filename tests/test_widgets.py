@@ -259,3 +259,50 @@ def test_learning_rate_panel_overlays_a_curve_per_rate_on_each_click(
     assert list(drawn[-1]) == [pytest.approx(1e-2), pytest.approx(1e-1)]
     assert panel.result.value.startswith("lr 1.0e-01: loss 10 at step 1, 9.7 at step 4 (")
     assert drawn[-1] == trials and not run.disabled
+
+
+def test_imagine_panel_says_when_the_reading_misses_the_caption(tiny_run) -> None:
+    from mmlib.inference import Predictor
+
+    predictor = Predictor.load(tiny_run)
+    caption = "An engraving depicting a small ship"
+    every_caption_alike = imagine_panel(predictor, caption, size=64, subjects=lambda _c: {})
+    assert every_caption_alike.result.value.endswith("(it names your caption's subjects: a match)")
+    # The reading is lower case, so a grammar that reads the capital A tells them apart.
+    capital = imagine_panel(predictor, caption, size=64, subjects=lambda c: {"A": c[0] == "A"})
+    assert capital.result.value.endswith(
+        "NOT your caption's subjects: this imagined image missed them)"
+    )
+    assert imagine_panel(predictor, caption, size=64).result.value.count("(") == 0
+
+
+def test_round_trip_panel_redraws_with_the_candidates(
+    tiny_run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mmlib import plots
+    from mmlib.inference import Predictor
+    from mmlib.metrics import imagine_round_trip
+    from mmlib.synthetic import subjects_in_caption
+    from mmlib.widgets import round_trip_panel
+
+    real, titles = plots.plot_round_trip, []
+
+    def recording(images: Any, prompts: Any, readings: Any, matched: Any, **kwargs: Any) -> Any:
+        titles.append((images, kwargs["title"]))
+        return real(images, prompts, readings, matched, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_round_trip", recording)
+    predictor = Predictor.load(tiny_run)
+    prompts = ["An engraving depicting a small ship", "An engraving depicting a tall tower"]
+    panel = round_trip_panel(predictor, prompts, subjects_in_caption, seed=5)
+    assert "mmlib-teach" in panel.controls["candidates"]._dom_classes  # the browser check's control
+    assert "mmlib-teach-figure" in panel.result._dom_classes
+    assert titles[-1][1].startswith("best of 1 candidates: ")
+    panel.controls["candidates"].value = 3
+    expected = imagine_round_trip(predictor, prompts, subjects_in_caption, seed=5, candidates=3)
+    assert torch.equal(titles[-1][0], expected.images)
+    assert (
+        titles[-1][1]
+        == f"best of 3 candidates: {sum(expected.matched)} of 2 read back with their prompt's "
+        "subjects"
+    )
