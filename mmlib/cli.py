@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = data_commands.add_parser("synth", help="draw the synthetic engravings dataset")
     synth.add_argument("--out", type=Path, default=Path("data/synthetic"), help="output folder")
-    synth.add_argument("--n", type=int, default=5141, help="number of images")
+    synth.add_argument("--n", type=int, default=5141, help="images to train and validate on")
+    synth.add_argument("--test-n", type=int, default=514, help="test images, drawn apart (0: none)")
     synth.add_argument("--image-size", type=int, default=128, help="side in pixels")
     synth.add_argument("--seed", type=int, default=42, help="dataset seed")
     synth.set_defaults(handler=_data_synth)
@@ -309,9 +310,14 @@ def _size_batch(args: argparse.Namespace) -> int:
 def _data_synth(args: argparse.Namespace) -> int:
     from mmlib.synthetic import generate
 
-    if args.n < 1 or args.image_size < 16:
-        raise ConfigError(f"--n={args.n}, --image-size={args.image_size}: need n >= 1, size >= 16")
-    summary = generate(args.out, n=args.n, image_size=args.image_size, seed=args.seed)
+    if args.n < 1 or args.image_size < 16 or args.test_n < 0:
+        raise ConfigError(
+            f"--n={args.n}, --image-size={args.image_size}, --test-n={args.test_n}: "
+            "need n >= 1, size >= 16, test-n >= 0"
+        )
+    summary = generate(
+        args.out, n=args.n, image_size=args.image_size, seed=args.seed, test_n=args.test_n
+    )
     print(summary)
     return 0
 

@@ -147,6 +147,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "save_interval": _int_range(1),
     "seed": _int_range(0, 2**32 - 1),
     "val_fraction": _float_range(0.0, 0.5, low_open=True),
+    "test_fraction": _float_range(0.0, 0.5),
     "device": _choice(DEVICES),
     "base_channels": _int_range(4, 1024),
     "num_heads": _int_range(1, 64),
@@ -202,6 +203,10 @@ class Config:
     image_size: int = 512
     seed: int = 42
     val_fraction: float = 0.1
+    # Images held out for the final figures only, for data without a test split of their own
+    # (the synthetic set has one). 0 keeps every existing split and takes no training images
+    # from small data sets; evaluation then reports on validation and says so.
+    test_fraction: float = 0.0
     device: str = "auto"
     precision: str = "auto"  # "auto": bf16/fp16 on CUDA when use_amp, else fp32
     data_dir: Path | None = None  # a dataset folder in any supported format; None: the paths above

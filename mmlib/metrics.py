@@ -171,6 +171,7 @@ class EvaluationMetrics:
     kid: float | None = None
     kid_std: float | None = None
     fid_note: str = FID_SKIPPED
+    split: str = "validation"  # the figures' images: "test", "validation" or a data set's path
 
     def table(self) -> str:
         """The figures as a text table: metric, model, shuffled-image baseline where one exists."""
@@ -203,8 +204,9 @@ class EvaluationMetrics:
                 base = f"{baseline:>10.3f}" if baseline is not None else f"{'':>10}"
                 lines.append(f"{name:<26}{value:>9.3f}{base}")
         lines.append(
-            f"({self.images} images, {self.distinct_captions} distinct captions; baseline: "
-            "shuffled images, or random latents for the imagine round trip)"
+            f"({self.images} images of {_split_phrase(self.split)}, {self.distinct_captions} "
+            "distinct captions; baseline: shuffled images, or random latents for the imagine "
+            "round trip)"
         )
         if self.sample_agreement_pairs is not None:
             lines.append(
@@ -429,11 +431,12 @@ def evaluate_run(
 ) -> EvaluationMetrics:
     """Evaluate a run's `best.pt` on `device` and add the figures to `metrics.json` in its folder.
 
-    The data are the run's own validation split, or every record of `data` (any dataset
-    format). Figures that read the subjects a caption names (subject match, imagination) need
-    a data set with a caption grammar (the synthetic set's records carry their `scene`), and the
-    imagination figures the run's `imagine.pt`; FID/KID need `fid_weights`. `progress` prints
-    each stage as it starts.
+    The data are the run's own test split (its validation split where the data have none: no
+    marked test records and `test_fraction` 0), or every record of `data` (any dataset format);
+    `split` in the figures says which. Figures that read the subjects a caption names (subject
+    match, imagination) need a data set with a caption grammar (the synthetic set's records
+    carry their `scene`), and the imagination figures the run's `imagine.pt`; FID/KID need
+    `fid_weights`. `progress` prints each stage as it starts.
     """
 
     def stage(text: str) -> None:
@@ -443,20 +446,25 @@ def evaluate_run(
     predictor = Predictor.load(run, checkpoint_dir, device=device)
     config = predictor.config
     split = load_split(config) if data is None else None
-    if split is not None:
-        records = split.val
+    if split is None:
+        records, split_name = load_run_records(data, data_format, None, config)[0], str(data)
+    elif split.test:
+        records, split_name = split.test, "test"
     else:
-        records = load_run_records(data, data_format, None, config)[0]
+        records, split_name = split.val, "validation"
     images = build_image_cache(
         records, config.image_size, config.resize_mode, cache_dir=config.cache_dir, progress=False
     )
     synthetic = all(r.attributes.get("scene") is not None for r in records)
     subjects = subjects_in_caption if synthetic else None
-    stage(f"captions (greedy and beam), retrieval, reconstructions: {len(records)} images")
+    stage(
+        f"captions (greedy and beam), retrieval, reconstructions: {len(records)} images of "
+        f"{_split_phrase(split_name)}"
+    )
     metrics = evaluate_captioning(
         predictor.model, predictor.tokenizer, records, images, seed=config.seed, subjects=subjects
     )
-    extra: dict[str, float | str | None] = {}
+    extra: dict[str, float | str | None] = {"split": split_name}
     if predictor.imagination is not None and subjects is not None:
         prompts = [r.captions[0] for r in records]
         stage(f"imagining {len(prompts)} captions, and sampled pairs")
@@ -478,6 +486,11 @@ def evaluate_run(
     metrics = EvaluationMetrics(**{**asdict(metrics), **extra})
     write_metrics(metrics, predictor.run_dir)  # type: ignore[arg-type]
     return metrics
+
+
+def _split_phrase(split: str) -> str:
+    """How a report names the images a figure comes from: "the test split", or a data set."""
+    return f"the {split} split" if split in ("test", "validation") else f"the data set {split}"
 
 
 def load_metrics(run_dir: str | os.PathLike[str]) -> EvaluationMetrics:

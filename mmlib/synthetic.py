@@ -32,6 +32,11 @@ from tqdm.auto import tqdm
 from mmlib.files import atomic_write_text
 
 PREFIX = "An engraving depicting"
+# Test images are items numbered from here: their seeds are drawn apart from the training and
+# validation images' (items 0..n-1), so adding a test set moves no training or validation image.
+TEST_INDEX_START = 1_000_000
+# The metadata field, and its value, that mark a record as a test image.
+SPLIT_FIELD, TEST_SPLIT = "split", "test"
 METADATA_PATH = Path("metadata") / "engraving_metadata.json"
 IMAGES_PATH = Path("processed") / "engraving" / "resized"
 
@@ -128,11 +133,13 @@ class SyntheticSummary:
     seconds: float
     distinct_captions: int
     vocabulary_size: int
+    test_n: int = 0
 
     def __str__(self) -> str:
         return (
-            f"{self.n} synthetic engravings ({self.image_size}x{self.image_size}, seed "
-            f"{self.seed}) in {self.out_dir} in {self.seconds:.1f} s: "
+            f"{self.n} synthetic engravings and {self.test_n} test images "
+            f"({self.image_size}x{self.image_size}, seed {self.seed}) in {self.out_dir} in "
+            f"{self.seconds:.1f} s: "
             f"{self.distinct_captions} distinct captions, {self.vocabulary_size} words"
         )
 
@@ -731,12 +738,10 @@ def _make_item(task: tuple[int, int, int, str]) -> dict[str, Any]:
     image = render_scene(scene, image_size, _item_seed(seed, index) ^ 0x5EED)
     # Grainy paper barely compresses: the fastest level gives the same size.
     image.save(os.path.join(images_dir, filename), format="PNG", compress_level=1)
-    return {
-        "id": index,
-        "filename": filename,
-        "caption": caption_for(scene),
-        "scene": scene.to_dict(),
-    }
+    record = {"id": index, "filename": filename, "caption": caption_for(scene)}
+    if index >= TEST_INDEX_START:
+        record[SPLIT_FIELD] = TEST_SPLIT
+    return {**record, "scene": scene.to_dict()}
 
 
 def _clear_previous(metadata: Path) -> None:
@@ -761,12 +766,20 @@ def generate(
     seed: int = 42,
     workers: int | None = None,
     progress: bool = True,
+    test_n: int = 0,
 ) -> SyntheticSummary:
-    """Draw `n` scenes and write them in the `seed` format: the PNGs under
-    processed/engraving/resized/, then, last and atomically, metadata/engraving_metadata.json.
-    The same seed gives the same dataset, pixel for pixel, whatever the number of workers."""
+    """Draw `n` scenes to train and validate on, and `test_n` test scenes (items numbered from
+    `TEST_INDEX_START`, marked `"split": "test"`), and write them in the `seed` format: the PNGs
+    under processed/engraving/resized/, then, last and atomically, metadata/engraving_metadata.json.
+    The same seed gives the same dataset, pixel for pixel, whatever the number of workers; the
+    first `n` records do not depend on `test_n`."""
     if n < 1 or image_size < 16:
         raise ValueError(f"need n >= 1 and image_size >= 16, got n={n}, image_size={image_size}")
+    if n > TEST_INDEX_START or test_n < 0:
+        raise ValueError(
+            f"need n <= {TEST_INDEX_START} (where the test images' numbers start) and "
+            f"test_n >= 0, got n={n}, test_n={test_n}"
+        )
     workers = workers or os.cpu_count() or 1
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -776,14 +789,19 @@ def generate(
     metadata.parent.mkdir(parents=True, exist_ok=True)
     images.mkdir(parents=True, exist_ok=True)
     _clear_previous(metadata)
-    tasks = [(seed, index, image_size, str(images)) for index in range(n)]
+    indices = [*range(n), *range(TEST_INDEX_START, TEST_INDEX_START + test_n)]
+    tasks = [(seed, index, image_size, str(images)) for index in indices]
+    total = len(tasks)
     with contextlib.ExitStack() as stack:
         if workers == 1:
             results: Iterable[dict[str, Any]] = map(_make_item, tasks)
         else:
             pool = stack.enter_context(Pool(workers))
-            results = pool.imap(_make_item, tasks, chunksize=max(1, min(64, n // (8 * workers))))
-        bar = tqdm(results, total=n, desc="synthetic engravings", unit="img", disable=not progress)
+            chunk = max(1, min(64, total // (8 * workers)))
+            results = pool.imap(_make_item, tasks, chunksize=chunk)
+        bar = tqdm(
+            results, total=total, desc="synthetic engravings", unit="img", disable=not progress
+        )
         records = list(bar)
     atomic_write_text(metadata, json.dumps(records))
     captions = [r["caption"] for r in records]
@@ -796,4 +814,5 @@ def generate(
         seconds=time.perf_counter() - started,
         distinct_captions=report["distinct_captions"],
         vocabulary_size=report["vocabulary_size"],
+        test_n=test_n,
     )

@@ -14,13 +14,14 @@ from mmlib.cli import main
 
 def test_data_synth_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "synth"
-    assert main(["data", "synth", "--out", str(out), "--n", "12", "--image-size", "32"]) == 0
-    assert "12 synthetic engravings (32x32, seed 42)" in capsys.readouterr().out
+    command = ["data", "synth", "--out", str(out), "--n", "12", "--test-n", "3", "--image-size"]
+    assert main([*command, "32"]) == 0
+    assert "12 synthetic engravings and 3 test images (32x32, seed 42)" in capsys.readouterr().out
     records = json.loads((out / "metadata/engraving_metadata.json").read_text())
-    assert len(records) == 12
+    assert [record.get("split") for record in records] == [None] * 12 + ["test"] * 3
     assert main(["data", "check", str(out)]) == 0
     report = capsys.readouterr().out
-    assert "usable records: 12 (12 images, 12 captions" in report and "skipped: 0" in report
+    assert "usable records: 15 (15 images, 15 captions" in report and "skipped: 0" in report
 
 
 def test_bad_input_is_one_clear_line_and_status_2(

@@ -20,29 +20,50 @@ from mmlib.data import (
     split_records,
 )
 from mmlib.images import build_image_cache
-from mmlib.readers import TOO_LARGE, DatasetError, check_dataset, load_records
+from mmlib.readers import TOO_LARGE, DatasetError, Record, check_dataset, load_records
 
 # --------------------------------------------------------------------------- split
 
 
 def test_split_matches_train_production_and_is_deterministic() -> None:
-    train, val = split_indices(5141, 0.1, seed=42)
-    assert (len(train), len(val)) == (4627, 514)
+    train, val, test = split_indices(5141, 0.1, seed=42)
+    assert (len(train), len(val), test) == (4627, 514, [])
     assert train == sorted(train) and val == sorted(val)
     assert set(train) | set(val) == set(range(5141)) and not set(train) & set(val)
-    assert split_indices(5141, 0.1, seed=42) == (train, val)
+    assert split_indices(5141, 0.1, seed=42) == (train, val, test)
     assert split_indices(5141, 0.1, seed=43)[1] != val
     assert split_indices(100, 0.29, seed=0)[1].__len__() == 29
 
 
+def test_a_test_fraction_takes_from_training_and_leaves_validation_alone() -> None:
+    train, val, _ = split_indices(1000, 0.1, seed=5)
+    train_t, val_t, test = split_indices(1000, 0.1, seed=5, test_fraction=0.15)
+    assert val_t == val and len(test) == 150 and test == sorted(test)
+    assert set(train_t) == set(train) - set(test) and not set(test) & set(val)
+    with pytest.raises(ValueError, match="test_fraction=1.0"):
+        split_indices(10, 0.1, seed=5, test_fraction=1.0)
+
+
 def test_split_records_is_by_image(tmp_path: Path) -> None:
     records = make_records(tmp_path, 20, captions_per_record=3)
-    train, val = split_records(records, 0.25, seed=1)
-    assert len(val) == 5 and len(train) == 15
-    train_captions = {c for r in train for c in r.captions}
-    assert not train_captions & {c for r in val for c in r.captions}
+    train, val, test = split_records(records, 0.25, seed=1, test_fraction=0.2)
+    assert (len(train), len(val), len(test)) == (11, 5, 4)
+    captions = [{c for r in part for c in r.captions} for part in (train, val, test)]
+    assert sum(map(len, captions)) == len(set().union(*captions)) == 60
     with pytest.raises(DatasetError, match="0 for validation"):
         split_records(records[:3], 0.1, seed=1)
+
+
+def test_marked_test_records_are_the_test_split_and_move_nothing_else(tmp_path: Path) -> None:
+    pool = make_records(tmp_path, 20)
+    marked = [
+        Record(f"t{i}", pool[i].image_path, (f"test caption {i}",), {"split": "test"})
+        for i in range(3)
+    ]
+    records = [*marked[:1], *pool, *marked[1:]]
+    train, val, test = split_records(records, 0.2, seed=4, test_fraction=0.3)
+    assert (train, val) == split_records(pool, 0.2, seed=4)[:2]
+    assert [r.id for r in test] == ["t0", "t1", "t2"]
 
 
 # --------------------------------------------------------------------------- finding the data
@@ -91,7 +112,8 @@ def test_resolve_generates_the_synthetic_set_once(
     first = resolve_data_source(config)
     second = resolve_data_source(config)
 
-    assert calls == [(tmp_path / "synthetic", {"n": 5141, "image_size": 128, "seed": 7})]
+    expected = {"n": 5141, "image_size": 128, "seed": 7, "test_n": 514}
+    assert calls == [(tmp_path / "synthetic", expected)]
     assert first.is_synthetic and first.format == "seed" and first.path == config.synthetic_dir
     assert first.message == (
         f"No engravings at {config.metadata_path}; using the synthetic set at "

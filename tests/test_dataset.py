@@ -182,7 +182,7 @@ def test_real_flickr8k_sample(real_samples: Path, tmp_path: Path) -> None:
     assert (report.records, report.captions, report.skipped_count) == (200, 1000, 0)
     assert all(len(record.captions) == 5 for record in records)
 
-    train, val = split_records(records, 0.1, seed=42)
+    train, val, _ = split_records(records, 0.1, seed=42)
     images = build_image_cache(train[:48], 64, cache_dir=tmp_path, progress=False)
     tokenizer = ProductionTokenizer(8000).build_vocab(c for r in train for c in r.captions)
     dataset = CaptionDataset(train[:48], images, tokenizer, max_length=40, seed=42)

@@ -26,7 +26,7 @@ from mmlib.metrics import (
     recall_at_k,
     subject_match,
 )
-from mmlib.synthetic import subjects_in_caption
+from mmlib.synthetic import generate, subjects_in_caption
 from mmlib.train import Trainer
 
 
@@ -127,6 +127,8 @@ def test_evaluate_run_writes_metrics_with_baselines(tiny_config) -> None:
     metrics = evaluate_run("tiny", config.checkpoint_dir)
     written = json.loads((trainer.run_dir / "metrics.json").read_text())
     assert written["images"] == 7 and written["bleu4"] == metrics.bleu4
+    assert written["split"] == "validation"  # this data set has no test split
+    assert "7 images of the validation split" in metrics.table()
     for name in ("bleu4", "subject_match", "token_accuracy", "recall_at_1"):
         assert 0.0 <= written[name] <= 1.0 and 0.0 <= written[f"{name}_shuffled"] <= 1.0
     table = metrics.table()
@@ -134,6 +136,20 @@ def test_evaluate_run_writes_metrics_with_baselines(tiny_config) -> None:
     assert "BLEU-4 beam" in table and "reconstruction SSIM" in table
     assert written["fid"] is None and FID_SKIPPED in table
     assert written["imagine_subject_match"] is None  # no imagine.pt in this run
+
+
+def test_evaluate_run_reports_on_the_test_split_where_the_data_have_one(
+    tiny_run: Path, tmp_path: Path
+) -> None:
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    config = json.loads((run / "config.json").read_text())
+    data = tmp_path / "with_test"  # the run's own 70 images, and 5 test images drawn apart
+    generate(data, n=70, image_size=32, seed=1, test_n=5, workers=1, progress=False)
+    (run / "config.json").write_text(json.dumps({**config, "data_dir": str(data)}))
+    metrics = evaluate_run(run)
+    assert (metrics.split, metrics.images) == ("test", 5)
+    assert json.loads((run / "metrics.json").read_text())["split"] == "test"
+    assert "5 images of the test split" in metrics.table()
 
 
 def test_evaluate_command_extends_metrics_json_with_imagination(

@@ -15,12 +15,15 @@ import torch
 from PIL import Image
 
 from mmlib import synthetic
+from mmlib.config import Config
+from mmlib.data import load_split
 from mmlib.synthetic import (
     GROUND_KINDS,
     HORIZONTAL_GAPS,
     KINDS,
     PREFIX,
     SIZE_SCALES,
+    TEST_INDEX_START,
     Scene,
     caption_for,
     caption_report,
@@ -141,6 +144,34 @@ def test_rejects_bad_arguments(tmp_path: Path) -> None:
         generate(tmp_path, n=0, progress=False)
     with pytest.raises(ValueError, match="workers"):
         generate(tmp_path, n=1, workers=-1, progress=False)
+    with pytest.raises(ValueError, match="test_n=-1"):
+        generate(tmp_path, n=1, test_n=-1, progress=False)
+
+
+def test_test_images_move_no_training_or_validation_image(dataset: Path, tmp_path: Path) -> None:
+    summary = generate(tmp_path, n=N, image_size=SIZE, seed=7, test_n=6, workers=1, progress=False)
+    with_test = _records(tmp_path)
+    assert with_test[:N] == _records(dataset)
+    for record in _records(dataset):
+        assert np.array_equal(_pixels(tmp_path, record), _pixels(dataset, record))
+    test = with_test[N:]
+    assert [r["id"] for r in test] == list(range(TEST_INDEX_START, TEST_INDEX_START + 6))
+    assert all(r["split"] == "test" and r["filename"].startswith("synth_1") for r in test)
+    assert {r["caption"] for r in test} != {r["caption"] for r in with_test[:6]}
+    assert "and 6 test images" in str(summary)
+
+    def split_of(root: Path) -> tuple[list[tuple[str, str, tuple[str, ...]]], ...]:
+        config = Config(data_dir=root, val_fraction=0.2, seed=7, cache_dir=root / "cache")
+        split = load_split(config)
+        return tuple(
+            [(r.id, r.image_path.name, r.captions) for r in part]
+            for part in (split.train, split.val, split.test)
+        )
+
+    train, val, no_test = split_of(dataset)
+    marked = [(str(r["id"]), r["filename"], (r["caption"],)) for r in test]
+    assert split_of(tmp_path) == (train, val, marked)
+    assert no_test == [] and len(val) == N // 5
 
 
 def test_caption_names_exactly_the_drawn_subjects(dataset_scenes: list[Scene]) -> None:
