@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import NullLocator, ScalarFormatter
 
 from mmlib.batch_size import GPUS, BatchSizeRow
 from mmlib.memory import GIB, MemoryEstimate
@@ -147,7 +147,8 @@ def plot_oov(rows: Sequence[VocabularyChoice], chosen: int | None = None) -> Fig
     min_freqs = [row.min_freq for row in rows]
     left.plot(min_freqs, [row.vocabulary for row in rows], marker="o", color="tab:blue")
     left.set_xscale("log")
-    left.xaxis.set_major_formatter(ScalarFormatter())
+    left.set_xticks(min_freqs, [str(value) for value in min_freqs])
+    left.xaxis.set_minor_locator(NullLocator())
     left.set_xlabel("min_freq (log scale)")
     left.set_ylabel("vocabulary size (tokens)", color="tab:blue")
     right = left.twinx()

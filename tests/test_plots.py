@@ -67,6 +67,7 @@ def test_oov_plot_has_both_series_on_a_log_axis_and_marks_the_choice() -> None:
     figure = plot_oov(rows)
     assert [list(ax.lines[0].get_ydata()) for ax in figure.axes] == [[7, 6], [0.0, 50.0]]
     assert figure.axes[0].get_xscale() == "log"
+    assert [label.get_text() for label in figure.axes[0].get_xticklabels()] == ["1", "2"]
     marked = plot_oov(rows, chosen=2).axes[0]
     assert list(marked.lines[-1].get_xdata()) == [2, 2]
     assert marked.get_title() == "min_freq=2: 6 tokens, 50.0% of validation words <UNK>"
