@@ -12,7 +12,7 @@ import csv
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,12 @@ STEP_MIN_SPIKES = 3
 # Learning rate too low: only against an LR range test, the configured rate below
 # lr_suggestion / LR_LOW_FACTOR.
 LR_LOW_FACTOR = 10.0
-LR_HIGH_FACTOR = 10.0  # above the range test's suggestion by more than this: too high
+# Learning rate too high, against an LR range test: above lr_suggestion * LR_HIGH_FACTOR. The
+# suggestion is already the steepest-descent point of a few dozen steps on fresh weights, near the
+# top of what a whole run tolerates (many more steps, Adam's moments grown); a working rate sits
+# within a small factor of it, so 3x above is flagged. 10x let notebook 06's 2e-2 run (4.3x its
+# suggestion, alignment collapsed to chance) pass.
+LR_HIGH_FACTOR = 3.0
 # Component stalled: over the last `patience` epochs a component's val loss improves by less than
 # COMPONENT_STALL_REL of its own value while another improves by more than COMPONENT_IMPROVE_REL
 # of its own value (relative progress only: magnitudes differ between components).
@@ -62,6 +67,25 @@ VAL_BELOW_TRAIN_REL = 0.2
 # model that cannot tell the batch's images apart), for the last `patience` epochs.
 CHANCE_SHARE = 0.9
 NO_FINDINGS = "no findings: the curves look healthy"
+
+# Comparing runs: a run is worse than the best run when its best val total is above
+# (1 + WORSE_REL) times the best run's. Config fields that say where a run writes or how it logs
+# are not differences between the runs' training.
+WORSE_REL = 0.05
+BOOKKEEPING_FIELDS = frozenset(
+    {
+        "run_name",
+        "checkpoint_dir",
+        "cache_dir",
+        "num_workers",
+        "pin_memory",
+        "log_interval",
+        "save_interval",
+        "keep_checkpoints",
+        "save_every_minutes",
+        "imagine_steps",
+    }
+)
 
 
 class HistoryError(CheckpointError):
@@ -652,6 +676,93 @@ def _val_below_train(epochs: list[dict[str, float]], patience: int) -> Finding |
         "check that val does not overlap train (duplicates, leaked captions) and that the val "
         "split is large and drawn like train; a much easier val set flatters the model",
     )
+
+
+# ---------------------------------------------------------------------------------- comparison
+
+
+def config_differences(first: Config, second: Config) -> dict[str, tuple[Any, Any]]:
+    """The training fields whose values differ, `{field: (first's, second's)}`, in field order;
+    `BOOKKEEPING_FIELDS` (run folder, logging, workers) are ignored."""
+    ours, theirs = first.to_dict(), second.to_dict()
+    return {
+        name: (value, theirs[name])
+        for name, value in ours.items()
+        if name not in BOOKKEEPING_FIELDS and value != theirs[name]
+    }
+
+
+def _best_val(history: RunHistory) -> float:
+    finite = [row["val_total"] for row in history.epochs if math.isfinite(row["val_total"])]
+    return min(finite) if finite else math.inf
+
+
+def _comparison(history: RunHistory, best: RunHistory, findings: list[Finding]) -> list[Finding]:
+    """`history`'s findings seen against the better run `best`: with exactly one config
+    difference, that difference is the cause, first, and every finding's action points at it."""
+    ours, theirs = _best_val(history), _best_val(best)
+    differences = config_differences(best.config, history.config)
+    evidence: dict[str, Any] = {
+        "baseline": best.name,
+        "best_val_total": ours,
+        "baseline_best_val_total": theirs,
+        "differences": differences,
+    }
+    worse = f"this run's best val total {_fmt(ours)} is above {best.name}'s {_fmt(theirs)}"
+    if len(differences) != 1:
+        listed = ", ".join(differences) or "none"
+        return [
+            *findings,
+            Finding(
+                "comparison",
+                f"{worse}, but the configs differ in {len(differences)} field(s) ({listed}): "
+                "the comparison cannot name one cause",
+                evidence,
+                f"change one field at a time from {best.name}'s config"
+                if differences
+                else "same config: check the data and the code version, and rerun to see the "
+                "run-to-run variation",
+            ),
+        ]
+    ((field_name, (theirs_value, ours_value)),) = differences.items()
+    seen = [f.kind for f in findings if f.kind != "insufficient data"]
+    cause = Finding(
+        "cause from comparison",
+        f"{field_name} is the only config difference from {best.name} ({ours_value!r} here, "
+        f"{theirs_value!r} there) and {worse}: {field_name} is the cause"
+        + (f" of this run's findings ({', '.join(seen)})" if seen else ""),
+        {**evidence, "field": field_name, "value": ours_value, "baseline_value": theirs_value},
+        f"set {field_name} back towards {theirs_value!r}, the value of {best.name}",
+    )
+    explained = [
+        f
+        if f.kind == "insufficient data"
+        else replace(f, action=f"{cause.action} ({field_name} is the cause: see above)")
+        for f in findings
+    ]
+    return [cause, *explained]
+
+
+def diagnose_runs(
+    histories: Sequence[RunHistory], *, lr_suggestion: float | None = None, patience: int = 3
+) -> dict[str, list[Finding]]:
+    """`diagnose` of each run, by name, with the runs compared: against the run with the lowest
+    best val total, a run more than `WORSE_REL` worse gets a finding from the comparison. When
+    exactly one training field of their configs differs (`config_differences`), that field is
+    named as the cause and every action of the run points at it; otherwise the differing fields
+    are listed. One run alone gets `diagnose`'s findings unchanged."""
+    findings = {
+        history.name: diagnose(history, lr_suggestion=lr_suggestion, patience=patience)
+        for history in histories
+    }
+    if len(histories) < 2:
+        return findings
+    best = min(histories, key=_best_val)
+    limit = (1 + WORSE_REL) * _best_val(best)
+    for history in histories:
+        if history is not best and _best_val(history) > limit:
+            findings[history.name] = _comparison(history, best, findings[history.name])
+    return findings
 
 
 def format_findings(findings: Sequence[Finding]) -> str:

@@ -107,7 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.set_defaults(handler=_fit_imagine)
 
     curves = commands.add_parser(
-        "curves", help="plot runs' loss curves, print a summary and a diagnosis of each"
+        "curves",
+        help="plot runs' loss curves, print a summary and a diagnosis of each, the runs compared "
+        "(a worse run that differs from the best in one config field gets that field as its cause)",
     )
     curves.add_argument("runs", nargs="+", metavar="RUN", help="run folders, names or 'latest'")
     curves.add_argument("--out", type=Path, default=Path("curves.png"), help="the plot (PNG)")
@@ -119,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     size.add_argument("--preset", choices=PRESETS, default="seed-large")
     size.add_argument("--config", type=Path, help="a config.json to size (not --preset)")
-    size.add_argument("--gpu", default="h100", help=f"{', '.join(GPUS)}, or a size in GB")
+    size.add_argument("--gpu", default="h100", help=f"{', '.join(GPUS)}, or a size in GiB")
     size.add_argument("--precision", choices=PRECISIONS, help="default: the config's on CUDA")
     size.add_argument(
         "--batch-sizes", type=_int_list, default=(8, 16, 32, 64), help="comma-separated"
@@ -267,7 +269,7 @@ def _curves(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mmlib.analysis import diagnose, format_findings, load_histories, summary_table
+    from mmlib.analysis import diagnose_runs, format_findings, load_histories, summary_table
     from mmlib.plots import plot_curves
 
     histories = load_histories(args.runs, args.checkpoint_dir)
@@ -276,9 +278,10 @@ def _curves(args: argparse.Namespace) -> int:
     figure.savefig(args.out, dpi=120)
     plt.close(figure)
     print(summary_table(histories))
+    findings = diagnose_runs(histories)
     for history in histories:
         print(f"\n{history.name} ({history.path}):")
-        print(format_findings(diagnose(history)))
+        print(format_findings(findings[history.name]))
     print(f"\nwrote {args.out}")
     return 0
 
@@ -291,6 +294,8 @@ def _size_batch(args: argparse.Namespace) -> int:
         recommend_batch_size,
     )
     from mmlib.config import get_device
+    from mmlib.gpu_calibration import gpu_margin, margin_note
+    from mmlib.memory import estimate_memory
 
     config = Config.load(args.config) if args.config else Config.preset(args.preset)
     try:
@@ -300,10 +305,17 @@ def _size_batch(args: argparse.Namespace) -> int:
             config, args.batch_sizes, args.gpu, args.measure, device, args.precision, args.headroom
         )
         print(format_batch_size_table(rows))
-        best = recommend_batch_size(config, capacity / GIB, args.headroom, args.precision)
+        precision = rows[0].estimate.precision
+        margin = gpu_margin(
+            config.preset_name,
+            precision,
+            lambda batch: estimate_memory(config, batch, precision),
+        )
+        best = recommend_batch_size(config, capacity / GIB, args.headroom, precision, margin=margin)
     except ValueError as error:
         raise ConfigError(str(error)) from None
     print(f"recommended batch_size for {name} with {args.headroom:.0%} headroom: {best}")
+    print(margin_note(config.preset_name, precision, margin))
     return 0
 
 

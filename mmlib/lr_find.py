@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmlib.analysis import ema
+from mmlib.analysis import STEP_SPIKE_FACTOR, ema
 from mmlib.config import Config
 from mmlib.dataset import set_loader_epoch
 from mmlib.step import TrainingStep
@@ -55,6 +55,29 @@ class LRFindResult:
     steps: int
     seconds: float
     diverged: bool
+
+    def outcome(self) -> str:
+        """What the raw (unsmoothed) loss did, in words: how far it rose above its minimum, at
+        which learning rates, and whether the test stopped on its smoothed stop rule or ran every
+        step. A rise above `mmlib.analysis.STEP_SPIKE_FACTOR` (beyond batch noise) is reported."""
+        ran = "ran all steps"
+        if self.diverged:
+            ran = f"stopped on divergence after {self.steps} steps"
+        if not self.losses:
+            return f"{ran}; no finite loss recorded"
+        lowest = int(np.argmin(self.losses))
+        peak = lowest + int(np.argmax(self.losses[lowest:]))
+        low, high = self.losses[lowest], self.losses[peak]
+        rise = high / low if low > 0 else math.inf
+        if rise <= STEP_SPIKE_FACTOR:
+            return f"{ran}; the raw loss stayed within {rise:.1f}x of its minimum {low:.3g}"
+        blew_up = (
+            f"the raw loss rose {rise:.0f}x, from {low:.3g} at lr {self.learning_rates[lowest]:.2g}"
+            f" to {high:.3g} at lr {self.learning_rates[peak]:.2g}"
+        )
+        if self.diverged:
+            return f"{blew_up}: {ran}"
+        return f"{blew_up}; the smoothed loss stayed under the stop rule, so the test {ran}"
 
 
 def lr_find(

@@ -10,11 +10,13 @@ from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import torch
-from matplotlib.colors import LogNorm
+from matplotlib.colors import ListedColormap, LogNorm
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator, ScalarFormatter
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator, NullLocator, ScalarFormatter
 
 from mmlib.batch_size import GPUS, BatchSizeRow
+from mmlib.gpu_calibration import GpuMargin
 from mmlib.memory import GIB, MemoryEstimate
 from mmlib.step import COMPONENTS
 from mmlib.tokenizer import VocabularyChoice
@@ -100,13 +102,44 @@ def _shared_opening(texts: Sequence[str]) -> int:
 
 
 def plot_caption_lengths(lengths: Sequence[int], title: str = "Words per caption") -> Figure:
-    """Histogram of caption lengths in words."""
+    """Histogram of caption lengths in words: one bar per whole word count, integer ticks."""
     figure, axis = plt.subplots(figsize=(6, 3))
     if lengths:
         axis.hist(lengths, bins=range(min(lengths), max(lengths) + 2), align="left", rwidth=0.85)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_xlabel("words")
     axis.set_ylabel("captions")
     axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+SPLIT_COLOURS = {"train": "#c8d3e0", "validation": "#e08a2c", "test": "#2c7a4b"}
+
+
+def plot_split_map(
+    train: Sequence[int], val: Sequence[int], test: Sequence[int], columns: int = 100
+) -> Figure:
+    """Every image of a data set as one cell, in index order, `columns` to a row, coloured by
+    the split it falls in, each split's image count in the legend."""
+    n = len(train) + len(val) + len(test)
+    rows = max(1, math.ceil(n / columns))
+    codes = torch.full((rows * columns,), float("nan"))
+    for code, indices in enumerate((train, val, test)):
+        codes[torch.as_tensor(list(indices), dtype=torch.long)] = float(code)
+    figure, axis = plt.subplots(figsize=(7.5, 1.2 + 4.2 * rows / columns + 0.6))
+    colours = ListedColormap(list(SPLIT_COLOURS.values()))
+    axis.imshow(codes.view(rows, columns).numpy(), cmap=colours, vmin=-0.5, vmax=2.5, aspect="equal")
+    axis.set_xticks([])
+    axis.set_yticks([])
+    axis.set_xlabel(f"{n:,} images in index order, {columns} to a row")
+    counts = (len(train), len(val), len(test))
+    handles = [
+        Patch(color=colour, label=f"{name}: {count:,}")
+        for (name, colour), count in zip(SPLIT_COLOURS.items(), counts, strict=True)
+    ]
+    axis.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
     figure.tight_layout()
     return figure
 
@@ -359,6 +392,73 @@ def plot_memory_breakdown(items: Sequence[MemoryItem]) -> Figure:
     return figure
 
 
+def plot_memory_on_card(
+    estimate: MemoryEstimate,
+    card: str,
+    card_gib: float,
+    headroom: float = 0.1,
+    margin: GpuMargin | None = None,
+) -> Figure:
+    """The estimate at one batch as a stacked bar (GiB) against a card's memory and its budget
+    after headroom; with a recorded GPU margin, a second bar adds the shortfall it measured."""
+    parts = [
+        (term.name, term.bytes / GIB, term in estimate.gpu_terms) for term in estimate.breakdown()
+    ]
+    bars = ["estimate"]
+    if margin is not None:
+        bars.append("with the GPU margin")
+    figure, axis = plt.subplots(figsize=(8, 4))
+    bottom = 0.0
+    for name, height, gpu_only in parts:
+        label = _PART_LABELS.get(name, name) + (" (GPU only)" if gpu_only else "")
+        axis.bar(
+            range(len(bars)),
+            [height] * len(bars),
+            bottom=bottom,
+            width=0.5,
+            label=label,
+            hatch="//" if gpu_only else None,
+        )
+        bottom += height
+    top = bottom
+    if margin is not None:
+        shortfall = margin.total(estimate) / GIB - bottom
+        axis.bar(
+            [1],
+            [shortfall],
+            bottom=bottom,
+            width=0.5,
+            color="0.3",
+            hatch="xx",
+            label=f"missed by the estimate (measured: x1/{margin.shortfall:.2f})",
+        )
+        top = bottom + shortfall
+    budget = card_gib * (1 - headroom)
+    axis.axhline(card_gib, color="black", linewidth=1)
+    axis.axhline(budget, color="black", linestyle="--", linewidth=1)
+    for level, text in ((card_gib, f"{card}: {card_gib:g} GiB"), (budget, f"{1 - headroom:.0%}")):
+        axis.annotate(
+            text,
+            (1, level),
+            xycoords=("axes fraction", "data"),
+            ha="right",
+            va="bottom",
+            fontsize=8,
+        )
+    axis.set_ylim(0, max(card_gib, top) * 1.1)
+    axis.set_xlim(-0.6, 1.6)
+    axis.set_xticks(range(len(bars)), bars)
+    axis.set_ylabel("memory at the step's peak (GiB)")
+    axis.set_title(
+        f"{estimate.preset}, {estimate.precision}, batch {estimate.batch_size}: "
+        + " · ".join(f"{v:.1f} GiB" for v in (bottom, top)[: len(bars)]),
+        fontsize=10,
+    )
+    axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    figure.tight_layout()
+    return figure
+
+
 def plot_memory_vs_batch(items: Sequence[MemoryItem], cards: Mapping[str, float] = GPUS) -> Figure:
     """Estimated total (GiB) against the batch size on log axes, one line per preset and
     precision, measured peaks as markers, and a dashed line for each card's memory."""
@@ -382,7 +482,7 @@ def plot_memory_vs_batch(items: Sequence[MemoryItem], cards: Mapping[str, float]
         by_size.setdefault(size, []).append(name)
     for size, names in sorted(by_size.items()):
         axis.axhline(size, color="gray", linestyle="--", linewidth=0.8)
-        text = f"{' / '.join(names)} {size:g} GB"
+        text = f"{' / '.join(names)} {size:g} GiB"
         axis.annotate(
             text,
             (1, size),
@@ -563,9 +663,10 @@ def plot_lr_find(result: LRFindResult) -> Figure:
     axis.set_xscale("log")
     axis.set_xlabel("learning rate (log scale)")
     axis.set_ylabel("total training loss")
-    stopped = "stopped on divergence" if result.diverged else "no divergence"
     axis.set_title(
-        f"Learning-rate range test: {result.steps} steps in {result.seconds:.1f} s, {stopped}"
+        f"Learning-rate range test: {result.steps} steps in {result.seconds:.1f} s\n"
+        + _wrap(result.outcome(), 80),
+        fontsize=10,
     )
     axis.legend(loc="upper left")
     figure.tight_layout()

@@ -19,6 +19,8 @@ from mmlib import plots
 from mmlib.anatomy import EmbeddedBatch, temperature_view
 from mmlib.batch_size import GPUS, recommend_batch_size
 from mmlib.config import PRESETS, Config
+from mmlib.data import split_indices
+from mmlib.gpu_calibration import gpu_margin, margin_note
 from mmlib.memory import GIB, PRECISIONS, TABLE_BATCHES, MemoryEstimate, estimate_table
 from mmlib.plots import plot_step_losses
 from mmlib.step import COMPONENTS
@@ -62,6 +64,35 @@ def sample_browser(images: torch.Tensor, captions: Sequence[str]) -> Panel:
 
     _on_change([index], update)
     return Panel(widgets.VBox([index, picture, caption]), {"index": index}, caption)
+
+
+def split_panel(n: int, val_fraction: float, seed: int, most_test_fraction: float = 0.3) -> Panel:
+    """A `test_fraction` slider over a data set of `n` images without a test split of its own:
+    `plots.plot_split_map` of `data.split_indices` at that fraction, redrawn on every move (the
+    validation cells stay put; the test cells are taken from training)."""
+    test_fraction = widgets.FloatSlider(
+        value=0.1,
+        min=0.0,
+        max=most_test_fraction,
+        step=0.05,
+        description="test_fraction",
+        continuous_update=False,
+        style={"description_width": "100px"},
+    ).add_class("mmlib-teach")
+    figure_view = widgets.Output().add_class("mmlib-teach-figure")
+
+    def update() -> None:
+        train, val, test = split_indices(n, val_fraction, seed, test_fraction.value)
+        figure_view.clear_output(wait=True)
+        with figure_view:
+            figure = plots.plot_split_map(train, val, test)
+            display(figure)
+            plt.close(figure)
+
+    _on_change([test_fraction], update)
+    return Panel(
+        widgets.VBox([test_fraction, figure_view]), {"test_fraction": test_fraction}, figure_view
+    )
 
 
 def vocabulary_explorer(
@@ -189,8 +220,9 @@ def memory_panel(
     headroom: float = 0.1,
     batch_sizes: Sequence[int] = TABLE_BATCHES,
 ) -> Panel:
-    """A card dropdown (it sets the memory slider, in GB) and a precision dropdown, showing the
-    recommended batch size for CUDA and the estimate at that size.
+    """The teaching control: a batch-size slider (with a precision dropdown) that redraws the
+    step's memory as stacked bars against the card, with the shortfall a GPU measured where one
+    is recorded; a card dropdown (it sets the memory slider, in GiB) and the recommended batch.
 
     Each precision is estimated once, at `batch_sizes`, and interpolated between them
     (`EstimateTable`): the first look at a precision takes a few estimates, every move after
@@ -200,6 +232,9 @@ def memory_panel(
     tables = functools.cache(
         lambda precision: estimate_table(sized, precision, "cuda", batch_sizes)
     )
+    margins = functools.cache(
+        lambda precision: gpu_margin(sized.preset_name, precision, tables(precision))
+    )
     first = next(iter(GPUS))
     style = {"description_width": "90px"}
     card = widgets.Dropdown(options=list(GPUS), value=first, description="card", style=style)
@@ -208,7 +243,7 @@ def memory_panel(
         min=0.5,
         max=160,
         step=0.5,
-        description="memory (GB)",
+        description="memory (GiB)",
         style=style,
         continuous_update=False,
     )
@@ -218,7 +253,19 @@ def memory_panel(
         description="precision",
         style=style,
     )
+    batch = widgets.IntSlider(
+        value=min(64, batch_sizes[-1]),
+        min=max(1, batch_sizes[0]),
+        max=min(1024, batch_sizes[-1]),
+        step=8,
+        description="batch size",
+        style=style,
+        continuous_update=False,
+    )
+    batch.add_class("mmlib-teach")
     result = widgets.HTML()
+    figure_view = widgets.Output()
+    figure_view.add_class("mmlib-teach-figure")
 
     def pick_card(change: dict[str, Any]) -> None:
         memory_gb.value = GPUS[change["new"]]
@@ -226,28 +273,43 @@ def memory_panel(
     card.observe(pick_card, names="value")
 
     def update() -> None:
-        table = tables(precision.value)
+        table, margin = tables(precision.value), margins(precision.value)
+        figure_view.clear_output(wait=True)
+        with figure_view:
+            figure = plots.plot_memory_on_card(
+                table(batch.value), card.value, memory_gb.value, headroom, margin
+            )
+            display(figure)
+            plt.close(figure)
         try:
             best = recommend_batch_size(
-                sized, memory_gb.value, headroom, max_batch=table.batch_sizes[-1], estimate=table
+                sized,
+                memory_gb.value,
+                headroom,
+                max_batch=table.batch_sizes[-1],
+                estimate=table,
+                margin=margin,
             )
         except ValueError as error:
             result.value = f"<b>does not fit</b>: {error}"
             return
-        result.value = _recommendation_html(table(best), memory_gb.value, headroom)
+        note = margin_note(sized.preset_name, precision.value, margin)
+        result.value = _recommendation_html(table(best), memory_gb.value, headroom, note)
 
-    _on_change([memory_gb, precision], update)
-    controls = {"card": card, "memory_gb": memory_gb, "precision": precision}
-    return Panel(widgets.VBox([card, memory_gb, precision, result]), controls, result)
+    _on_change([memory_gb, precision, batch], update)
+    controls = {"card": card, "memory_gb": memory_gb, "precision": precision, "batch": batch}
+    box = widgets.VBox([card, memory_gb, precision, batch, result, figure_view])
+    return Panel(box, controls, result)
 
 
-def _recommendation_html(estimate: MemoryEstimate, memory_gb: float, headroom: float) -> str:
-    parts = " · ".join(f"{term.name} {term.bytes / GIB:.2f}" for term in estimate.breakdown())
+def _recommendation_html(
+    estimate: MemoryEstimate, memory_gb: float, headroom: float, note: str
+) -> str:
     return (
         f"{estimate.preset}, {estimate.precision}: recommended batch_size "
-        f"<b>{estimate.batch_size}</b> for {memory_gb:g} GB with {headroom:.0%} headroom · "
-        f"estimated total <b>{estimate.total / GIB:.2f} GiB</b><br>"
-        f"<small>GiB: {parts}</small>"
+        f"<b>{estimate.batch_size}</b> for {memory_gb:g} GiB with {headroom:.0%} headroom "
+        f"(estimated total {estimate.total / GIB:.2f} GiB before the margin)<br>"
+        f"<small>{note}</small>"
     )
 
 
@@ -360,15 +422,17 @@ def curves_panel(histories: Sequence[RunHistory]) -> Panel:
         "smoothing": widgets.FloatSlider(
             value=0.0,
             min=0.0,
-            max=0.99,
-            step=0.01,
+            max=0.95,
+            step=0.05,
             description="smoothing",
             continuous_update=False,
         ),
     }
     for control in controls.values():
         control.style = style
+    controls["smoothing"].add_class("mmlib-teach")
     result = widgets.Output()
+    result.add_class("mmlib-teach-figure")
 
     def update() -> None:
         result.clear_output(wait=True)
@@ -467,6 +531,7 @@ def round_trip_panel(
 
     def update() -> None:
         trip = imagine_round_trip(predictor, prompts, subjects, seed, candidates.value)
+        drawn = "one candidate" if trip.candidates == 1 else f"best of {trip.candidates} candidates"
         figure_view.clear_output(wait=True)
         with figure_view:
             figure = plots.plot_round_trip(
@@ -474,8 +539,8 @@ def round_trip_panel(
                 trip.prompts,
                 trip.readings,
                 trip.matched,
-                title=f"best of {trip.candidates} candidates: {sum(trip.matched)} of "
-                f"{len(trip.matched)} read back with their prompt's subjects",
+                title=f"{drawn}: {sum(trip.matched)} of {len(trip.matched)} read back with their "
+                "prompt's subjects",
             )
             display(figure)
             plt.close(figure)

@@ -12,7 +12,9 @@ from mmlib.analysis import (
     NO_FINDINGS,
     HistoryError,
     RunHistory,
+    config_differences,
     diagnose,
+    diagnose_runs,
     ema,
     format_findings,
     load_histories,
@@ -129,8 +131,10 @@ def test_learning_rate_too_low_only_against_a_suggestion() -> None:
 
 def test_learning_rate_far_above_the_suggestion_is_too_high() -> None:
     history = rows(10)
-    assert kinds(history, learning_rate=5e-2, lr_suggestion=3e-3) == ["learning rate too high"]
-    assert kinds(history, learning_rate=2e-2, lr_suggestion=3e-3) == []  # within 10x
+    # Notebook 06: 2e-2 against a suggestion of 4.6e-3 (4.3x) passed the old 10x threshold.
+    assert kinds(history, learning_rate=2e-2, lr_suggestion=4.6e-3) == ["learning rate too high"]
+    assert kinds(history, learning_rate=1e-2, lr_suggestion=3e-3) == ["learning rate too high"]
+    assert kinds(history, learning_rate=8e-3, lr_suggestion=3e-3) == []  # within 3x
 
 
 def test_component_stalled_is_relative_not_raw_magnitude() -> None:
@@ -218,3 +222,54 @@ def test_alignment_stuck_at_its_chance_level_is_flagged_with_the_chance_as_evide
     assert "4.159" in findings[0].message and "learning rate" in findings[0].action
     assert "alignment at chance" not in kinds(_at_chance(0.5))
     assert "alignment at chance" not in kinds(rows(10))  # no chance recorded: nothing claimed
+
+
+def _run(name: str, epochs: list[dict[str, float]], **config: object) -> RunHistory:
+    return RunHistory(name, Path(name), epochs, [], Config(run_name=name, **config))
+
+
+def _collapsed() -> list[dict[str, float]]:
+    """A worse run: its alignment stalls while its caption loss improves (`component stalled`,
+    whose own action is "raise alignment_loss_weight"), and its val total stays higher."""
+    stuck = [4.1] * 10
+    return rows(10, val_alignment=lambda i: stuck[i], val_total=lambda i: 6.0 - 0.1 * i)
+
+
+def test_config_differences_ignore_bookkeeping() -> None:
+    first = Config(run_name="a", checkpoint_dir=Path("x"), log_interval=5)
+    second = Config(run_name="b", learning_rate=2e-2, batch_size=8)
+    assert config_differences(first, second) == {
+        "batch_size": (16, 8),
+        "learning_rate": (1e-3, 2e-2),
+    }
+    assert config_differences(first, first) == {}
+
+
+def test_a_compared_run_gets_the_one_config_difference_as_its_cause() -> None:
+    base = _run("base", rows(10), learning_rate=1e-3)
+    fast = _run("fast", _collapsed(), learning_rate=2e-2)
+    alone = diagnose(fast)
+    assert any("raise alignment_loss_weight" in f.action for f in alone)  # a guess without runs
+    found = diagnose_runs([base, fast])
+    assert found["base"] == []
+    cause, *rest = found["fast"]
+    assert cause.kind == "cause from comparison"
+    assert cause.evidence["field"] == "learning_rate" and cause.evidence["baseline"] == "base"
+    assert "learning_rate is the only config difference from base (0.02 here, 0.001 there)" in (
+        cause.message
+    )
+    assert [f.kind for f in rest] == [f.kind for f in alone]
+    assert all("learning_rate" in f.action for f in found["fast"])
+    assert not any("alignment_loss_weight" in f.action for f in found["fast"])
+
+
+def test_several_differences_are_listed_without_naming_a_cause() -> None:
+    base = _run("base", rows(10))
+    other = _run("other", _collapsed(), learning_rate=2e-2, batch_size=8)
+    found = diagnose_runs([other, base])
+    assert found["other"][:-1] == diagnose(other)  # the run's own findings and actions stay
+    last = found["other"][-1]
+    assert last.kind == "comparison" and "batch_size, learning_rate" in last.message
+    assert diagnose_runs([other]) == {"other": diagnose(other)}  # one run: nothing to compare
+    twin = _run("twin", rows(10, val_total=lambda i: 1.03 * rows(10)[i]["val_total"]))
+    assert diagnose_runs([base, twin]) == {"base": [], "twin": []}  # within WORSE_REL: no verdict

@@ -77,6 +77,23 @@ def test_suggestion_falls_back_to_the_minimum_over_ten() -> None:
     assert suggest_lr([], [], 1e-6, 1.0) == 1e-6
 
 
+def test_outcome_describes_the_raw_curve_not_only_the_stop_rule() -> None:
+    lrs = [1e-6 * 10 ** (i / 2) for i in range(13)]  # 1e-6 .. 1
+    # The notebook's case: the raw loss jumps from about 7 to 78 while the smoothed loss stays
+    # under the stop rule; "no divergence" alone hid it.
+    raw = [15.0, 14.0, 12.0, 10.0, 8.0, 7.0, 7.2, 6.9, 12.0, 25.0, 15.0, 78.0, 71.0]
+    jumped = LRFindResult(lrs, raw, raw, 1e-3, 13, 2.0, False).outcome()
+    assert "rose 11x, from 6.9 at lr 0.0032 to 78 at lr 0.32" in jumped
+    assert "stayed under the stop rule, so the test ran all steps" in jumped
+    stopped = LRFindResult(lrs[:10], raw[:10], raw[:10], 1e-3, 11, 2.0, True).outcome()
+    assert stopped.endswith("stopped on divergence after 11 steps") and "rose 4x" in stopped
+    noisy = [5.0, 4.0, 3.0, 5.4]  # a rise of 1.8x: batch noise, not a blow-up
+    calm = LRFindResult(lrs[:4], noisy, noisy, 1e-5, 4, 1.0, False).outcome()
+    assert calm == "ran all steps; the raw loss stayed within 1.8x of its minimum 3"
+    nothing = LRFindResult([], [], [], 1e-6, 1, 0.1, True).outcome()
+    assert nothing == "stopped on divergence after 1 steps; no finite loss recorded"
+
+
 @pytest.mark.parametrize(
     "arguments",
     [

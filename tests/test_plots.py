@@ -6,19 +6,23 @@ from collections import Counter
 from dataclasses import replace
 
 import matplotlib
+import numpy as np
 import pytest
 import torch
 from matplotlib.text import Text
 
 from mmlib.analysis import RunHistory
 from mmlib.batch_size import BatchSizeRow
+from mmlib.gpu_calibration import gpu_margin
 from mmlib.memory import GIB, MemoryEstimate, MemoryMeasurement, MemoryTerm
 from mmlib.plots import (
     plot_caption_lengths,
     plot_learning_rate_trials,
     plot_memory_breakdown,
+    plot_memory_on_card,
     plot_memory_vs_batch,
     plot_oov,
+    plot_split_map,
     plot_step_losses,
     plot_zipf,
     show_reconstructions,
@@ -42,6 +46,19 @@ def test_caption_length_histogram_counts_every_caption() -> None:
     figure = plot_caption_lengths([3, 3, 5])
     heights = [patch.get_height() for patch in figure.axes[0].patches]
     assert sum(heights) == 3 and max(heights) == 2
+    figure.canvas.draw()
+    for axis in (figure.axes[0].xaxis, figure.axes[0].yaxis):  # whole words, whole captions
+        assert all(tick == int(tick) for tick in axis.get_majorticklocs())
+
+
+def test_split_map_colours_each_image_by_its_split() -> None:
+    figure = plot_split_map([0, 2, 4], [1], [3], columns=4)
+    cells = np.asarray(figure.axes[0].images[0].get_array(), dtype=float)
+    assert cells.shape == (2, 4)
+    assert cells[0].tolist() == [0.0, 1.0, 0.0, 2.0] and cells[1, 0] == 0.0
+    assert np.isnan(cells[1, 1:]).all()  # no image there
+    legend = [text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert legend == ["train: 3", "validation: 1", "test: 1"]
 
 
 def test_zipf_plot_is_rank_ordered_with_one_line_per_corpus() -> None:
@@ -176,7 +193,7 @@ def test_memory_vs_batch_has_a_line_per_series_and_per_card_size() -> None:
     assert list(series[1].get_ydata()) == [e.total / GIB for e in (items[1], items[2], items[0])]
     card_lines = [line for line in axis.lines if line.get_linestyle() == "--"]
     assert sorted(line.get_ydata()[0] for line in card_lines) == [4, 80]
-    assert sorted(text.get_text() for text in axis.texts) == ["a / b 80 GB", "small 4 GB"]
+    assert sorted(text.get_text() for text in axis.texts) == ["a / b 80 GiB", "small 4 GiB"]
 
 
 def test_plot_lr_find_marks_the_suggestion_on_a_log_axis() -> None:
@@ -193,6 +210,9 @@ def test_plot_lr_find_marks_the_suggestion_on_a_log_axis() -> None:
     assert any(list(line.get_xdata()) == [1e-3, 1e-3] for line in axis.get_lines())
     assert any("suggested lr 0.001" in text.get_text() for text in axis.texts)
     assert "17 steps" in axis.get_title()
+    title = axis.get_title().replace("\n", " ")
+    assert "the raw loss rose 3x, from 2.8 at lr 0.0056 to 8 at lr 0.1" in title  # the raw curve
+    assert "stopped on divergence after 17 steps" in title
 
 
 def _history(name: str = "run", steps: bool = True) -> RunHistory:
@@ -337,3 +357,19 @@ def test_plot_round_trip_marks_each_match_and_miss() -> None:
     )
     with pytest.raises(ValueError, match="3 images, 2 prompts"):
         plot_round_trip(images, prompts[:2], readings, [True] * 3)
+
+
+def test_memory_on_card_adds_the_measured_shortfall_above_the_estimate() -> None:
+    estimate = _estimate(8)
+    margin = gpu_margin("seed-large", "bf16")
+    assert margin is not None
+    axis = plot_memory_on_card(estimate, "h100", 80, 0.1, margin).axes[0]
+    stacks = zip(*axis.containers[:-1], strict=True)
+    tops = [max(bar.get_y() + bar.get_height() for bar in stack) for stack in stacks]
+    assert tops == [pytest.approx(estimate.total / GIB)] * 2
+    missed = axis.containers[-1][0]
+    assert missed.get_y() + missed.get_height() == pytest.approx(margin.total(estimate) / GIB)
+    assert sorted(line.get_ydata()[0] for line in axis.lines) == [pytest.approx(72), 80]
+    assert [t.get_text() for t in axis.get_xticklabels()] == ["estimate", "with the GPU margin"]
+    alone = plot_memory_on_card(estimate, "h100", 80).axes[0]
+    assert [t.get_text() for t in alone.get_xticklabels()] == ["estimate"]

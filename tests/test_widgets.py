@@ -12,8 +12,10 @@ from conftest import TINY_MODEL
 from PIL import Image
 
 from mmlib import memory
+from mmlib import widgets as widgets_module
 from mmlib.batch_size import recommend_batch_size
 from mmlib.config import Config
+from mmlib.gpu_calibration import GpuMargin, GpuMeasurement
 from mmlib.memory import GIB, estimate_table
 from mmlib.tokenizer import ProductionTokenizer
 from mmlib.widgets import (
@@ -23,6 +25,7 @@ from mmlib.widgets import (
     imagine_panel,
     memory_panel,
     sample_browser,
+    split_panel,
     token_inspector,
     vocabulary_explorer,
 )
@@ -41,6 +44,28 @@ def test_sample_browser_follows_the_slider() -> None:
     assert panel.result.value == "third"
     assert bytes(panel.box.children[1].value) != first_png
     assert first_png.startswith(b"\x89PNG")
+
+
+def test_split_panel_redraws_the_split_at_the_test_fraction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mmlib import plots
+    from mmlib.data import split_indices
+
+    real, drawn = plots.plot_split_map, []
+
+    def recording(train: Any, val: Any, test: Any) -> Any:
+        drawn.append((train, val, test))
+        return real(train, val, test)
+
+    monkeypatch.setattr(plots, "plot_split_map", recording)
+    panel = split_panel(200, 0.1, seed=3)
+    assert "mmlib-teach" in panel.controls["test_fraction"]._dom_classes  # the browser check's
+    assert "mmlib-teach-figure" in panel.result._dom_classes
+    assert [len(part) for part in drawn[-1]] == [160, 20, 20]
+    panel.controls["test_fraction"].value = 0.25
+    assert drawn[-1] == split_indices(200, 0.1, 3, 0.25)
+    assert drawn[-1][1] == drawn[0][1]  # validation does not move
 
 
 def test_vocabulary_explorer_updates_oov_rate() -> None:
@@ -126,18 +151,19 @@ def test_memory_panel_recommends_from_one_table_per_precision(
     config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16, "use_amp": True})
     panel = memory_panel(config, batch_sizes=(1, 8, 64))
     assert panel.controls["precision"].value == "bf16" and asked == [1, 8, 64]
-    assert "recommended batch_size <b>64</b> for 24 GB" in panel.result.value  # the table's top
+    assert "recommended batch_size <b>64</b> for 24 GiB" in panel.result.value  # the table's top
     table = estimate_table(config, "bf16", batch_sizes=(1, 8, 64))
     budget_gb = (table(20).total + 2**10) / 0.9 / GIB
     panel.controls["memory_gb"].value = budget_gb
     best = recommend_batch_size(config, budget_gb, max_batch=64, estimate=table)
     assert best in (19, 20) and f"batch_size <b>{best}</b>" in panel.result.value
-    assert f"estimated total <b>{table(best).total / GIB:.2f} GiB</b>" in panel.result.value
+    assert f"(estimated total {table(best).total / GIB:.2f} GiB before" in panel.result.value
+    assert "uncalibrated on GPUs; no GPU measurement is recorded" in panel.result.value
     panel.controls["precision"].value = "fp32"
     panel.controls["precision"].value = "bf16"
     assert asked[3:] == [1, 8, 64, 1, 8, 64]  # the test's table, then fp32's; bf16 is cached
     panel.controls["card"].value = "h200"
-    assert panel.controls["memory_gb"].value == 141 and "for 141 GB" in panel.result.value
+    assert panel.controls["memory_gb"].value == 141 and "for 141 GiB" in panel.result.value
     panel.controls["memory_gb"].value = 0.5  # less than the CUDA context allowance
     assert panel.result.value.startswith("<b>does not fit</b>: even batch_size=1")
 
@@ -167,6 +193,8 @@ def test_curves_panel_redraws_with_the_chosen_options(monkeypatch: pytest.Monkey
     ]
     panel = curves_panel(runs)
     assert set(panel.controls) == {"runs", "component", "scale", "smoothing"}
+    assert "mmlib-teach" in panel.controls["smoothing"]._dom_classes  # the browser check's control
+    assert "mmlib-teach-figure" in panel.result._dom_classes
     assert calls[-1] == (["a", "b"], {"component": "total", "scale": "linear", "smoothing": 0.0})
     panel.controls["runs"].value = ("b",)
     panel.controls["component"].value = "caption"
@@ -297,7 +325,7 @@ def test_round_trip_panel_redraws_with_the_candidates(
     panel = round_trip_panel(predictor, prompts, subjects_in_caption, seed=5)
     assert "mmlib-teach" in panel.controls["candidates"]._dom_classes  # the browser check's control
     assert "mmlib-teach-figure" in panel.result._dom_classes
-    assert titles[-1][1].startswith("best of 1 candidates: ")
+    assert titles[-1][1].startswith("one candidate: ")
     panel.controls["candidates"].value = 3
     expected = imagine_round_trip(predictor, prompts, subjects_in_caption, seed=5, candidates=3)
     assert torch.equal(titles[-1][0], expected.images)
@@ -306,3 +334,23 @@ def test_round_trip_panel_redraws_with_the_candidates(
         == f"best of 3 candidates: {sum(expected.matched)} of 2 read back with their prompt's "
         "subjects"
     )
+
+
+def test_memory_panel_batch_slider_redraws_the_bars_with_the_recorded_margin(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    record = GpuMeasurement(
+        "H100", "2.11", "p", "bf16", 64, 4.0, None, 3.0, None, "2026-01-01", "", ""
+    )
+    monkeypatch.setattr(widgets_module, "gpu_margin", lambda *_: GpuMargin(0.5, record, 1, False))
+    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16, "use_amp": True})
+    panel = memory_panel(config, batch_sizes=(1, 8, 64))
+    slider = panel.controls["batch"]
+    assert "mmlib-teach" in slider._dom_classes
+    figure_view = panel.box.children[-1]
+    assert "mmlib-teach-figure" in figure_view._dom_classes
+    before = figure_view.outputs[0]["data"]["image/png"]
+    slider.value += slider.step
+    after = figure_view.outputs[0]["data"]["image/png"]
+    assert before != after
+    assert "the estimate of that day was 0.50 of max_memory_allocated" in panel.result.value
