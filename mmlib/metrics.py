@@ -20,7 +20,7 @@ from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMe
 from torchmetrics.text import BLEUScore, Perplexity
 
 from mmlib.checkpoint import METRICS_FILE, CheckpointError, load_checkpoint
-from mmlib.data import load_run_records, load_split
+from mmlib.data import SplitData, load_run_records, load_split
 from mmlib.files import atomic_write_text
 from mmlib.images import build_image_cache, to_pixels, to_uint8
 from mmlib.imagine import CANDIDATES
@@ -491,6 +491,15 @@ def evaluate_run(
 def _split_phrase(split: str) -> str:
     """How a report names the images a figure comes from: "the test split", or a data set."""
     return f"the {split} split" if split in ("test", "validation") else f"the data set {split}"
+
+
+def evaluated_records(split: SplitData, name: str) -> list[Record]:
+    """The records of `split` that figures evaluated on the split called `name` (as
+    `EvaluationMetrics.split` names it: "test" or "validation") come from."""
+    records = {"test": split.test, "validation": split.val}.get(name)
+    if records is None:
+        raise ValueError(f"split={name!r}: a run's own split is 'test' or 'validation'")
+    return records
 
 
 def load_metrics(run_dir: str | os.PathLike[str]) -> EvaluationMetrics:

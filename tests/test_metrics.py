@@ -266,3 +266,16 @@ def test_same_subjects_and_new_captions() -> None:
         True,
         False,
     ]
+
+
+def test_evaluated_records_follow_the_split_the_figures_name() -> None:
+    from mmlib.data import SplitData
+    from mmlib.metrics import evaluated_records
+    from mmlib.readers import Record
+
+    train, val, test = ([Record(name, Path(name), (name,))] for name in ("train", "val", "test"))
+    split = SplitData(None, None, train, val, test)  # type: ignore[arg-type]
+    assert evaluated_records(split, "test") == test
+    assert evaluated_records(split, "validation") == val
+    with pytest.raises(ValueError, match="split='train'"):
+        evaluated_records(split, "train")
