@@ -11,9 +11,13 @@ The measurement runs the same step on real tensors and reads the peak from an in
 source: `torch.cuda.max_memory_allocated` on a GPU, the allocation and free events that
 `torch.profiler` records (summed in time order) on a CPU.
 
-Terms that exist only on a GPU (the CUDA context, the caching allocator's rounding, cuDNN
-workspaces) are listed separately, each with where its number comes from, and stay "not measured
-on a GPU" until a GPU run has compared them.
+For a CUDA estimate the step runs inside `mmlib.cuda_emulation.cuda_behaviour()`: CUDA's
+autocast policy (which ops run in bf16/fp16, which in fp32, which promote) and the attention
+kernel CUDA picks (flash or memory-efficient SDPA, which save the log-sum-exp, not the attention
+weights) replace the CPU's, and each convolution holds a cuDNN workspace from the caching
+allocator while it runs. Terms outside the allocator (the CUDA context) or from its block sizes
+are listed separately, each with where its number comes from, and stay "not measured on a GPU"
+until a GPU run has compared them.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import os
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -35,6 +39,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from mmlib.config import Config
+from mmlib.cuda_emulation import cuda_behaviour
 from mmlib.model import MultimodalModel
 from mmlib.step import TrainingStep, make_optimizer
 from mmlib.tokenizer import END_ID, SPECIAL_TOKENS, START_ID
@@ -45,6 +50,11 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 NOT_MEASURED = "not measured on a GPU"
 CUDA_CONTEXT_BYTES = 512 * 2**20
 CUDA_BLOCK_BYTES = 512  # kMinBlockSize in c10/cuda/CUDACachingAllocator.cpp
+CUDNN_WORKSPACE_SOURCE = (
+    "allowance, counted while each convolution runs: cuDNN takes its workspace from the caching "
+    "allocator for the call (aten/src/ATen/native/cudnn/Conv_v8.cpp), sized here as the call's "
+    f"first operand (input, or output gradient in backward); {NOT_MEASURED}"
+)
 TABLE_BATCHES = (1, 8, 64, 512, 4096)  # where an EstimateTable estimates; it interpolates between
 _CONVOLUTIONS = (torch.ops.aten.convolution.default, torch.ops.aten.convolution_backward.default)
 
@@ -63,8 +73,9 @@ class MemoryEstimate:
     """Bytes of one training step at its peak, by kind.
 
     The first six fields are the tensors live at the moment of the peak (so `gradients` and
-    `activations` are those live then, not their full sizes); they sum to `allocated`, what
-    PyTorch's allocator hands out. `gpu_terms` are the GPU-only additions; `total` is both.
+    `activations` are those live then, not their full sizes); with `workspace` (a cuDNN
+    convolution workspace live at the peak, CUDA only) they sum to `allocated`, what PyTorch's
+    allocator hands out. `gpu_terms` are the additions outside it; `total` is both.
     """
 
     preset: str
@@ -79,6 +90,7 @@ class MemoryEstimate:
     transient: int  # everything else: outputs, gradients in flight, temporaries
     autocast_copies: int  # low-precision weight copies cached by autocast
     gpu_terms: tuple[MemoryTerm, ...]
+    workspace: int = 0  # cuDNN convolution workspace live at the peak (CUDA only)
 
     @property
     def allocated(self) -> int:
@@ -90,6 +102,7 @@ class MemoryEstimate:
             + self.activations
             + self.transient
             + self.autocast_copies
+            + self.workspace
         )
 
     @property
@@ -113,14 +126,17 @@ class MemoryEstimate:
             MemoryTerm("transient", self.transient, f"{counted} (other tensors at the peak)"),
         ]
         if self.precision != "fp32":
+            policy = "CUDA's autocast policy emulated" if self.device_type == "cuda" else "CPU"
             terms.append(
                 MemoryTerm(
                     "autocast_copies",
                     self.autocast_copies,
-                    f"{counted} under CPU autocast ({self.precision}); "
+                    f"{counted} under {policy} autocast ({self.precision}); "
                     + (NOT_MEASURED if self.device_type == "cuda" else "measured on CPU"),
                 )
             )
+        if self.device_type == "cuda":
+            terms.append(MemoryTerm("cudnn_workspace", self.workspace, CUDNN_WORKSPACE_SOURCE))
         return terms + list(self.gpu_terms)
 
 
@@ -177,7 +193,9 @@ class _StorageTracker(TorchDispatchMode):
         self.at_peak: frozenset[int] = frozenset()
         self.weight_numbers: frozenset[int] = frozenset()
         self.cast_copies: set[int] = set()
-        self.conv_input_sizes: list[int] = []  # elements
+        self.count_workspace = False  # a cuDNN workspace per convolution call (CUDA)
+        self.workspace_bytes = 0  # the workspace live now
+        self.workspace_at_peak = 0
         self._numbers: dict[int, int] = {}  # id(storage object) -> storage number
         self._refs: dict[int, weakref.ref[torch.UntypedStorage]] = {}
 
@@ -216,15 +234,19 @@ class _StorageTracker(TorchDispatchMode):
             # wrong (target images out of range, a non-finite gradient norm): the answer is no.
             # Its one number read is AdamW's step count: any positive number will do.
             return False if args[0].dtype == torch.bool else 1
+        if self.count_workspace and func in _CONVOLUTIONS:
+            self.workspace_bytes = args[0].numel() * args[0].element_size()
+            self.live_bytes += self.workspace_bytes
         out = func(*args, **(kwargs or {}))
         outputs = [self.number(t) for t in tree_leaves(out) if isinstance(t, Tensor)]
         if func is torch.ops.aten._to_copy.default and self.number(args[0]) in self.weight_numbers:
             self.cast_copies.update(outputs)
-        if func in _CONVOLUTIONS:
-            self.conv_input_sizes.append(args[0].numel())
         if self.live_bytes > self.peak_bytes:
             self.peak_bytes = self.live_bytes
             self.at_peak = frozenset(self.live)
+            self.workspace_at_peak = self.workspace_bytes
+        self.live_bytes -= self.workspace_bytes
+        self.workspace_bytes = 0
         return out
 
 
@@ -253,9 +275,10 @@ def estimate_memory(
 ) -> MemoryEstimate:
     """Bytes of one training step at `batch_size`, by kind, computed on fake tensors.
 
-    `device_type` chooses the optimizer as the Trainer does (fused AdamW on CUDA) and adds the
-    GPU-only terms; the step itself runs with CPU kernels' shapes, under CPU autocast for bf16
-    and fp16. `vocab_size` defaults to `default_vocab_size(config)`.
+    `device_type` chooses the optimizer as the Trainer does (fused AdamW on CUDA); for "cuda"
+    the step runs as on CUDA (`mmlib.cuda_emulation.cuda_behaviour`: CUDA's autocast policy and
+    attention kernels, on CPU kernels' shapes), counts cuDNN workspaces and adds the GPU-only
+    terms. `vocab_size` defaults to `default_vocab_size(config)`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: must be >= 1")
@@ -263,7 +286,10 @@ def estimate_memory(
     vocab_size = default_vocab_size(config) if vocab_size is None else vocab_size
     saved: set[int] = set()
     grads: set[int] = set()
-    with FakeTensorMode(), _StorageTracker() as tracker:
+    on_cuda = device_type == "cuda"
+    emulation = cuda_behaviour() if on_cuda else nullcontext()
+    with emulation, FakeTensorMode(), _StorageTracker() as tracker:
+        tracker.count_workspace = on_cuda
         model = _fake_model(config, vocab_size)
         optimizer = make_optimizer(model, config, device_type)
         step = TrainingStep(model, optimizer, config, precision)
@@ -271,7 +297,6 @@ def estimate_memory(
         tracker.weight_numbers = frozenset(tracker.number(p) for p in model.parameters())
         step([(images, tokens)])
         tracker.reset_peak()
-        tracker.conv_input_sizes.clear()
 
         def pack(tensor: Tensor) -> Tensor:
             saved.add(tracker.number(tensor))
@@ -328,14 +353,14 @@ def _classify(
         sizes[name] = sum(tracker.sizes[n] for n in chosen)
         remaining -= chosen
     sizes["transient"] = sum(tracker.sizes[n] for n in remaining)
-    gpu_terms = _gpu_terms(tracker, fields["precision"]) if fields["device_type"] == "cuda" else ()
-    return MemoryEstimate(**fields, **sizes, gpu_terms=gpu_terms)
+    gpu_terms = _gpu_terms(tracker) if fields["device_type"] == "cuda" else ()
+    return MemoryEstimate(
+        **fields, **sizes, gpu_terms=gpu_terms, workspace=tracker.workspace_at_peak
+    )
 
 
-def _gpu_terms(tracker: _StorageTracker, precision: str) -> tuple[MemoryTerm, ...]:
+def _gpu_terms(tracker: _StorageTracker) -> tuple[MemoryTerm, ...]:
     rounding = sum(-tracker.sizes[n] % CUDA_BLOCK_BYTES for n in tracker.at_peak)
-    itemsize = 4 if precision == "fp32" else 2
-    workspace = max(tracker.conv_input_sizes, default=0) * itemsize
     return (
         MemoryTerm(
             "cuda_context",
@@ -348,12 +373,6 @@ def _gpu_terms(tracker: _StorageTracker, precision: str) -> tuple[MemoryTerm, ..
             rounding,
             f"counted: each tensor live at the peak rounded up to {CUDA_BLOCK_BYTES} bytes, as "
             f"the caching allocator does; {NOT_MEASURED}",
-        ),
-        MemoryTerm(
-            "cudnn_workspace",
-            workspace,
-            "allowance: the largest convolution input of the step in the compute dtype "
-            f"(cuDNN's heuristics pick algorithms within what they can allocate); {NOT_MEASURED}",
         ),
     )
 
@@ -391,6 +410,7 @@ _PARTS = (
     "activations",
     "transient",
     "autocast_copies",
+    "workspace",
 )
 
 
