@@ -1,19 +1,25 @@
-"""`make check-browser`: course notebooks in JupyterLab, in headless Chromium, as learners run them.
+"""`make check-browser`: each course notebook's teaching control in JupyterLab, headless Chromium.
 
-Starts JupyterLab on 127.0.0.1 and, for each notebook (`NOTEBOOK_CHECKS`), opens it, runs all
-cells, waits until its panel renders, moves one of the panel's sliders, checks that the panel
-followed and saves screenshots under out/:
-- 03_the_model: the temperature slider; the result line and the heat maps must change
-  (out/notebook03_before.png, out/notebook03_after.png);
-- 05_training: the batch-size slider; the Config the hyperparameter panel shows must change
-  (out/notebook05.png).
-Needs Debian's chromium and the playwright package (the make target installs both); exits
-non-zero with a message when a check fails, saving the page as it was to out/NOTEBOOK-failure.png.
+One JupyterLab server on 127.0.0.1 (with its own user settings: no autosave, no news question)
+serves every notebook given (default: each notebooks/NN_*.ipynb). For each, in a new page: wait
+until the notebook's own kernel is connected and idle, clear the committed outputs, run the cells
+up to the one that shows the teaching control (the widget with class `mmlib-teach`, found in the
+notebook's saved widget state), screenshot the control's figure (the Output with class
+`mmlib-teach-figure`), move the control (a slider: ArrowRight on its handle; a dropdown or toggle
+buttons: the next option), click the panel's `mmlib-teach-run` button if it has one, wait until
+the figure's pixels change and settle, and screenshot it again: out/notebookNN_before.png and
+out/notebookNN_after.png. The notebook's kernel is shut down before the next notebook.
+A notebook without one teaching control, a cell that raises, or a figure that does not change
+fails that notebook (the page as it was: out/notebookNN-failure.png); the check goes on with the
+next one and exits non-zero naming each notebook that failed.
+Needs Debian's chromium and the playwright package (the make target installs both).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import re
 import secrets
@@ -24,19 +30,27 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from PIL import Image, ImageChops
 from playwright.sync_api import Browser, Locator, Page, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
-RUN_ALL_ATTEMPTS = 3
+# The teaching control contract: mmlib/widgets.py adds these classes to each notebook's control,
+# to its optional run button and to the Output that holds its figure.
+TEACH = "mmlib-teach"
+TEACH_RUN = "mmlib-teach-run"
+TEACH_FIGURE = "mmlib-teach-figure"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+SLIDER_PRESSES = 3
+MIN_CHANGED_FRACTION = 0.005  # of the figure's pixels (a moved marker in notebook 02: 1.4%)
 STOPPED_POLLS = 3  # seconds with no cell queued or running before the run counts as stopped
-FOLLOW_TIMEOUT_MS = 60_000  # from moving a slider to the panel showing its new value
-DIALOG_WAIT_MS = 5_000  # how long a dialog may take to open after the notebook appears
-CLICK_ATTEMPTS = 3
+KERNEL_TIMEOUT_MS = 120_000  # from opening the page to the notebook's kernel idle
+RENDER_TIMEOUT_MS = 30_000  # from the control's cell finishing to its widgets on the page
 CLICK_TIMEOUT_MS = 10_000
 CHROMIUM_ARGS = [
     "--headless",
@@ -74,9 +88,11 @@ def write_lab_settings(folder: Path) -> None:
         file.write_text(settings + "\n")
 
 
-def start_lab(root: Path, port: int, token: str, settings: Path) -> subprocess.Popen[bytes]:
-    """JupyterLab serving `root` on 127.0.0.1:`port` with the user settings in `settings`,
-    waited for until it answers."""
+def start_lab(
+    root: Path, port: int, token: str, settings: Path, log: Path
+) -> subprocess.Popen[bytes]:
+    """JupyterLab serving `root` on 127.0.0.1:`port` with the user settings in `settings`, its
+    output in `log`, waited for until it answers."""
     lab = subprocess.Popen(
         [
             sys.executable,
@@ -90,8 +106,8 @@ def start_lab(root: Path, port: int, token: str, settings: Path) -> subprocess.P
             f"--ServerApp.root_dir={root}",
             f"--LabApp.user_settings_dir={settings}",
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
     )
     for _ in range(120):
         try:
@@ -103,218 +119,303 @@ def start_lab(root: Path, port: int, token: str, settings: Path) -> subprocess.P
     raise SystemExit("JupyterLab did not start within 60 s")
 
 
-def accept_dialogs(page: Page, wait_ms: int = DIALOG_WAIT_MS) -> None:
-    """Accept the dialogs JupyterLab opens on a machine where it never ran ("Select Kernel",
-    with the notebook's kernel chosen), which otherwise catch every click on the page."""
-    dialog = page.locator(".jp-Dialog")
-    try:
-        dialog.first.wait_for(state="visible", timeout=wait_ms)
-    except PlaywrightTimeoutError:
-        return
-    while dialog.count():
-        title = dialog.first.locator(".jp-Dialog-header").inner_text().strip()
-        page.locator(".jp-Dialog .jp-mod-accept").first.click()
-        dialog.first.wait_for(state="detached", timeout=10_000)
-        print(f"accepted JupyterLab's dialog {title!r}")
+@dataclass(frozen=True)
+class Lab:
+    """A running JupyterLab server on 127.0.0.1: its port and token."""
+
+    port: int
+    token: str
+
+    def page_url(self, path: str) -> str:
+        """The address that opens `path` (relative to the server's root) in JupyterLab, with the
+        workspace reset."""
+        return f"http://127.0.0.1:{self.port}/lab/tree/{path}?token={self.token}&reset"
+
+    def api(self, method: str, path: str) -> Any:
+        """The server's REST API: `method` on `path`, the JSON answer (None when empty)."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = response.read()
+        return json.loads(body) if body else None
+
+
+class CheckFailed(Exception):
+    """One notebook's check failed; the message says why."""
+
+
+def screenshot_prefix(notebook: Path) -> str:
+    """`notebookNN` for notebooks/NN_name.ipynb."""
+    number = re.match(r"\d+", notebook.name)
+    return f"notebook{number[0] if number else notebook.stem}"
+
+
+def widget_classes(state: dict[str, Any], model_id: str) -> set[str]:
+    """The DOM classes of the widget `model_id` and of the widgets inside it, in a notebook's
+    saved widget state."""
+    model = state.get(model_id)
+    if model is None:
+        return set()
+    classes = set(model["state"].get("_dom_classes", []))
+    for child in model["state"].get("children", []):
+        classes |= widget_classes(state, child.removeprefix("IPY_MODEL_"))
+    return classes
+
+
+def teach_cell_index(notebook: Path, content: dict[str, Any]) -> int:
+    """The index of the one cell whose saved output shows a widget with class `TEACH`."""
+    state = content["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    cells = [
+        index
+        for index, cell in enumerate(content["cells"])
+        for output in cell.get("outputs", [])
+        if WIDGET_VIEW in output.get("data", {})
+        and TEACH in widget_classes(state, output["data"][WIDGET_VIEW]["model_id"])
+    ]
+    if not cells:
+        raise CheckFailed(
+            f"{notebook.name} has no teaching control: no cell's saved output shows a widget with"
+            f" class {TEACH!r} (add the class in mmlib/widgets.py, then execute the notebook with"
+            " nbconvert, which saves the widget state)"
+        )
+    if len(set(cells)) > 1:
+        raise CheckFailed(
+            f"{notebook.name} shows a {TEACH!r} widget in cells {sorted(set(cells))}: the"
+            " contract is one teaching control per notebook"
+        )
+    return cells[0]
+
+
+def kernel_display_name(lab: Lab, notebook: Path, content: dict[str, Any]) -> str:
+    """The display name of the notebook's kernel, which the server must have: otherwise
+    JupyterLab asks which kernel to start."""
+    name = content["metadata"].get("kernelspec", {}).get("name")
+    specs = lab.api("GET", "/api/kernelspecs")["kernelspecs"]
+    if name not in specs:
+        raise CheckFailed(
+            f"{notebook.name} names the kernel {name!r}; the server has {', '.join(specs)}"
+        )
+    return specs[name]["spec"]["display_name"]
+
+
+def shut_down_kernel(lab: Lab, path: str) -> None:
+    """Shut down the kernels of the sessions open on `path`."""
+    for session in lab.api("GET", "/api/sessions"):
+        if session["path"] == path:
+            lab.api("DELETE", f"/api/sessions/{session['id']}")
+
+
+def wait_for_kernel(page: Page, display_name: str) -> None:
+    """Wait until the notebook's own kernel is connected and idle: the toolbar names it and its
+    status reads Idle. The status reads Idle already while the toolbar says "No Kernel", before
+    JupyterLab has connected the notebook to its kernel; a Run clicked then finds no kernel, opens
+    "Select Kernel" and skips the cells (seconds long on a machine's first start)."""
+    page.wait_for_function(
+        """(name) => {
+            const toolbar = document.querySelector(".jp-NotebookPanel-toolbar");
+            const kernel = toolbar?.querySelector(".jp-Toolbar-kernelName");
+            const status = toolbar?.querySelector(".jp-Notebook-ExecutionIndicator-tooltip span");
+            return kernel?.textContent.trim() === name
+                && status?.textContent.trim() === "Kernel status: Idle";
+        }""",
+        arg=display_name,
+        timeout=KERNEL_TIMEOUT_MS,
+    )
+
+
+def kernel_idle(page: Page) -> bool:
+    """Whether the notebook's kernel reads Idle (it is busy while a widget's callback runs)."""
+    status = page.locator(".jp-NotebookPanel-toolbar .jp-Notebook-ExecutionIndicator-tooltip span")
+    return (status.first.text_content() or "").strip() == "Kernel status: Idle"
 
 
 def click(page: Page, target: Locator) -> None:
-    """Click `target`, accepting a dialog that opens in the way (it may open at any time while
-    JupyterLab starts the kernel)."""
-    for attempt in range(1, CLICK_ATTEMPTS + 1):
-        accept_dialogs(page, wait_ms=500)
-        try:
-            target.click(timeout=CLICK_TIMEOUT_MS)
-            return
-        except PlaywrightTimeoutError:
-            if attempt == CLICK_ATTEMPTS:
-                raise
+    """Click `target`; when a dialog is in the way, fail naming it."""
+    try:
+        target.click(timeout=CLICK_TIMEOUT_MS)
+    except PlaywrightError:
+        dialog = page.locator(".jp-Dialog .jp-Dialog-header")
+        if dialog.count():
+            raise CheckFailed(
+                f"JupyterLab's dialog {dialog.first.inner_text().strip()!r} is in the way"
+            ) from None
+        raise
+
+
+def menu(page: Page, name: str, item: str) -> None:
+    """Click the menu bar's `name`, then its item `item` (the whole label)."""
+    click(page, page.locator(".lm-MenuBar-itemLabel", has_text=name).first)
+    label = re.compile(rf"^{re.escape(item)}$")
+    click(page, page.locator(".lm-Menu-itemLabel", has_text=label).first)
 
 
 def raise_on_cell_error(page: Page) -> None:
-    """End the check with the traceback of a cell that raised, if one did."""
+    """Fail with the traceback of a cell that raised, if one did."""
     error = page.locator(
         '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
         has_text="Traceback",
     )
     if error.count():
-        raise SystemExit(f"a cell raised:\n{error.first.inner_text()[-3000:]}")
+        raise CheckFailed(f"a cell raised:\n{(error.first.text_content() or '')[-3000:]}")
 
 
-def wait_for_panel(page: Page, panel: str, timeout_ms: int) -> bool:
-    """Wait until `panel` renders (True); False when the cells stopped before it (none queued or
-    running for STOPPED_POLLS seconds) or it took longer than `timeout_ms`."""
-    deadline = time.monotonic() + timeout_ms / 1000
+def run_up_to(page: Page, index: int, timeout_s: int) -> Locator:
+    """Select cell `index`, run the cells above it and then it; wait until it has an execution
+    count and no cell is queued or running. The cell."""
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell.scroll_into_view_if_needed()
+    click(page, cell.locator(".jp-InputPrompt"))
+    page.wait_for_function(
+        """(index) => [...document.querySelectorAll(".jp-Notebook .jp-Cell")]
+            .findIndex((cell) => cell.classList.contains("jp-mod-active")) === index""",
+        arg=index,
+    )
+    menu(page, "Run", "Run All Above Selected Cell")
+    menu(page, "Run", "Run Selected Cell and Do not Advance")
+    prompt = cell.locator(".jp-InputPrompt")
+    deadline = time.monotonic() + timeout_s
     stopped = 0
     while time.monotonic() < deadline:
-        if page.locator(panel).count():
-            return True
         raise_on_cell_error(page)
         running = page.locator(".jp-InputPrompt", has_text="[*]").count()
+        if not running and re.search(r"\[\d+\]", prompt.text_content() or ""):
+            return cell
         stopped = 0 if running else stopped + 1
         if stopped >= STOPPED_POLLS:
-            return False
+            raise CheckFailed(f"the cells stopped before cell {index}, the control's, ran")
         time.sleep(1)
-    return False
+    raise CheckFailed(f"the cells up to {index}, the control's, still ran after {timeout_s} s")
 
 
-def run_all_cells(page: Page, panel: str, panel_timeout_ms: int, timeout_ms: int) -> None:
-    """Run > Run All Cells, wait until `panel` renders, then until no cell is queued or running."""
-    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-    accept_dialogs(page)
-    page.get_by_text("Kernel status: Idle").first.wait_for(state="attached", timeout=60_000)
-    # Right after start-up JupyterLab sometimes reports an idle kernel, runs the first cell and
-    # drops the rest of the queue (seen once in a fresh clone): run all again if the cells stop,
-    # or take far too long, before the panel appears.
-    for attempt in range(1, RUN_ALL_ATTEMPTS + 1):
-        click(page, page.locator(".lm-MenuBar-itemLabel", has_text="Run").first)
-        click(page, page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first)
-        if wait_for_panel(page, panel, min(timeout_ms, panel_timeout_ms)):
-            break
-        if attempt == RUN_ALL_ATTEMPTS:
-            raise SystemExit(
-                f"the panel ({panel}) did not render after Run All Cells, {attempt} times"
-            )
-        print(f"the panel did not render after Run All Cells (try {attempt}); again")
-    deadline = time.monotonic() + timeout_ms / 1000
-    while page.locator(".jp-InputPrompt", has_text="[*]").count():
-        if time.monotonic() > deadline:
-            raise SystemExit("cells still running after the timeout")
+def wait_for_figure(figure: Locator) -> None:
+    """Wait until `figure` shows its images, loaded."""
+    figure.wait_for(state="visible", timeout=RENDER_TIMEOUT_MS)
+    figure.page.wait_for_function(
+        """(figure) => {
+            const images = [...figure.querySelectorAll("img")];
+            return images.length > 0 && images.every((image) => image.complete
+                && image.naturalWidth > 0) || figure.querySelector("svg, canvas") !== null;
+        }""",
+        arg=figure.element_handle(),
+        timeout=RENDER_TIMEOUT_MS,
+    )
+
+
+def changed_fraction(before: bytes, after: bytes) -> float:
+    """The fraction of pixels that differ between two PNG screenshots (1 when their sizes do)."""
+    with Image.open(io.BytesIO(before)) as old, Image.open(io.BytesIO(after)) as new:
+        if old.size != new.size:
+            return 1.0
+        difference = ImageChops.difference(old.convert("RGB"), new.convert("RGB")).convert("L")
+    return 1 - difference.histogram()[0] / (difference.width * difference.height)
+
+
+def move_control(page: Page, control: Locator) -> str:
+    """Move the teaching control: a slider's handle SLIDER_PRESSES times ArrowRight (ArrowLeft
+    when it is at its right end), a dropdown's or toggle buttons' next option. What moved, in
+    words."""
+    classes = (control.get_attribute("class") or "").split()
+    label = (control.locator(".widget-label").first.text_content() or "").strip()
+    if "widget-slider" in classes:
+        handle = control.locator(".noUi-handle").first
+        readout = control.locator(".widget-readout").first
+        before, shown = handle.get_attribute("aria-valuenow"), readout.text_content()
+        for key in ("ArrowRight", "ArrowLeft"):
+            handle.focus()
+            for _ in range(SLIDER_PRESSES):
+                page.keyboard.press(key)
+            if handle.get_attribute("aria-valuenow") != before:
+                return f"slider {label!r} {shown} -> {readout.text_content()}"
+        raise CheckFailed(f"the slider {label!r} moves with neither ArrowRight nor ArrowLeft")
+    if "widget-dropdown" in classes:
+        select = control.locator("select")
+        options = select.locator("option").all_text_contents()
+        if len(options) < 2:
+            raise CheckFailed(f"the dropdown {label!r} has one option")
+        current = select.evaluate("(select) => select.selectedIndex")
+        select.select_option(index=(current + 1) % len(options))
+        return f"dropdown {label!r} {options[current]} -> {options[(current + 1) % len(options)]}"
+    if "widget-toggle-buttons" in classes:
+        active = control.locator("button.mod-active").first.text_content()
+        other = control.locator("button.widget-toggle-button:not(.mod-active)").first
+        chosen = other.text_content()
+        click(page, other)
+        return f"toggle buttons {label!r} {active} -> {chosen}"
+    raise CheckFailed(
+        f"the teaching control ({' '.join(classes)}) is not a slider, a dropdown or toggle buttons"
+    )
+
+
+def wait_for_change(page: Page, figure: Locator, before: bytes, timeout_s: int) -> bytes:
+    """Wait until `figure`'s pixels differ from `before` by at least MIN_CHANGED_FRACTION and
+    settle (the same screenshot twice, the kernel idle). Its last screenshot."""
+    deadline = time.monotonic() + timeout_s
+    previous, most = b"", 0.0
+    while time.monotonic() < deadline:
+        shot = figure.screenshot()
+        changed = changed_fraction(before, shot)
+        most = max(most, changed)
+        if changed >= MIN_CHANGED_FRACTION and shot == previous and kernel_idle(page):
+            return shot
+        previous = shot
         time.sleep(1)
-
-
-def check_slider_changes_config(page: Page, screenshots: Sequence[Path]) -> str:
-    """Move the batch-size slider one step; the Config line under the panel must follow.
-    Screenshot of the page at the panel afterwards."""
-    result = page.locator(".widget-html-content", has_text="Config.preset(").first
-    before = result.inner_text()
-    handle = page.locator(".widget-hslider", has_text="batch_size").locator(".noUi-handle").first
-    handle.focus()
-    page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        "([el, old]) => el.innerText !== old", arg=[result.element_handle(), before]
+    raise CheckFailed(
+        f"the figure did not change within {timeout_s} s: at most {most:.2%} of its pixels"
+        f" differed (at least {MIN_CHANGED_FRACTION:.1%} must)"
     )
-    after = result.inner_text()
-    if "batch_size=" not in after:
-        raise SystemExit(f"the Config line did not follow the slider: {before!r} -> {after!r}")
-    (screenshot,) = screenshots
-    page.locator(".widget-hslider").first.scroll_into_view_if_needed()
-    page.screenshot(path=str(screenshot))
-    return after
-
-
-def shown_values(result_line: str) -> tuple[float, float]:
-    """The temperature and the alignment loss that the temperature panel's result line shows."""
-    found = re.search(r"temperature (\S+) · alignment loss (\S+)", result_line)
-    if found is None:
-        raise SystemExit(f"no temperature and loss in the result line: {result_line!r}")
-    return float(found[1]), float(found[2])
-
-
-def check_temperature_changes_plot(page: Page, screenshots: Sequence[Path]) -> str:
-    """Click the temperature slider's track far from its handle (at 3/4, T = 1 on its 1e-3..10
-    scale, or at 1/4, T = 0.01, when the handle is on the right); the result line and the heat
-    maps must follow. Screenshots of the panel before and after."""
-    slider = page.locator(".widget-hslider", has_text="temperature").first
-    panel = page.locator(".jp-OutputArea-output").filter(has=slider).first
-    # JupyterLab skips rendering the cells out of view (their innerText is empty): scroll first,
-    # and read textContent.
-    panel.scroll_into_view_if_needed()
-    result = panel.locator(".widget-html-content", has_text="alignment loss").first
-    before_line = result.text_content() or ""
-    old_temperature, old_loss = shown_values(before_line)
-    before_image = panel.locator(".widget-output img").first.get_attribute("src")
-    before, after = screenshots
-    panel.screenshot(path=str(before))
-
-    track = slider.locator(".noUi-target").first.bounding_box()
-    handle = slider.locator(".noUi-handle").first.bounding_box()
-    if track is None or handle is None:
-        raise SystemExit("the temperature slider has no track or handle on the page")
-    handle_at = (handle["x"] + handle["width"] / 2 - track["x"]) / track["width"]
-    page.mouse.click(
-        track["x"] + track["width"] * (0.25 if handle_at > 0.5 else 0.75),
-        track["y"] + track["height"] / 2,
-    )
-    try:
-        page.wait_for_function(
-            """([panel, oldLine, oldImage]) => {
-                const image = panel.querySelector(".widget-output img");
-                const line = [...panel.querySelectorAll(".widget-html-content")]
-                    .map((element) => element.textContent)
-                    .find((text) => text.includes("alignment loss"));
-                return image !== null && image.complete && image.src !== oldImage
-                    && line !== undefined && line !== oldLine;
-            }""",
-            arg=[panel.element_handle(), before_line, before_image],
-            timeout=FOLLOW_TIMEOUT_MS,
-        )
-    except PlaywrightTimeoutError:
-        image_now = panel.locator(".widget-output img").first.get_attribute("src")
-        raise SystemExit(
-            f"the temperature panel did not follow the slider within {FOLLOW_TIMEOUT_MS // 1000} s"
-            f" (result line {before_line!r} -> {result.text_content()!r}; the figure's image"
-            f" {'changed' if image_now != before_image else 'did not change'})"
-        ) from None
-    after_line = result.text_content() or ""
-    new_temperature, new_loss = shown_values(after_line)
-    if new_temperature == old_temperature or new_loss == old_loss:
-        raise SystemExit(
-            f"the temperature or the loss did not change: {before_line!r} -> {after_line!r}"
-        )
-    panel.screenshot(path=str(after))
-    return f"{before_line} -> {after_line}"
-
-
-@dataclass(frozen=True)
-class NotebookCheck:
-    """How `make check-browser` checks one notebook."""
-
-    panel: str  # selector of the panel whose appearance ends the wait after Run All Cells
-    panel_timeout_s: int  # from Run All Cells to the panel, generously, on a 2-core CPU
-    check: Callable[[Page, Sequence[Path]], str]  # moves a slider, checks, saves the screenshots
-    screenshots: tuple[str, ...]  # their names under the output folder
-
-
-NOTEBOOK_CHECKS = {
-    # The panel comes after cells that train small models: 2-4 minutes.
-    "03_the_model.ipynb": NotebookCheck(
-        panel='.widget-hslider:has-text("temperature")',
-        panel_timeout_s=600,
-        check=check_temperature_changes_plot,
-        screenshots=("notebook03_before.png", "notebook03_after.png"),
-    ),
-    # The panel is a few cells in: seconds.
-    "05_training.ipynb": NotebookCheck(
-        panel=".widget-hslider",
-        panel_timeout_s=120,
-        check=check_slider_changes_config,
-        screenshots=("notebook05.png",),
-    ),
-}
 
 
 def check_notebook(
-    browser: Browser, url: str, notebook: Path, out: Path, timeout_s: int
-) -> tuple[str, list[Path]]:
-    """Run `notebook` (at `url`) in a new page and its `NOTEBOOK_CHECKS` entry: what the panel
-    showed after the move, and the screenshots saved."""
-    check = NOTEBOOK_CHECKS[notebook.name]
-    screenshots = [out / name for name in check.screenshots]
+    browser: Browser, lab: Lab, root: Path, notebook: Path, out: Path, timeouts: tuple[int, int]
+) -> str:
+    """Run `notebook` up to its teaching control in a new page, move the control and check that
+    its figure changes; screenshots before and after under `out`. What moved and how much of the
+    figure changed, in words."""
+    run_timeout_s, follow_timeout_s = timeouts
+    content = json.loads(notebook.read_text())
+    index = teach_cell_index(notebook, content)
+    display_name = kernel_display_name(lab, notebook, content)
+    prefix = screenshot_prefix(notebook)
+    path = notebook.relative_to(root).as_posix()
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(url)
     try:
-        run_all_cells(page, check.panel, check.panel_timeout_s * 1000, timeout_s * 1000)
-        shown = check.check(page, screenshots)
-    except BaseException:
-        failure = out / f"{notebook.stem}-failure.png"
-        page.screenshot(path=str(failure), full_page=True)
-        print(
-            f"the check of {notebook.name} failed; the page as it was: {failure}", file=sys.stderr
+        page.goto(lab.page_url(path))
+        page.wait_for_function(
+            "(count) => document.querySelectorAll('.jp-Notebook .jp-Cell').length === count",
+            arg=len(content["cells"]),
+            timeout=KERNEL_TIMEOUT_MS,
         )
+        wait_for_kernel(page, display_name)
+        menu(page, "Edit", "Clear Outputs of All Cells")
+        cell = run_up_to(page, index, run_timeout_s)
+        control = cell.locator(f".{TEACH}").first
+        figure = cell.locator(f".{TEACH_FIGURE}").first
+        for part, locator in (("control", control), ("figure", figure)):
+            try:
+                locator.wait_for(state="attached", timeout=RENDER_TIMEOUT_MS)
+            except PlaywrightError:
+                raise CheckFailed(
+                    f"cell {index} ran but shows no teaching {part} ({locator})"
+                ) from None
+        wait_for_figure(figure)
+        before = figure.screenshot(path=out / f"{prefix}_before.png")
+        moved = move_control(page, control)
+        run_button = cell.locator(f".{TEACH_RUN}")
+        if run_button.count():
+            click(page, run_button.first)
+            moved += f", then {(run_button.first.text_content() or '').strip()!r} clicked"
+        after = wait_for_change(page, figure, before, follow_timeout_s)
+        (out / f"{prefix}_after.png").write_bytes(after)
+        return f"{moved}; {changed_fraction(before, after):.1%} of the figure's pixels changed"
+    except (CheckFailed, PlaywrightError):
+        page.screenshot(path=out / f"{prefix}-failure.png", full_page=True)
         raise
-    page.close()
-    return shown, screenshots
+    finally:
+        page.close()
+        shut_down_kernel(lab, path)
 
 
 def main() -> None:
@@ -323,39 +424,56 @@ def main() -> None:
         "--notebook",
         type=Path,
         action="append",
-        help="a notebook to check (repeatable); default: each of NOTEBOOK_CHECKS in notebooks/",
+        help="a notebook to check (repeatable); default: each notebooks/NN_*.ipynb",
     )
     parser.add_argument("--out", type=Path, default=Path("out"), help="folder for screenshots")
-    parser.add_argument("--timeout", type=int, default=900, help="seconds for Run All, each")
+    parser.add_argument(
+        "--timeout", type=int, default=300, help="seconds for the cells up to a control, each"
+    )
+    parser.add_argument(
+        "--follow-timeout",
+        type=int,
+        default=120,
+        help="seconds from moving a control to its figure redrawn",
+    )
     args = parser.parse_args()
     notebooks = [
-        path.resolve() for path in args.notebook or map(Path("notebooks").joinpath, NOTEBOOK_CHECKS)
+        path.resolve()
+        for path in args.notebook or sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
     ]
-    unknown = [path.name for path in notebooks if path.name not in NOTEBOOK_CHECKS]
-    if unknown:
-        parser.error(f"no check for {', '.join(unknown)}; checks: {', '.join(NOTEBOOK_CHECKS)}")
     args.out.mkdir(parents=True, exist_ok=True)
 
-    port, token = free_port(), secrets.token_hex(16)
+    lab = Lab(free_port(), secrets.token_hex(16))
     root = Path(os.path.commonpath([path.parent for path in notebooks])).parent
     settings = Path(tempfile.mkdtemp(prefix="check-browser-settings-"))
     write_lab_settings(settings)
-    lab = start_lab(root, port, token, settings)
+    server = start_lab(root, lab.port, lab.token, settings, args.out / "jupyterlab.log")
+    failed: list[str] = []
+    started = time.monotonic()
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for notebook in notebooks:
-                relative = notebook.relative_to(root)
-                url = f"http://127.0.0.1:{port}/lab/tree/{relative}?token={token}&reset"
-                shown, screenshots = check_notebook(browser, url, notebook, args.out, args.timeout)
-                print(f"{notebook.name} ran in JupyterLab; the panel rendered; after moving a")
-                print(f"slider: {shown}")
-                print(f"screenshots: {', '.join(map(str, screenshots))}")
+                notebook_started = time.monotonic()
+                try:
+                    shown = check_notebook(
+                        browser, lab, root, notebook, args.out, (args.timeout, args.follow_timeout)
+                    )
+                except (CheckFailed, PlaywrightError) as error:
+                    failed.append(notebook.name)
+                    print(f"FAILED {notebook.name}: {error}", file=sys.stderr, flush=True)
+                    continue
+                seconds = time.monotonic() - notebook_started
+                print(f"ok {notebook.name} ({seconds:.0f} s): {shown}", flush=True)
             browser.close()
     finally:
-        lab.terminate()
-        lab.wait(timeout=30)
+        server.terminate()
+        server.wait(timeout=30)
         shutil.rmtree(settings)
+    seconds = time.monotonic() - started
+    print(f"{len(notebooks)} notebooks in {seconds:.0f} s; screenshots in {args.out}/")
+    if failed:
+        raise SystemExit(f"check-browser failed for {', '.join(failed)}")
 
 
 if __name__ == "__main__":
