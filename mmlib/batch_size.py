@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from mmlib.config import AUTO, PRESETS, Config
+from mmlib.gpu_calibration import GpuMargin
 from mmlib.memory import (
     GIB,
     NOT_MEASURED,
@@ -47,24 +48,24 @@ class BatchSizeRow:
 
 
 def gpu_memory(gpu: str | float) -> tuple[str, int]:
-    """(name, bytes) of a card: a name in `GPUS` or a size in GB ("24", 24.0)."""
+    """(name, bytes) of a card: a name in `GPUS` or a size in GiB ("24", 24.0)."""
     if isinstance(gpu, (int, float)) and not isinstance(gpu, bool):
-        return f"{gpu:g} GB", _positive_gib(float(gpu))
+        return f"{gpu:g} GiB", _positive_gib(float(gpu))
     name = str(gpu).strip().lower()
     if name in GPUS:
         return name, int(GPUS[name] * GIB)
     try:
-        size = float(name.removesuffix("gb").strip())
+        size = float(name.removesuffix("gib").removesuffix("gb").strip())
     except ValueError:
         raise ValueError(
-            f"unknown GPU {gpu!r}: known cards are {', '.join(GPUS)}, or give a size in GB"
+            f"unknown GPU {gpu!r}: known cards are {', '.join(GPUS)}, or give a size in GiB"
         ) from None
-    return f"{size:g} GB", _positive_gib(size)
+    return f"{size:g} GiB", _positive_gib(size)
 
 
 def _positive_gib(size: float) -> int:
     if not math.isfinite(size) or size <= 0:
-        raise ValueError(f"GPU memory {size:g} GB: must be a positive number")
+        raise ValueError(f"GPU memory {size:g} GiB: must be a positive number")
     return int(size * GIB)
 
 
@@ -169,13 +170,15 @@ def recommend_batch_size(
     device_type: str = "cuda",
     max_batch: int = 4096,
     estimate: Callable[[int], MemoryEstimate] | None = None,
+    margin: GpuMargin | None = None,
 ) -> int:
     """The largest batch whose estimated total fits (1 - headroom) of a card of `gpu_memory_gb`.
 
     The headroom is for what the estimate leaves out: the caching allocator's reserved but
     unused blocks, other processes, and the gap between a card's nominal and usable memory.
     `estimate` (batch size -> estimate) replaces `estimate_memory` with `precision` and
-    `device_type`, for example with an `EstimateTable` of them.
+    `device_type`, for example with an `EstimateTable` of them. `margin` (from
+    `gpu_calibration.gpu_margin`) corrects each estimate by the shortfall measured on a GPU.
     """
     if not 0 <= headroom < 1:
         raise ValueError(f"headroom={headroom}: must be in [0, 1)")
@@ -183,14 +186,16 @@ def recommend_batch_size(
 
     def total(batch_size: int) -> int:
         if estimate is not None:
-            return estimate(batch_size).total
-        return estimate_memory(config, batch_size, precision, device_type).total
+            estimated = estimate(batch_size)
+        else:
+            estimated = estimate_memory(config, batch_size, precision, device_type)
+        return estimated.total if margin is None else margin.total(estimated)
 
     smallest = total(1)
     if smallest > budget:
         raise ValueError(
             f"even batch_size=1 needs an estimated {smallest / GIB:.1f} GiB, more than "
-            f"{budget / GIB:.1f} GiB ({1 - headroom:.0%} of {gpu_memory_gb:g} GB): "
+            f"{budget / GIB:.1f} GiB ({1 - headroom:.0%} of {gpu_memory_gb:g} GiB): "
             "use a smaller preset, a lower image_size or bf16"
         )
     return _largest_within(total, budget, smallest, max_batch)
@@ -321,12 +326,18 @@ def out_of_memory_message(config: Config, device: torch.device) -> str:
 # ---------------------------------------------------------------- past the card's memory
 
 
-def scaled_learning_rate(base_lr: float, base_batch: int, batch: int) -> float:
-    """The linear scaling rule: the learning rate grows in proportion to the batch (Goyal et al.
-    2017, "Accurate, Large Minibatch SGD"), from `base_lr` tuned at `base_batch`."""
+def scaled_learning_rate(
+    base_lr: float, base_batch: int, batch: int, rule: str = "linear"
+) -> float:
+    """The learning rate for `batch`, from `base_lr` tuned at `base_batch`: in proportion to the
+    batch (`rule="linear"`, Goyal et al. 2017, "Accurate, Large Minibatch SGD"), or to its square
+    root (`rule="sqrt"`, the gentler rule often safer with Adam-type optimizers)."""
     if base_batch < 1 or batch < 1:
         raise ValueError(f"batch sizes {base_batch} and {batch}: must be >= 1")
-    return base_lr * batch / base_batch
+    if rule not in ("linear", "sqrt"):
+        raise ValueError(f"rule={rule!r}: must be 'linear' or 'sqrt'")
+    ratio = batch / base_batch
+    return base_lr * (ratio if rule == "linear" else math.sqrt(ratio))
 
 
 def accumulation_for(target_batch: int, max_per_step: int) -> tuple[int, int]:
@@ -349,6 +360,6 @@ def format_guess_comparison(
     for row in rows:
         if row.batch_size in guessed_gb:
             guess, total = guessed_gb[row.batch_size], row.estimate.total / GIB
-            cells = f"{row.batch_size:>5}  {guess:>9.0f} GB  {total:>5.1f} GiB"
+            cells = f"{row.batch_size:>5}  {guess:>8.0f} GiB  {total:>5.1f} GiB"
             lines.append(f"{cells}  {guess / total:>13.1f}x")
     return "\n".join(lines)

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import torch
 
-from mmlib.checkpoint import BEST_FILE, HISTORY_FILE, METRICS_FILE, load_model
+from mmlib.checkpoint import (
+    BEST_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    load_model,
+    load_run_tokenizer,
+)
 from mmlib.config import Config
 from mmlib.data import load_split
 from mmlib.images import build_image_cache, to_pixels, to_uint8
@@ -121,6 +128,14 @@ def ensure_course_run(config: Config | None = None) -> Path:
     if not ((run_dir / BEST_FILE).is_file() and (run_dir / METRICS_FILE).is_file()):
         run_dir, _ = train_and_evaluate(config)
     return run_dir
+
+
+def course_model_config(run_dir: str | os.PathLike[str]) -> Config:
+    """The config of the model a run trained: its `config.json` with `vocab_size` set to its
+    tokenizer's size (the config's is only an upper bound; the course's 34 words, not 8,000)."""
+    run_dir = Path(run_dir)
+    config = Config.load(run_dir / CONFIG_FILE)
+    return config.with_overrides({"vocab_size": len(load_run_tokenizer(run_dir))})
 
 
 def fit_batches(

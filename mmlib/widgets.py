@@ -255,7 +255,7 @@ def memory_panel(
     )
     batch = widgets.IntSlider(
         value=min(64, batch_sizes[-1]),
-        min=max(1, batch_sizes[0]),
+        min=8,
         max=min(1024, batch_sizes[-1]),
         step=8,
         description="batch size",

@@ -26,7 +26,8 @@ from mmlib.batch_size import (
     scaled_learning_rate,
 )
 from mmlib.config import Config, ConfigError
-from mmlib.memory import GIB, NOT_MEASURED, estimate_memory
+from mmlib.gpu_calibration import GpuMargin, GpuMeasurement
+from mmlib.memory import GIB, NOT_MEASURED, estimate_memory, estimate_table
 from mmlib.train import Trainer, TrainingError
 
 SMALL_VOCAB = 50
@@ -41,7 +42,7 @@ def test_gpu_memory_names_and_sizes() -> None:
     assert gpu_memory("h100") == ("h100", 80 * GIB)
     assert gpu_memory("RTX3090") == ("rtx3090", 24 * GIB)
     assert gpu_memory("h200")[1] == 141 * GIB
-    assert gpu_memory("48") == ("48 GB", 48 * GIB)
+    assert gpu_memory("48") == ("48 GiB", 48 * GIB)
     assert gpu_memory("12GB")[1] == 12 * GIB and gpu_memory(16)[1] == 16 * GIB
     with pytest.raises(ValueError, match="rtx3090, a100-40, a100-80, h100, h200"):
         gpu_memory("titan")
@@ -53,7 +54,7 @@ def test_batch_size_table_fits_and_formats() -> None:
     config = tiny(vocab_size=SMALL_VOCAB)
     rows = batch_size_table(config, (2, 64), gpu=0.6, precision="fp32")
     assert [r.batch_size for r in rows] == [2, 64]
-    assert all(r.measurement is None and r.gpu == "0.6 GB" for r in rows)
+    assert all(r.measurement is None and r.gpu == "0.6 GiB" for r in rows)
     assert [r.fits for r in rows] == [r.estimate.total <= 0.9 * r.gpu_bytes for r in rows]
     text = format_batch_size_table(rows)
     assert "fits" in text and f"GPU-only terms, {NOT_MEASURED}:" in text and "cuda_context" in text
@@ -174,6 +175,9 @@ def test_linear_scaling_rule_and_gradient_accumulation() -> None:
         accumulation_for(64, 0)
     with pytest.raises(ValueError, match="must be >= 1"):
         scaled_learning_rate(1e-3, 0, 8)
+    assert scaled_learning_rate(1e-3, 16, 64, rule="sqrt") == pytest.approx(2e-3)
+    with pytest.raises(ValueError, match="rule='cubic'"):
+        scaled_learning_rate(1e-3, 16, 64, rule="cubic")
 
 
 def test_guess_comparison_lists_the_shared_batch_sizes() -> None:
@@ -183,6 +187,23 @@ def test_guess_comparison_lists_the_shared_batch_sizes() -> None:
         for b in (8, 12)
     ]
     lines = format_guess_comparison(rows).splitlines()
-    assert len(lines) == 2 and lines[1].split()[:3] == ["8", "12", "GB"]
+    assert len(lines) == 2 and lines[1].split()[:3] == ["8", "12", "GiB"]
     ratio = GUESSED_GB[8] / (estimate.total / GIB)
     assert lines[1].endswith(f"{ratio:.1f}x")
+
+
+def test_a_gpu_margin_lowers_the_recommendation_to_what_fits_once_corrected() -> None:
+    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16})
+    table = estimate_table(config, "fp32", batch_sizes=(1, 8, 64))
+    record = GpuMeasurement(
+        "card", "2.5", "p", "fp32", 8, 2.0, None, 1.0, None, "2026-01-01", "", ""
+    )
+    margin = GpuMargin(0.5, record, 1, False)
+    budget_gib = table(40).total / 0.9 / GIB
+    plain = recommend_batch_size(config, budget_gib, max_batch=64, estimate=table)
+    corrected = recommend_batch_size(
+        config, budget_gib, max_batch=64, estimate=table, margin=margin
+    )
+    assert plain in (39, 40) and corrected < plain
+    budget = 0.9 * budget_gib * GIB
+    assert margin.total(table(corrected)) <= budget < margin.total(table(corrected + 1))

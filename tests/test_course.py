@@ -6,8 +6,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import write_untrained_run
 
-from mmlib.course import enter_project_root, fit_batches, project_root, train_steps
+from mmlib.checkpoint import load_run_tokenizer
+from mmlib.config import Config
+from mmlib.course import (
+    course_model_config,
+    enter_project_root,
+    fit_batches,
+    project_root,
+    train_steps,
+)
 from mmlib.step import REPORTED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,30 +111,6 @@ def test_fit_batches_learns_the_batches_it_is_given(tiny_config) -> None:
         fit_batches(config, 8, [(images, tokens)], steps=0)
 
 
-def test_long_tail_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, tmp_path) -> None:
-    from conftest import write_flickr8k
-
-    from mmlib.course import long_tail_captions
-
-    folder = write_flickr8k(tmp_path / "flickr")
-    sample = long_tail_captions(tiny_config(val_fraction=0.5), folder)
-    assert (sample.name, len(sample.train), len(sample.val)) == ("Flickr8k sample", 5, 5)
-    dogs = {"dog" in caption for caption in sample.train + sample.val}
-    assert dogs == {True, False} and len({"dog" in c for c in sample.train}) == 1  # by image
-    assert "1 to train on (5 captions), 1 to validate (5 captions)" in sample.message
-
-
-def test_long_tail_captions_says_when_it_falls_back_to_the_course_captions(
-    tiny_config, tmp_path
-) -> None:
-    from mmlib.course import long_tail_captions
-
-    sample = long_tail_captions(tiny_config(), tmp_path / "absent")
-    assert sample.name == "synthetic captions" and sample.train and sample.val
-    assert sample.message.startswith(f"No real captioned sample at {tmp_path / 'absent'}")
-    assert all(caption.startswith("An engraving") for caption in sample.train)
-
-
 def test_the_sibling_is_the_course_model_smaller_with_its_losses() -> None:
     from mmlib.config import Config
     from mmlib.course import COURSE_PRESET, sibling_config
@@ -150,3 +135,34 @@ def test_learning_rate_trial_trains_each_step_at_the_rate_given(tiny_config) -> 
     high = learning_rate_trial(1.0, tiny_config(), steps=4)
     assert high[0] == low[0]  # step 1's loss is measured before the first update
     assert high[1] > low[1]  # a rate 1000x higher overshoots at once
+
+
+def test_long_tail_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, tmp_path) -> None:
+    from conftest import write_flickr8k
+
+    from mmlib.course import long_tail_captions
+
+    folder = write_flickr8k(tmp_path / "flickr")
+    sample = long_tail_captions(tiny_config(val_fraction=0.5), folder)
+    assert (sample.name, len(sample.train), len(sample.val)) == ("Flickr8k sample", 5, 5)
+    dogs = {"dog" in caption for caption in sample.train + sample.val}
+    assert dogs == {True, False} and len({"dog" in c for c in sample.train}) == 1  # by image
+    assert "1 to train on (5 captions), 1 to validate (5 captions)" in sample.message
+
+
+def test_long_tail_captions_says_when_it_falls_back_to_the_course_captions(
+    tiny_config, tmp_path
+) -> None:
+    from mmlib.course import long_tail_captions
+
+    sample = long_tail_captions(tiny_config(), tmp_path / "absent")
+    assert sample.name == "synthetic captions" and sample.train and sample.val
+    assert sample.message.startswith(f"No real captioned sample at {tmp_path / 'absent'}")
+    assert all(caption.startswith("An engraving") for caption in sample.train)
+
+
+def test_course_model_config_takes_the_vocabulary_of_the_run(tmp_path: Path) -> None:
+    run = write_untrained_run(tmp_path / "run")
+    config = course_model_config(run)
+    words = len(load_run_tokenizer(run))
+    assert config.vocab_size == words < Config.load(run / "config.json").vocab_size
