@@ -136,6 +136,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "weight_decay": _float_range(0.0, 1.0),
     "use_amp": _boolean,
     "precision": _choice(PRECISIONS),
+    "data_on_device": _choice(("auto", "on", "off")),
     "gradient_clip": _float_range(0.0),
     "image_loss_weight": _float_range(0.0),
     "caption_loss_weight": _float_range(0.0),
@@ -209,6 +210,9 @@ class Config:
     test_fraction: float = 0.0
     device: str = "auto"
     precision: str = "auto"  # "auto": bf16/fp16 on CUDA when use_amp, else fp32
+    # The training set on the device as uint8, batches made there (`mmlib.dataset.DeviceLoader`,
+    # the same batches as the DataLoader's): "auto" on CUDA with one process, "on", "off".
+    data_on_device: str = "auto"
     data_dir: Path | None = None  # a dataset folder in any supported format; None: the paths above
     data_format: str = "auto"
     resize_mode: str = "pad"  # how non-square images become square: pad or centre-crop
@@ -324,6 +328,13 @@ class Config:
         for name, value in overrides.items():
             setattr(config, name.replace("-", "_"), value)
         return config
+
+    def resolve_data_on_device(self, device: torch.device | str, world_size: int = 1) -> bool:
+        """Whether training keeps its data on `device` (`data_on_device`; "auto": on CUDA).
+        Several processes read their shares through a DataLoader either way."""
+        if world_size > 1 or self.data_on_device == "off":
+            return False
+        return self.data_on_device == "on" or torch.device(device).type == "cuda"
 
     def check_consistency(self) -> Config:
         """Checks that involve several fields (single fields are checked on assignment)."""

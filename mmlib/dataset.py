@@ -1,10 +1,11 @@
 """Tensors for training: `CaptionDataset` (images from the cache, captions tokenized once, a
-seeded caption and shift per epoch), collation and loaders.
+seeded caption and shift per epoch), collation and loaders: a DataLoader, or `DeviceLoader`,
+which keeps the training set on the GPU and gives the same batches.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
@@ -153,9 +154,93 @@ def make_loader(
     )
 
 
-def set_loader_epoch(loader: DataLoader[Any], epoch: int) -> None:
+def set_loader_epoch(loader: DataLoader[Any] | DeviceLoader, epoch: int) -> None:
     """Set the epoch of the loader's order and, for training, of its caption choice."""
+    if isinstance(loader, DeviceLoader):
+        loader.set_epoch(epoch)
+        return
     if isinstance(loader.sampler, DistributedSampler):
         loader.sampler.set_epoch(epoch)
     if isinstance(loader.dataset, CaptionDataset):
         loader.dataset.set_epoch(epoch)
+
+
+class DeviceLoader:
+    """The training batches of a `CaptionDataset`, made on `device` from images kept there.
+
+    The uint8 images and the tokens are copied to `device` once; each batch is gathered,
+    converted to [-1, 1] and shifted there, with no worker, no host-to-device copy of pixels
+    and no Python per sample. Its batches equal those of `make_loader(dataset, batch_size,
+    shuffle=True, seed=seed, drop_last=drop_last)` on one process, epoch by epoch: the order is
+    the sampler's permutation (drawn on the CPU from the same seeded generator, a few thousand
+    integers per epoch), captions and shifts are the dataset's `set_epoch` draws, and tokens
+    are cut to the batch's longest caption as `collate_batch` cuts them.
+    """
+
+    def __init__(
+        self,
+        dataset: CaptionDataset,
+        batch_size: int,
+        device: torch.device | str,
+        *,
+        seed: int = 0,
+        drop_last: bool = False,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}: must be >= 1")
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.device = torch.device(device)
+        self.seed = seed
+        self.drop_last = drop_last
+        self.epoch = 0
+        self.images = dataset.images.to(self.device)
+        self.tokens = dataset.tokens.to(self.device)
+        positions = torch.arange(1, dataset.tokens.shape[1] + 1)
+        self.token_lengths = ((dataset.tokens != PAD_ID) * positions).amax(1)  # per caption row
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose order, captions and shifts the next iteration uses."""
+        self.epoch = epoch
+        self.dataset.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        whole, rest = divmod(len(self.dataset), self.batch_size)
+        return whole + (1 if rest and not self.drop_last else 0)
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        dataset = self.dataset
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)  # DistributedSampler's
+        order = torch.randperm(len(dataset), generator=generator)
+        rows = dataset.first[order] + dataset.choice[order]
+        lengths = self.token_lengths[rows]
+        order_on_device = order.to(self.device, non_blocking=True)
+        rows_on_device = rows.to(self.device, non_blocking=True)
+        shifts = dataset.shift[order].to(self.device, non_blocking=True)
+        for number in range(len(self)):
+            batch = slice(number * self.batch_size, (number + 1) * self.batch_size)
+            indices = order_on_device[batch]
+            images = to_pixels(self.images[indices])
+            if dataset.max_shift:
+                images = shift_images(images, shifts[batch], dataset.max_shift)
+            length = max(1, int(lengths[batch].max()))
+            yield {
+                "images": images,
+                "tokens": self.tokens[rows_on_device[batch], :length],
+                "indices": indices,
+            }
+
+
+def shift_images(images: torch.Tensor, shifts: torch.Tensor, max_shift: int) -> torch.Tensor:
+    """Each image [B, C, H, W] moved by its (dx, dy) in `shifts` [B, 2], edge pixels repeated:
+    `shift_image` for a whole batch at once, on the batch's device."""
+    batch, channels, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (max_shift,) * 4, mode="replicate")
+    rows = (max_shift - shifts[:, 1, None]) + torch.arange(height, device=images.device)
+    columns = (max_shift - shifts[:, 0, None]) + torch.arange(width, device=images.device)
+    return padded[
+        torch.arange(batch, device=images.device)[:, None, None, None],
+        torch.arange(channels, device=images.device)[None, :, None, None],
+        rows[:, None, :, None],
+        columns[:, None, None, :],
+    ]

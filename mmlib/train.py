@@ -32,7 +32,7 @@ from mmlib import checkpoint as ckpt
 from mmlib.batch_size import out_of_memory_message, resolve_batch_size
 from mmlib.config import AUTO, Config, ConfigError, get_device
 from mmlib.data import SplitData, load_split
-from mmlib.dataset import CaptionDataset, make_loader, set_loader_epoch
+from mmlib.dataset import CaptionDataset, DeviceLoader, make_loader, set_loader_epoch
 from mmlib.files import (
     WriteError,
     atomic_write_text,
@@ -278,16 +278,22 @@ class Trainer:
         }
         drop_last = len(self.train_set) > config.batch_size
         per_process = config.batch_size // self.world_size
-        self.train_loader = make_loader(
-            self.train_set,
-            per_process,
-            shuffle=True,
-            drop_last=drop_last,
-            distributed=self.world_size > 1,
-            num_replicas=self.world_size,
-            rank=self.rank,
-            **common,
-        )
+        self.train_loader: DataLoader[Any] | DeviceLoader
+        if config.resolve_data_on_device(self.device, self.world_size):
+            self.train_loader = DeviceLoader(
+                self.train_set, per_process, self.device, seed=config.seed, drop_last=drop_last
+            )
+        else:
+            self.train_loader = make_loader(
+                self.train_set,
+                per_process,
+                shuffle=True,
+                drop_last=drop_last,
+                distributed=self.world_size > 1,
+                num_replicas=self.world_size,
+                rank=self.rank,
+                **common,
+            )
         self.val_loader = make_loader(
             self._val_share(self.val_set), config.batch_size, shuffle=False, **common
         )

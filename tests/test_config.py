@@ -214,3 +214,15 @@ def test_cross_field_consistency() -> None:
     config = Config(embedding_dim=100, num_heads=8)
     with pytest.raises(ConfigError, match="embedding_dim=100 must be divisible by num_heads=8"):
         config.check_consistency()
+
+
+def test_data_on_device_is_auto_on_cuda_with_one_process() -> None:
+    config = Config()
+    assert config.resolve_data_on_device("cuda") and not config.resolve_data_on_device("cpu")
+    assert not config.resolve_data_on_device("cuda", world_size=2)
+    config.data_on_device = "on"
+    assert config.resolve_data_on_device("cpu")
+    config.data_on_device = "off"
+    assert not config.resolve_data_on_device("cuda")
+    with pytest.raises(ConfigError, match="data_on_device='yes': allowed values are auto, on"):
+        config.data_on_device = "yes"

@@ -10,7 +10,15 @@ import torch
 from conftest import make_records
 
 from mmlib.data import split_records
-from mmlib.dataset import CaptionDataset, collate_batch, make_loader, set_loader_epoch, shift_image
+from mmlib.dataset import (
+    CaptionDataset,
+    DeviceLoader,
+    collate_batch,
+    make_loader,
+    set_loader_epoch,
+    shift_image,
+    shift_images,
+)
 from mmlib.images import build_image_cache
 from mmlib.readers import Record, load_records
 from mmlib.tokenizer import ProductionTokenizer
@@ -202,3 +210,45 @@ def test_starting_an_epoch_leaves_the_global_rng_alone(seed_dataset) -> None:
     before = torch.get_rng_state()
     next(iter(loader))
     assert torch.equal(before, torch.get_rng_state())
+
+
+# --------------------------------------------------------------------------- the device path
+
+
+@pytest.mark.parametrize("drop_last", [True, False])
+def test_device_loader_gives_the_dataloaders_batches(
+    tmp_path: Path, tokenizer: ProductionTokenizer, drop_last: bool
+) -> None:
+    # Several captions of different lengths per record and shifts: the caption choice, the
+    # order, the shift and the token cut must all match, in every epoch.
+    records = make_records(tmp_path, 11, captions_per_record=4)
+    images = build_image_cache(records, 16, progress=False)
+
+    def dataset() -> CaptionDataset:
+        return CaptionDataset(records, images, tokenizer, max_length=12, seed=5, max_shift=3)
+
+    loader = make_loader(dataset(), 4, shuffle=True, seed=7, drop_last=drop_last)
+    on_device = DeviceLoader(dataset(), 4, "cpu", seed=7, drop_last=drop_last)
+    assert len(on_device) == len(loader) == (2 if drop_last else 3)
+    orders = []
+    for epoch in (0, 1, 2):
+        set_loader_epoch(loader, epoch)
+        set_loader_epoch(on_device, epoch)
+        expected, got = list(loader), list(on_device)
+        assert len(got) == len(expected)
+        for want, have in zip(expected, got, strict=True):
+            assert torch.equal(have["indices"], want["indices"])
+            assert torch.equal(have["tokens"], want["tokens"])
+            assert torch.equal(have["images"], want["images"])
+        orders.append(torch.cat([batch["indices"] for batch in got]))
+    assert not torch.equal(orders[0], orders[1])  # each epoch has its own order
+    with pytest.raises(ValueError, match="batch_size=0"):
+        DeviceLoader(dataset(), 0, "cpu")
+
+
+def test_shift_images_is_shift_image_per_sample() -> None:
+    images = torch.rand(3, 2, 9, 7, generator=torch.Generator().manual_seed(0))
+    shifts = torch.tensor([[2, -1], [0, 0], [-3, 3]])
+    shifted = shift_images(images, shifts, max_shift=3)
+    for image, (dx, dy), have in zip(images, shifts.tolist(), shifted, strict=True):
+        assert torch.equal(have, shift_image(image, dx, dy))

@@ -14,7 +14,7 @@ from conftest import TINY_MODEL, free_port, join_as_torchrun_process, write_bad_
 
 from mmlib.checkpoint import load_checkpoint
 from mmlib.config import Config
-from mmlib.dataset import collate_batch
+from mmlib.dataset import DeviceLoader, collate_batch
 from mmlib.losses import compute_losses
 from mmlib.model import MultimodalModel
 from mmlib.readers import check_dataset
@@ -322,3 +322,17 @@ def test_two_processes_match_one_at_the_same_global_batch(tiny_config, tmp_path)
         for a, b in zip(without_wall_clock(one), without_wall_clock(two_rows), strict=True):
             for key in a:
                 assert float(a[key]) == pytest.approx(float(b[key]), rel=1e-4, abs=1e-6), key
+
+
+def test_the_device_data_path_trains_exactly_as_the_dataloader(tiny_config, tmp_path) -> None:
+    # data_on_device="on" on the CPU: the same batches through the same step, so the same run.
+    runs = {}
+    for choice in ("off", "on"):
+        config = tiny_config(
+            run_name=f"data-{choice}", num_epochs=2, augment_max_shift=2, data_on_device=choice
+        )
+        trainer = Trainer(config, progress=False, log=lambda _line: None)
+        trainer.fit()
+        assert isinstance(trainer.train_loader, DeviceLoader) == (choice == "on")
+        runs[choice] = tmp_path / "checkpoints" / f"data-{choice}"
+    _assert_same_run(runs["off"], runs["on"])
