@@ -66,10 +66,8 @@ def train_and_evaluate(
             fit_run_imagination(trainer.run_dir, checkpoint_dir, trainer.device, steps, progress)
     else:
         print(f"\nSTEP 7: Fitting {IMAGINE_FILE}: skipped (imagine_steps=0)")
-    print(
-        f"\nSTEP 8: Evaluating best.pt on the test split (validation where the data have none), "
-        f"on {trainer.device}..."
-    )
+    held_out = "test split" if trainer.test_images else "validation split (no test split)"
+    print(f"\nSTEP 8: Evaluating best.pt on the {held_out}, on {trainer.device}...")
     with minutes.stage("evaluation"):
         metrics = evaluate_run(trainer.run_dir, checkpoint_dir, trainer.device, progress=progress)
     print(f"\n{trainer.run_dir}: trained and evaluated in {minutes}")

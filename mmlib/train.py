@@ -199,7 +199,8 @@ class Trainer:
             f"Batches per epoch: {len(self.train_loader)}  "
             f"({len(self.train_set)} / {config.batch_size})"
         )
-        log(f"Test images: {len(split.test)} (held out for the final figures only)")
+        self.test_images = len(split.test)  # 0: the final figures come from validation
+        log(f"Test images: {self.test_images} (held out for the final figures only)")
 
         log("\nSTEP 4: Building model...")
         self.model = MultimodalModel(config, len(self.tokenizer)).to(self.device)

@@ -93,7 +93,7 @@ def test_stages_are_named_and_imagine_steps_0_skips_fitting(tiny_config, capsys)
     )
     out = capsys.readouterr().out
     assert "STEP 7: Fitting imagine.pt: skipped (imagine_steps=0)" in out
-    assert "STEP 8: Evaluating best.pt on the validation split, on cpu" in out
+    assert "STEP 8: Evaluating best.pt on the validation split (no test split), on cpu" in out
     timed = next(line for line in out.splitlines() if "trained and evaluated in" in line)
     assert "(training " in timed and ", evaluation " in timed and "fitting" not in timed
     assert not (run_dir / "imagine.pt").exists() and (run_dir / "metrics.json").is_file()
