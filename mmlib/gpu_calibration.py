@@ -41,6 +41,7 @@ from mmlib.memory import ESTIMATE_TOLERANCE, GIB, MemoryEstimate
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "gpu_memory.json"
 CALIBRATION_FORMAT = "mmlib-gpu-memory"
 UNCALIBRATED = "uncalibrated on GPUs"
+RECORDED_GIB = 0.01  # the resolution of figures recorded with two decimals
 _NUMBERS = (
     "max_memory_allocated_gib",
     "max_memory_reserved_gib",
@@ -129,13 +130,15 @@ class GpuMargin:
 
     shortfall: float  # estimate / measured allocation, < 1 when the estimate falls short
     worst: GpuMeasurement
-    records: int  # how many records of that day it was taken from
+    compared: int  # records of that day it was taken from
     today: bool  # whether `shortfall` compares today's estimate (else the record's own)
+    within_tolerance: bool = False  # every compared record within ESTIMATE_TOLERANCE
+    set_aside: int = 0  # ratio-only records of that day, taken against an estimator since changed
 
     @property
     def calibrated(self) -> bool:
-        """Whether the estimate was within the tolerance on every record it is taken from."""
-        return abs(self.shortfall - 1) <= ESTIMATE_TOLERANCE
+        """Whether every record of the day was compared and within the tolerance."""
+        return self.within_tolerance and not self.set_aside
 
     def total(self, estimate: MemoryEstimate) -> int:
         """The estimate's total with its allocation divided by the shortfall (never below the
@@ -148,12 +151,30 @@ class GpuMargin:
         worst = self.worst
         state = "calibrated on GPUs" if self.calibrated else UNCALIBRATED
         which = "today's estimate" if self.today else "the estimate of that day"
+        aside = (
+            f"; {self.set_aside} recorded only as a ratio to an estimate that has changed since "
+            "cannot be compared"
+            if self.set_aside
+            else ""
+        )
         return (
             f"{worst.preset}, {worst.precision}: {state}; on an {worst.card} (torch {worst.torch},"
             f" {worst.recorded}) {which} was {self.shortfall:.2f} of max_memory_allocated at"
-            f" batch {worst.batch_size} (the worst of {self.records} recorded), so GPU"
+            f" batch {worst.batch_size} (the worst of {self.compared} compared{aside}), so GPU"
             f" recommendations divide the estimated allocation by {min(self.shortfall, 1.0):.2f}"
         )
+
+
+def _estimator_changed(
+    records: list[GpuMeasurement], estimate: Callable[[int], MemoryEstimate]
+) -> bool:
+    """Whether today's estimate differs from one a record kept beside its measurement (beyond
+    the recorded figures' two decimals)."""
+    return any(
+        abs(estimate(r.batch_size).allocated / GIB - r.estimated_allocated_gib) > RECORDED_GIB
+        for r in records
+        if r.estimated_allocated_gib is not None and r.max_memory_allocated_gib is not None
+    )
 
 
 def gpu_margin(
@@ -166,7 +187,8 @@ def gpu_margin(
     shortfall (default: the shipped calibration file), or None when none is recorded.
 
     `estimate` (batch size -> today's estimate of this preset and precision) re-compares the
-    records whose measured allocation is known; the others keep their recorded ratio.
+    records whose measured allocation is known. Records that kept only a ratio keep it, unless
+    the estimator has changed since their day: then they are set aside (and said to be).
     """
     records = load_gpu_measurements() if measurements is None else measurements
     known = [
@@ -177,10 +199,20 @@ def gpu_margin(
     if not known:
         return None
     latest = max(r.recorded for r in known)
-    shortfalls = {id(r): r.shortfall_of(estimate) or 0.0 for r in known if r.recorded == latest}
-    worst = min((r for r in known if id(r) in shortfalls), key=lambda r: shortfalls[id(r)])
-    today = estimate is not None and worst.max_memory_allocated_gib is not None
-    return GpuMargin(shortfalls[id(worst)], worst, len(shortfalls), today)
+    day = [r for r in known if r.recorded == latest]
+    changed = estimate is not None and _estimator_changed(day, estimate)
+    compared = [r for r in day if not (changed and r.max_memory_allocated_gib is None)]
+    shortfalls = [(r.shortfall_of(estimate) or 0.0, i) for i, r in enumerate(compared)]
+    worst_shortfall, index = min(shortfalls)
+    worst = compared[index]
+    return GpuMargin(
+        worst_shortfall,
+        worst,
+        len(compared),
+        today=estimate is not None and worst.max_memory_allocated_gib is not None,
+        within_tolerance=all(abs(s - 1) <= ESTIMATE_TOLERANCE for s, _ in shortfalls),
+        set_aside=len(day) - len(compared),
+    )
 
 
 def margin_note(preset: str, precision: str, margin: GpuMargin | None) -> str:

@@ -198,7 +198,7 @@ def test_a_gpu_margin_lowers_the_recommendation_to_what_fits_once_corrected() ->
     record = GpuMeasurement(
         "card", "2.5", "p", "fp32", 8, 2.0, None, 1.0, None, "2026-01-01", "", ""
     )
-    margin = GpuMargin(0.5, record, 1, False)
+    margin = GpuMargin(0.5, record, 1, today=False)
     budget_gib = table(40).total / 0.9 / GIB
     plain = recommend_batch_size(config, budget_gib, max_batch=64, estimate=table)
     corrected = recommend_batch_size(

@@ -56,7 +56,7 @@ def test_the_shipped_file_holds_the_h100_figures_the_readme_records() -> None:
 
 def test_the_margin_is_the_worst_shortfall_of_the_preset_and_precision() -> None:
     margin = gpu_margin("seed-large", "bf16")
-    assert margin is not None and margin.worst.batch_size == 64 and margin.records == 4
+    assert margin is not None and margin.worst.batch_size == 64 and margin.compared == 4
     assert margin.shortfall == pytest.approx(9.17 / 13.73) and not margin.calibrated
     assert gpu_margin("seed-large", "fp32") is None and gpu_margin("base", "bf16") is None
 
@@ -95,20 +95,29 @@ def _allocating(gib: float) -> MemoryEstimate:
 
 def test_todays_estimate_replaces_the_recorded_one_where_the_measurement_is_known() -> None:
     measured = GpuMeasurement(**_raw())  # 4.0 GiB measured, 3.0 estimated that day
-    ratio_only = GpuMeasurement(
-        **_raw(
-            batch_size=16,
-            max_memory_allocated_gib=None,
-            estimated_allocated_gib=None,
-            estimate_over_allocated=0.9,
-        )
-    )
-    margin = gpu_margin("seed-large", "bf16", lambda batch: _allocating(3.6), [measured])
-    assert margin is not None and margin.shortfall == pytest.approx(0.9) and margin.today
-    assert "today's estimate was 0.90" in margin.describe()
-    both = gpu_margin("seed-large", "bf16", lambda batch: _allocating(3.8), [measured, ratio_only])
-    assert both is not None and both.worst is ratio_only and not both.today
-    assert both.shortfall == 0.9 and "the estimate of that day was 0.90" in both.describe()
+    margin = gpu_margin("seed-large", "bf16", lambda batch: _allocating(3.8), [measured])
+    assert margin is not None and margin.shortfall == pytest.approx(0.95) and margin.today
+    assert margin.calibrated and "calibrated on GPUs; " in margin.describe()
+    assert "today's estimate was 0.95" in margin.describe()
+    short = gpu_margin("seed-large", "bf16", lambda batch: _allocating(3.4), [measured])
+    assert short is not None and not short.calibrated and "uncalibrated" in short.describe()
+
+
+def _ratio_only(ratio: float) -> GpuMeasurement:
+    unknown = {"max_memory_allocated_gib": None, "estimated_allocated_gib": None}
+    return GpuMeasurement(**_raw(batch_size=16, estimate_over_allocated=ratio, **unknown))
+
+
+def test_ratios_against_an_estimator_that_has_changed_since_are_set_aside() -> None:
+    measured = GpuMeasurement(**_raw())  # 4.0 GiB measured, 3.0 estimated that day
+    records = [measured, _ratio_only(0.6)]
+    changed = gpu_margin("seed-large", "bf16", lambda batch: _allocating(3.8), records)
+    assert changed is not None and changed.worst is measured and changed.set_aside == 1
+    assert changed.shortfall == pytest.approx(0.95) and not changed.calibrated
+    assert "worst of 1 compared; 1 recorded only as a ratio" in changed.describe()
+    same = gpu_margin("seed-large", "bf16", lambda batch: _allocating(3.004), records)
+    assert same is not None and same.worst is records[1] and same.shortfall == 0.6
+    assert same.set_aside == 0 and "the estimate of that day was 0.60" in same.describe()
 
 
 def test_margin_note_says_when_nothing_is_recorded() -> None:
