@@ -440,6 +440,101 @@ def estimate_table(
     return EstimateTable(tuple(estimate_memory(config, b, precision, device_type) for b in sizes))
 
 
+@dataclass(frozen=True)
+class OpRecord:
+    """One aten op of a traced training step: its output dtypes, and the bytes of its outputs
+    that autograd saves for backward (each storage counted once, with the op that made it)."""
+
+    op: str
+    dtypes: tuple[str, ...]
+    saved_bytes: int
+
+
+class _OpRecorder(TorchDispatchMode):
+    """Records each op with its output dtypes; `save` credits a saved tensor's storage to the
+    op that produced it (autograd saves inputs before the op it saves them for is dispatched,
+    so crediting the producer is the one unambiguous attribution)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[dict[str, Any]] = []
+        self._producer: dict[int, int] = {}  # id(storage) -> record index, while it lives
+        self._credited: set[int] = set()
+        self._refs: dict[int, weakref.ref[torch.UntypedStorage]] = {}
+
+    def __torch_dispatch__(
+        self,
+        func: Any,
+        types: Sequence[type],
+        args: Sequence[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+    ) -> Any:
+        out = func(*args, **(kwargs or {}))
+        if func.namespace == "prim":  # fake tensors' metadata queries, not kernels
+            return out
+        tensors = [t for t in tree_leaves(out) if isinstance(t, Tensor)]
+        for tensor in tensors:
+            storage = tensor.untyped_storage()
+            key = id(storage)
+            if key not in self._producer:
+                self._producer[key] = len(self.records)
+                self._refs[key] = weakref.ref(storage, lambda _, key=key: self._forget(key))
+        dtypes = tuple(str(t.dtype).removeprefix("torch.") for t in tensors)
+        self.records.append({"op": str(func), "dtypes": dtypes, "saved_bytes": 0})
+        return out
+
+    def _forget(self, key: int) -> None:
+        self._producer.pop(key, None)
+        self._refs.pop(key, None)
+        self._credited.discard(key)
+
+    def save(self, tensor: Tensor) -> Tensor:
+        storage = tensor.untyped_storage()
+        key = id(storage)
+        if key not in self._credited and key in self._producer:  # not a parameter
+            self._credited.add(key)
+            self.records[self._producer[key]]["saved_bytes"] += storage.nbytes()
+        return tensor
+
+
+def trace_step_ops(
+    config: Config,
+    batch_size: int,
+    precision: str,
+    device: torch.device | str = "cuda",
+    *,
+    emulate: bool = False,
+    vocab_size: int | None = None,
+) -> list[OpRecord]:
+    """Every aten op of one training step (the second, with AdamW's state in place), in order,
+    with its output dtypes and the bytes saved for backward after it.
+
+    On `device` with real tensors, or with `emulate` the estimator's CUDA emulation on fake CPU
+    tensors (what `estimate_memory(..., device_type="cuda")` runs), so a GPU's trace and the
+    emulation can be compared op by op.
+    """
+    vocab_size = default_vocab_size(config) if vocab_size is None else vocab_size
+    device = torch.device("cpu" if emulate else device)
+    device_type = "cuda" if emulate else device.type
+    recorder = _OpRecorder()
+    # Fake tensors hold no values: the tracker answers the step's reads of them.
+    fake = (cuda_behaviour(), FakeTensorMode(), _StorageTracker())
+    contexts = fake if emulate else (nullcontext(),) * 3
+    with contexts[0], contexts[1], contexts[2], torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        if emulate:
+            model = _fake_model(config, vocab_size)
+        else:
+            model = MultimodalModel(config, vocab_size).to(device)
+        optimizer = make_optimizer(model, config, device_type)
+        step = TrainingStep(model, optimizer, config, precision)
+        images, tokens = sample_batch(config, batch_size, vocab_size, device)
+        step([(images, tokens)])
+        with recorder, torch.autograd.graph.saved_tensors_hooks(recorder.save, lambda t: t):
+            step([(images, tokens)])
+    return [OpRecord(**record) for record in recorder.records]
+
+
 # ---------------------------------------------------------------- measurement
 
 

@@ -17,10 +17,12 @@ from mmlib.memory import (
     ESTIMATE_TOLERANCE,
     GIB,
     NOT_MEASURED,
+    OpRecord,
     _StorageTracker,
     estimate_memory,
     estimate_table,
     measure_memory,
+    trace_step_ops,
 )
 from mmlib.model import MultimodalModel
 
@@ -160,3 +162,19 @@ def test_the_cuda_estimate_is_within_tolerance_of_every_recorded_gpu_peak(
         rounding = sum(t.bytes for t in estimate.gpu_terms if t.name == "allocator_rounding")
         reserved = (estimate.allocated + rounding) / (record["max_memory_reserved_gib"] * GIB)
         assert abs(reserved - 1) <= ESTIMATE_TOLERANCE, f"reserved ratio {reserved:.3f} ({where})"
+
+
+def test_trace_step_ops_shows_cudas_dtypes_and_what_attention_saves() -> None:
+    ops = trace_step_ops(tiny(), 4, "bf16", emulate=True, vocab_size=SMALL_VOCAB)
+    by_op: dict[str, list[OpRecord]] = {}
+    for record in ops:
+        by_op.setdefault(record.op, []).append(record)
+    assert {r.dtypes for r in by_op["aten.convolution.default"]} == {("bfloat16",)}
+    assert {r.dtypes[0] for r in by_op["aten.native_group_norm.default"]} == {"float32"}
+    efficient = by_op["aten._scaled_dot_product_efficient_attention.default"]
+    assert all(r.dtypes[:2] == ("bfloat16", "float32") for r in efficient)  # output, log-sum-exp
+    assert all(r.saved_bytes > 0 for r in efficient)
+    assert "aten._softmax.default" not in by_op  # no attention weights anywhere
+    on_cpu = trace_step_ops(tiny(), 4, "fp32", "cpu", vocab_size=SMALL_VOCAB)
+    assert {r.dtypes for r in on_cpu if r.op == "aten.convolution.default"} == {("float32",)}
+    assert sum(r.saved_bytes for r in on_cpu) > 0
