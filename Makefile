@@ -50,8 +50,10 @@ train: $(STAMP) data
 $(COURSE_METRICS): $(STAMP) $(SYNTHETIC) $(wildcard mmlib/*.py)
 	$(MAKE) train
 
-# Notebooks 03 (temperature slider) and 05 (hyperparameter panel) in JupyterLab in headless
-# Chromium (Debian's package; playwright drives it); screenshots in out/.
-check-browser: $(STAMP)
+# Every notebook in JupyterLab in headless Chromium (Debian's package; playwright drives it): each
+# runs up to its teaching control, which is moved, and its figure must redraw; screenshots in
+# out/. The notebooks need the data and the course model, trained first only when it is missing
+# (make test retrains it when mmlib/ changed).
+check-browser: $(STAMP) data $(if $(wildcard $(COURSE_METRICS)),,$(COURSE_METRICS))
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
 	$(PY) tests/browser_check.py --out out
