@@ -241,6 +241,8 @@ def plot_learning_rate_trials(trials: Mapping[float, Sequence[float]], steps: in
             linewidth=2.6 if latest else 1.2,
         )
     axis.set_yscale("log")
+    for ticks in (axis.yaxis.set_major_formatter, axis.yaxis.set_minor_formatter):
+        ticks(ScalarFormatter())  # 3, 4, 6, 10 rather than 3x10^0
     axis.set_xlim(0, steps + 1)
     axis.set_xlabel("optimizer step")
     axis.set_ylabel("training loss (total)")
