@@ -294,7 +294,7 @@ def _size_batch(args: argparse.Namespace) -> int:
         recommend_batch_size,
     )
     from mmlib.config import get_device
-    from mmlib.gpu_calibration import gpu_margin, margin_note
+    from mmlib.gpu_calibration import config_margin, margin_note
     from mmlib.memory import estimate_memory
 
     config = Config.load(args.config) if args.config else Config.preset(args.preset)
@@ -306,10 +306,8 @@ def _size_batch(args: argparse.Namespace) -> int:
         )
         print(format_batch_size_table(rows))
         precision = rows[0].estimate.precision
-        margin = gpu_margin(
-            config.preset_name,
-            precision,
-            lambda batch: estimate_memory(config, batch, precision),
+        margin = config_margin(
+            config, precision, lambda batch: estimate_memory(config, batch, precision)
         )
         best = recommend_batch_size(config, capacity / GIB, args.headroom, precision, margin=margin)
     except ValueError as error:

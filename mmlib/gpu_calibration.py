@@ -36,12 +36,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmlib.config import PRESETS, Config
 from mmlib.memory import ESTIMATE_TOLERANCE, GIB, MemoryEstimate
 
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "gpu_memory.json"
 CALIBRATION_FORMAT = "mmlib-gpu-memory"
 UNCALIBRATED = "uncalibrated on GPUs"
 RECORDED_GIB = 0.01  # the resolution of figures recorded with two decimals
+# The fields that shape a step's tensors: a record holds for its preset with these as shipped.
+MODEL_FIELDS = (
+    "image_size",
+    "image_channels",
+    "latent_dim",
+    "embedding_dim",
+    "vocab_size",
+    "max_caption_length",
+    "base_channels",
+    "num_heads",
+    "num_layers",
+    "text_encoder_layers",
+    "feedforward_dim",
+    "memory_tokens",
+)
 _NUMBERS = (
     "max_memory_allocated_gib",
     "max_memory_reserved_gib",
@@ -215,11 +231,54 @@ def gpu_margin(
     )
 
 
+def config_margin(
+    config: Config, precision: str, estimate: Callable[[int], MemoryEstimate] | None = None
+) -> GpuMargin | None:
+    """`gpu_margin` for a config: records are of a preset as shipped, so a config whose model
+    or input (`MODEL_FIELDS`) differs from its preset's gets none."""
+    if config.preset_name not in PRESETS:
+        return None
+    shipped = Config.preset(config.preset_name)
+    if any(getattr(config, name) != getattr(shipped, name) for name in MODEL_FIELDS):
+        return None
+    return gpu_margin(config.preset_name, precision, estimate)
+
+
+def format_measurements(
+    records: list[GpuMeasurement], estimate: Callable[[int], MemoryEstimate] | None = None
+) -> str:
+    """The records as a table in GiB ("-" where a figure was not recorded), with `estimate`
+    (today's, for the records' preset and precision) at each batch when given."""
+
+    def cell(value: float | None, digits: int = 2) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    columns = ["batch", "allocated", "reserved", "estimate then", "then/measured"]
+    columns += ["estimate today", "today/measured"] if estimate is not None else []
+    lines = ["  ".join(f"{c:>14}" for c in columns)]
+    for r in records:
+        cells = [str(r.batch_size), cell(r.max_memory_allocated_gib)]
+        cells += [cell(r.max_memory_reserved_gib), cell(r.estimated_allocated_gib)]
+        cells.append(cell(r.shortfall))
+        if estimate is not None:
+            cells.append(cell(estimate(r.batch_size).allocated / GIB))
+            known = r.max_memory_allocated_gib is not None
+            cells.append(cell(r.shortfall_of(estimate) if known else None))
+        lines.append("  ".join(f"{c:>14}" for c in cells))
+    sources = sorted(
+        {f"{r.card}, torch {r.torch}, {r.preset}, {r.precision}, {r.recorded}" for r in records}
+    )
+    notes = [f"source: {source}" for source in sorted({r.source for r in records})]
+    notes += [f"batch {r.batch_size}: {r.notes}" for r in records if r.notes]
+    legend = "GiB; allocated and reserved: torch.cuda.max_memory_allocated and max_memory_reserved"
+    return "\n".join([*sources, *lines, legend, *notes])
+
+
 def margin_note(preset: str, precision: str, margin: GpuMargin | None) -> str:
     """What to print beside a GPU recommendation: the margin applied, or that none is recorded."""
     if margin is not None:
         return margin.describe()
     return (
-        f"{preset}, {precision}: {UNCALIBRATED}; no GPU measurement is recorded for it, so no "
-        "margin is applied (run bench/gpu_check.py on a GPU to record one)"
+        f"{preset}, {precision}: {UNCALIBRATED}; no GPU measurement is recorded for this model "
+        "and precision, so no margin is applied (a GPU run records one)"
     )

@@ -20,7 +20,7 @@ from mmlib.anatomy import EmbeddedBatch, temperature_view
 from mmlib.batch_size import GPUS, recommend_batch_size
 from mmlib.config import PRESETS, Config
 from mmlib.data import split_indices
-from mmlib.gpu_calibration import gpu_margin, margin_note
+from mmlib.gpu_calibration import config_margin, margin_note
 from mmlib.memory import GIB, PRECISIONS, TABLE_BATCHES, MemoryEstimate, estimate_table
 from mmlib.plots import plot_step_losses
 from mmlib.step import COMPONENTS
@@ -232,9 +232,7 @@ def memory_panel(
     tables = functools.cache(
         lambda precision: estimate_table(sized, precision, "cuda", batch_sizes)
     )
-    margins = functools.cache(
-        lambda precision: gpu_margin(sized.preset_name, precision, tables(precision))
-    )
+    margins = functools.cache(lambda precision: config_margin(sized, precision, tables(precision)))
     first = next(iter(GPUS))
     style = {"description_width": "90px"}
     card = widgets.Dropdown(options=list(GPUS), value=first, description="card", style=style)

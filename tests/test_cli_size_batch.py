@@ -52,7 +52,7 @@ def test_size_batch_applies_and_names_the_recorded_gpu_margin(
         "NVIDIA A100", "2.5", "cpu-tiny", "fp32", 8, 2.0, None, 1.0, None, "2026-01-01", "", ""
     )
     margin = GpuMargin(0.5, record, 1, today=False)
-    monkeypatch.setattr(gpu_calibration, "gpu_margin", lambda *_: margin)
+    monkeypatch.setattr(gpu_calibration, "config_margin", lambda *_: margin)
     argv = ["size-batch", "--preset", "cpu-tiny", "--precision", "fp32", "--gpu", "2"]
     assert main([*argv, "--batch-sizes", "8"]) == 0
     out = capsys.readouterr().out

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
+from mmlib.config import Config
 from mmlib.gpu_calibration import (
     CALIBRATION_FILE,
     GpuMeasurement,
+    config_margin,
+    format_measurements,
     gpu_margin,
     load_gpu_measurements,
     margin_note,
@@ -153,3 +156,26 @@ def test_a_file_of_another_format_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"records": []}))
     with pytest.raises(ValueError, match="not a GPU memory calibration"):
         load_gpu_measurements(path)
+
+
+def test_a_config_that_changes_the_model_gets_no_margin_from_its_presets_records() -> None:
+    assert config_margin(Config.preset("seed-large"), "bf16") == gpu_margin("seed-large", "bf16")
+    assert config_margin(Config.preset("seed-large", batch_size=4), "bf16") is not None
+    assert config_margin(Config.preset("seed-large", image_size=256), "bf16") is None
+    assert config_margin(Config(), "bf16") is None  # a custom config has no preset's records
+
+
+def test_format_measurements_shows_unrecorded_figures_as_dashes() -> None:
+    records = [GpuMeasurement(**_raw()), _ratio_only(0.6)]
+    text = format_measurements(records, lambda batch: _allocating(3.8))
+    lines = text.splitlines()
+    assert lines[0] == "NVIDIA H100, torch 2.11, seed-large, bf16, 2026-11-26"
+    assert lines[2].split() == ["8", "4.00", "-", "3.00", "0.75", "3.80", "0.95"]
+    assert lines[3].split() == ["16", "-", "-", "-", "0.60", "3.80", "-"]
+    assert format_measurements(records).splitlines()[2].split() == [
+        "8",
+        "4.00",
+        "-",
+        "3.00",
+        "0.75",
+    ]

@@ -352,7 +352,7 @@ def test_memory_panel_batch_slider_redraws_the_bars_with_the_recorded_margin(
         "H100", "2.11", "p", "bf16", 64, 4.0, None, 3.0, None, "2026-01-01", "", ""
     )
     margin = GpuMargin(0.5, record, 1, today=False)
-    monkeypatch.setattr(widgets_module, "gpu_margin", lambda *_: margin)
+    monkeypatch.setattr(widgets_module, "config_margin", lambda *_: margin)
     config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16, "use_amp": True})
     panel = memory_panel(config, batch_sizes=(1, 8, 64))
     slider = panel.controls["batch"]
