@@ -168,8 +168,8 @@ class GpuMargin:
         state = "calibrated on GPUs" if self.calibrated else UNCALIBRATED
         which = "today's estimate" if self.today else "the estimate of that day"
         aside = (
-            f"; {self.set_aside} recorded only as a ratio to an estimate that has changed since "
-            "cannot be compared"
+            f"; {self.set_aside} more kept only a ratio to an estimate that has changed since, "
+            "set aside"
             if self.set_aside
             else ""
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,14 @@ from mmlib.batch_size import GPUS, recommend_batch_size
 from mmlib.config import PRESETS, Config
 from mmlib.data import split_indices
 from mmlib.gpu_calibration import config_margin, margin_note
-from mmlib.memory import GIB, PRECISIONS, TABLE_BATCHES, MemoryEstimate, estimate_table
+from mmlib.memory import (
+    GIB,
+    PRECISIONS,
+    TABLE_BATCHES,
+    EstimateTable,
+    MemoryEstimate,
+    estimate_table,
+)
 from mmlib.plots import plot_step_losses
 from mmlib.step import COMPONENTS
 from mmlib.tokenizer import ProductionTokenizer, oov_table
@@ -219,6 +226,7 @@ def memory_panel(
     config: Config | str = "seed-large",
     headroom: float = 0.1,
     batch_sizes: Sequence[int] = TABLE_BATCHES,
+    estimated: Mapping[str, EstimateTable] | None = None,
 ) -> Panel:
     """The teaching control: a batch-size slider (with a precision dropdown) that redraws the
     step's memory as stacked bars against the card, with the shortfall a GPU measured where one
@@ -226,11 +234,14 @@ def memory_panel(
 
     Each precision is estimated once, at `batch_sizes`, and interpolated between them
     (`EstimateTable`): the first look at a precision takes a few estimates, every move after
-    it is instant.
+    it is instant. `estimated` gives tables already made, by precision.
     """
     sized = Config.preset(config) if isinstance(config, str) else config
+    known = dict(estimated or {})
     tables = functools.cache(
-        lambda precision: estimate_table(sized, precision, "cuda", batch_sizes)
+        lambda precision: (
+            known.get(precision) or estimate_table(sized, precision, "cuda", batch_sizes)
+        )
     )
     margins = functools.cache(lambda precision: config_margin(sized, precision, tables(precision)))
     first = next(iter(GPUS))

@@ -117,7 +117,7 @@ def test_ratios_against_an_estimator_that_has_changed_since_are_set_aside() -> N
     changed = gpu_margin("seed-large", "bf16", lambda batch: _allocating(3.8), records)
     assert changed is not None and changed.worst is measured and changed.set_aside == 1
     assert changed.shortfall == pytest.approx(0.95) and not changed.calibrated
-    assert "worst of 1 compared; 1 recorded only as a ratio" in changed.describe()
+    assert "worst of 1 compared; 1 more kept only a ratio" in changed.describe()
     same = gpu_margin("seed-large", "bf16", lambda batch: _allocating(3.004), records)
     assert same is not None and same.worst is records[1] and same.shortfall == 0.6
     assert same.set_aside == 0 and "the estimate of that day was 0.60" in same.describe()

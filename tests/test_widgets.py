@@ -363,3 +363,15 @@ def test_memory_panel_batch_slider_redraws_the_bars_with_the_recorded_margin(
     panel.controls["precision"].value = "fp32"
     assert [d[:2] for d in drawn[1:]] == [(56, "bf16"), (56, "fp32")]
     assert "the estimate of that day was 0.50 of max_memory_allocated" in panel.result.value
+
+
+def test_memory_panel_uses_the_tables_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16, "use_amp": True})
+    table = estimate_table(config, "bf16", batch_sizes=(1, 8, 64))
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise AssertionError("estimated again")
+
+    monkeypatch.setattr(memory, "estimate_memory", refuse)
+    panel = memory_panel(config, batch_sizes=(1, 8, 64), estimated={"bf16": table})
+    assert "recommended batch_size <b>64</b>" in panel.result.value
