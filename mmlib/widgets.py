@@ -388,7 +388,7 @@ def learning_rate_panel(
         started = time.perf_counter()
         losses = list(trial(rate.value))
         seconds = time.perf_counter() - started
-        trials.pop(rate.value, None)  # a rate tried again moves to the front
+        trials.pop(rate.value, None)  # a rate tried again is redrawn as the latest
         trials[rate.value] = losses
         result.value = (
             f"lr {rate.value:.1e}: loss {losses[0]:.3g} at step 1, {losses[-1]:.3g} at step "
