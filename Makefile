@@ -9,7 +9,7 @@ TORCH_PACKAGES ?= torch==2.14.1 torchvision==0.29.1
 SYNTHETIC := data/synthetic/metadata/engraving_metadata.json
 COURSE_METRICS := checkpoints/cpu-tiny/metrics.json
 
-.PHONY: venv test lint data lab bench train check-browser
+.PHONY: venv test lint data lab bench train check-browser gpu-check
 
 venv: $(STAMP)
 
@@ -41,6 +41,12 @@ lab: $(STAMP) data
 
 bench: $(STAMP) data
 	@for script in bench/bench_*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Issue 17's device check, on a machine with a GPU (about 8 minutes, no network): memory
+# calibration (out/gpu-check/gpu_memory.json), the speed table with MFU, the finder's batch and
+# one seed-large training epoch that evaluates. `--device cpu --tiny` runs it in a minute on a CPU.
+gpu-check: $(STAMP)
+	PYTHONPATH=. $(PY) bench/gpu_check.py out/gpu-check
 
 # The main job (mmlib/pipeline.py): train the course model (cpu-tiny) into checkpoints/cpu-tiny/,
 # fit its imagine.pt, evaluate it, write metrics.json and print the report.

@@ -1,89 +1,624 @@
-"""GPU check (run where a GPU is lent, never in CI): seed-large training speed and memory.
+"""The GPU check of issue 17: memory calibration, training speed with MFU, the finder, training.
 
-    PYTHONPATH=. python3 bench/gpu_check.py [--steps 100 --warmup 20 --batch-size 16]
+    PYTHONPATH=. python3 bench/gpu_check.py OUT            # on a GPU machine (make gpu-check)
+    PYTHONPATH=. python3 bench/gpu_check.py OUT --device cpu --tiny    # the same run, in seconds
 
-Uses only torch and mmlib's model and training step (no data files): images are drawn small on
-the GPU and upsampled to 512x512, captions are random token rows of realistic length. Prints, as
-each finishes, a plain baseline (fp32, NCHW, no compile) and ours (bf16 autocast,
-channels_last, fused AdamW, torch.compile where it helps), each with steps/s, seconds per
-4,627-sample epoch and peak memory.
+One run, each part written into the folder OUT as soon as it is done, so a late failure keeps
+what came before:
+
+1. `gpu_memory.json`: mmlib/calibration/gpu_memory.json's records plus this run's measured peaks
+   (`max_memory_allocated`, `max_memory_reserved`) of one training step for each preset,
+   precision and batch, with today's estimate beside each (copy it over the package's file to
+   calibrate); `ops.json`: one step op by op (output dtypes, bytes saved for backward) on the
+   device and under the estimator's CUDA emulation, and where they differ.
+2. `speed`: the plain path (fp32, NCHW, AdamW's default loop, the DataLoader) against the fast
+   one (bf16 autocast, channels_last, fused AdamW, torch.compile, the data on the device; its
+   tokens padded to max_caption_length, so that compile sees one shape and does not recompile
+   for each batch's longest caption), each with its warm-up timed apart; samples/s, seconds per
+   4,627-sample epoch, and MFU (FLOPs per sample counted by torch.utils.flop_counter x
+   samples/s / the card's dense bf16 peak); then
+   each fast setting alone at batch 16, and a validation pass and a checkpoint write apart.
+3. `finder`: the batch `--batch-size auto` would train seed-large at.
+4. `train`: `python -m mmlib train --preset seed-large --epochs 1` on the drawn data (without
+   fitting imagine.pt), which must end by evaluating; its log is train.log.
+
+`results.json` holds every figure, `results.txt` the short table. The data (1,024 + 64 test
+synthetic engravings at the preset's size by default) is drawn on the machine: no network.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+import traceback
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import torch
+from torch.nn.functional import pad
+from torch.utils.flop_counter import FlopCounterMode
 
-from mmlib.config import Config
+from mmlib import synthetic
+from mmlib.batch_size import find_max_batch_size
+from mmlib.checkpoint import save_checkpoint
+from mmlib.config import Config, parse_override
+from mmlib.dataset import DeviceLoader, make_loader, set_loader_epoch
+from mmlib.files import atomic_write_text
+from mmlib.memory import (
+    GIB,
+    estimate_table,
+    free_memory,
+    measure_memory,
+    sample_batch,
+    trace_step_ops,
+)
 from mmlib.model import MultimodalModel
 from mmlib.step import TrainingStep
+from mmlib.tokenizer import PAD_ID
+from mmlib.train import Trainer
 
-TRAIN_SAMPLES = 4627
-VOCAB = 8000
+ROOT = Path(__file__).resolve().parents[1]
+CALIBRATION = ROOT / "mmlib" / "calibration" / "gpu_memory.json"
+EPOCH_SAMPLES = 4627  # the earlier script's training set
+# Dense (no sparsity) bf16 tensor-core peaks, FLOP/s, from NVIDIA's data sheets: H100 SXM and
+# H200 SXM 989.4 TFLOP/s (half the "with sparsity" 1,979), H100 PCIe 756, A100 312.
+BF16_PEAKS = {"H100 PCIe": 756e12, "H100": 989.4e12, "H200": 989.4e12, "A100": 312e12}
+# The tiny run (`--tiny`): a few-thousand-parameter model, for the CPU test of this script.
+TINY = {
+    "image_size": 32,
+    "latent_dim": 32,
+    "embedding_dim": 32,
+    "base_channels": 8,
+    "num_heads": 2,
+    "num_layers": 1,
+    "text_encoder_layers": 1,
+    "feedforward_dim": 64,
+    "memory_tokens": 2,
+    "max_caption_length": 32,
+    "vocab_size": 200,
+    "num_workers": 0,
+}
 
 
-def make_batch(batch_size: int, config: Config, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Smooth random images in [-1, 1] at the preset's size and caption-like token rows."""
-    small = torch.rand(batch_size, 3, 32, 32, device=device) * 2 - 1
-    images = torch.nn.functional.interpolate(small, size=config.image_size, mode="bilinear")
-    lengths = torch.randint(10, 40, (batch_size,), device=device)
-    tokens = torch.randint(4, VOCAB, (batch_size, 42), device=device)
-    positions = torch.arange(42, device=device)
-    tokens[:, 0] = 1
-    tokens = torch.where(positions == lengths[:, None], torch.full_like(tokens, 2), tokens)
-    tokens = torch.where(positions > lengths[:, None], torch.zeros_like(tokens), tokens)
-    return images, tokens
+def bf16_peak(card: str) -> float | None:
+    """The card's dense bf16 peak in FLOP/s from `BF16_PEAKS` (first name it contains)."""
+    return next((peak for name, peak in BF16_PEAKS.items() if name in card), None)
 
 
-def run(name: str, args: argparse.Namespace, *, fast: bool) -> None:
-    device = torch.device("cuda")
-    config = Config.preset("seed-large")
-    torch.manual_seed(0)
-    model = MultimodalModel(config, VOCAB).to(device)
-    images, tokens = make_batch(args.batch_size, config, device)
-    if fast:
-        model = model.to(memory_format=torch.channels_last)
-        images = images.contiguous(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=fast or None)
-    forward = torch.compile(model) if fast and args.compile else model
-    precision = "bf16" if fast else "fp32"
-    training_step = TrainingStep(model, optimizer, config, precision, forward=forward)
+class Check:
+    """The run's settings, its output folder and the results written so far."""
 
-    def step() -> None:
-        training_step([(images, tokens)])
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = Path(args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.device = torch.device(args.device)
+        on_cuda = self.device.type == "cuda"
+        self.card = torch.cuda.get_device_name(self.device) if on_cuda else "cpu"
+        self.overrides = dict(TINY) if args.tiny else {}
+        self.overrides.update(dict(parse_override(text) for text in args.set))
+        self.results: dict[str, Any] = {"card": self.card, "torch": torch.__version__}
+        self.lines: list[str] = [f"{self.card}, torch {torch.__version__}"]
+        self.scratch = Path(tempfile.mkdtemp(prefix="gpu-check-"))
+        self.data_dir: Path | None = None  # drawn by prepare_data
 
-    torch.cuda.reset_peak_memory_stats()
-    for _ in range(args.warmup):
-        step()
-    torch.cuda.synchronize()
-    started = time.perf_counter()
-    for _ in range(args.steps):
-        step()
-    torch.cuda.synchronize()
-    seconds = time.perf_counter() - started
-    per_second = args.steps / seconds
-    epoch = TRAIN_SAMPLES / args.batch_size / per_second
-    peak = torch.cuda.max_memory_allocated() / 2**30
-    print(
-        f"{name:<42} {per_second:7.2f} steps/s  {epoch:6.1f} s/epoch  peak {peak:5.1f} GiB",
-        flush=True,
+    def config(self, preset: str, **overrides: Any) -> Config:
+        return Config.preset(preset, **{**self.overrides, **overrides})
+
+    def write(self, name: str, value: Any, *lines: str) -> None:
+        """Record one part's results and rewrite results.json and results.txt."""
+        self.results[name] = value
+        self.lines += lines
+        atomic_write_text(self.out / "results.json", json.dumps(self.results, indent=1) + "\n")
+        atomic_write_text(self.out / "results.txt", "\n".join(self.lines) + "\n")
+        print("\n".join(lines), flush=True)
+
+
+# ---------------------------------------------------------------- 1. memory
+
+
+def calibrate(check: Check) -> None:
+    """Measured peaks beside today's estimates, as calibration records (written after each)."""
+    args = check.args
+    calibration = json.loads(CALIBRATION.read_text())
+    today = time.strftime("%Y-%m-%d")
+    source = "bench/gpu_check.py " + " ".join(sys.argv[1:])
+    lines = ["memory (GiB): preset precision batch  estimated  allocated  ratio  reserved"]
+    for preset, precision in itertools.product(args.presets, args.precisions):
+        config = check.config(preset)
+        table = estimate_table(
+            config, precision, check.device.type, (min(args.batches), max(args.batches))
+        )
+        for batch in args.batches:
+            estimate = table(batch)
+            record = {
+                "card": check.card,
+                "torch": torch.__version__,
+                "preset": preset,
+                "precision": precision,
+                "batch_size": batch,
+                "max_memory_allocated_gib": None,
+                "max_memory_reserved_gib": None,
+                "estimated_allocated_gib": round(estimate.allocated / GIB, 4),
+                "estimate_over_allocated": None,
+                "recorded": today,
+                "source": source,
+                "notes": "",
+            }
+            try:
+                measured = measure_memory(config, batch, check.device, precision)
+            except torch.OutOfMemoryError:
+                record["notes"] = "out of memory"
+            else:
+                allocated = measured.peak_allocated / GIB
+                reserved = measured.peak_reserved and measured.peak_reserved / GIB
+                record["max_memory_allocated_gib"] = round(allocated, 4)
+                record["max_memory_reserved_gib"] = reserved and round(reserved, 4)
+                record["estimate_over_allocated"] = round(estimate.allocated / GIB / allocated, 4)
+                if check.device.type != "cuda":
+                    record["notes"] = f"CPU: {measured.method}"
+            free_memory()
+            calibration["records"].append(record)
+            atomic_write_text(
+                check.out / "gpu_memory.json", json.dumps(calibration, indent=1) + "\n"
+            )
+            lines.append(_memory_line(record))
+    new = calibration["records"][-len(args.presets) * len(args.precisions) * len(args.batches) :]
+    check.write("memory", new, *lines)
+
+
+def _memory_line(record: dict[str, Any]) -> str:
+    def gib(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    return (
+        f"  {record['preset']:>10} {record['precision']:>4} {record['batch_size']:>5}"
+        f"  {gib(record['estimated_allocated_gib']):>9}"
+        f"  {gib(record['max_memory_allocated_gib']):>9}"
+        f"  {gib(record['estimate_over_allocated']):>5}"
+        f"  {gib(record['max_memory_reserved_gib']):>8}"
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=16)
+def compare_ops(check: Check) -> None:
+    """One step op by op on the device and under the emulation: ops.json and a summary."""
+    args = check.args
+    config = check.config(args.speed_preset)
+    precision = args.precisions[-1]
+    batch = min(args.batches)
+    device = trace_step_ops(config, batch, precision, check.device)
+    emulated = trace_step_ops(config, batch, precision, emulate=True)
+    free_memory()
+
+    def totals(ops: list[Any]) -> dict[str, Any]:
+        return {
+            "ops": len(ops),
+            "saved_gib": sum(op.saved_bytes for op in ops) / GIB,
+            "by_op": Counter(op.op for op in ops),
+        }
+
+    mine, theirs = totals(device), totals(emulated)
+    differing = [
+        {"op": a.op, "device": [a.dtypes, a.saved_bytes], "emulated": [b.dtypes, b.saved_bytes]}
+        for a, b in zip(device, emulated, strict=False)
+        if a.op == b.op and (a.dtypes != b.dtypes or a.saved_bytes != b.saved_bytes)
+    ]
+    document = {
+        "preset": args.speed_preset,
+        "precision": precision,
+        "batch_size": batch,
+        "device": [vars(op) for op in device],
+        "emulated": [vars(op) for op in emulated],
+        "same_op_different_dtype_or_saved": differing,
+        "op_counts_differ": {
+            op: [mine["by_op"][op], theirs["by_op"][op]]
+            for op in sorted(set(mine["by_op"]) | set(theirs["by_op"]))
+            if mine["by_op"][op] != theirs["by_op"][op]
+        },
+    }
+    atomic_write_text(check.out / "ops.json", json.dumps(document, indent=1) + "\n")
+    summary = {
+        "ops": [mine["ops"], theirs["ops"]],
+        "saved_gib": [round(mine["saved_gib"], 4), round(theirs["saved_gib"], 4)],
+        "aligned_ops_that_differ": len(differing),
+    }
+    check.write(
+        "ops",
+        summary,
+        f"ops ({args.speed_preset} {precision} batch {batch}, device / emulated): "
+        f"{mine['ops']} / {theirs['ops']} ops, saved for backward {mine['saved_gib']:.3f} / "
+        f"{theirs['saved_gib']:.3f} GiB, {len(differing)} aligned ops differ (ops.json)",
+    )
+
+
+# ---------------------------------------------------------------- 2. speed
+
+
+def prepare_data(check: Check) -> Trainer:
+    """Draw the synthetic data at the speed preset's size; a Trainer prepared on it."""
+    args = check.args
+    config = check.config(args.speed_preset)
+    data = check.scratch / "data"
+    started = time.perf_counter()
+    synthetic.generate(
+        data,
+        n=args.images,
+        image_size=config.image_size,
+        seed=1,
+        progress=False,
+        test_n=args.test_images,
+        workers=os.cpu_count(),
+    )
+    drawn = time.perf_counter() - started
+    check.data_dir = data
+    trainer = Trainer(
+        check.config(
+            args.speed_preset,
+            data_dir=data,
+            checkpoint_dir=check.scratch / "checkpoints",
+            cache_dir=check.scratch / "cache",
+            device=str(check.device),
+            data_on_device="off",
+        ),
+        log=lambda _line: None,
+        progress=False,
+    )
+    trainer.prepare()
+    check.write(
+        "data",
+        {"images": args.images, "test_images": args.test_images, "seconds": round(drawn, 1)},
+        f"data: {args.images} + {args.test_images} test images at {config.image_size} px "
+        f"drawn in {drawn:.1f} s",
+    )
+    return trainer
+
+
+def _cycle(loader: Any) -> Iterator[dict[str, torch.Tensor]]:
+    for epoch in itertools.count():
+        set_loader_epoch(loader, epoch)
+        yield from loader
+
+
+def time_training(
+    check: Check,
+    trainer: Trainer,
+    batch: int,
+    *,
+    bf16: bool,
+    channels_last: bool,
+    fused: bool,
+    compiled: bool,
+    device_data: bool,
+) -> dict[str, Any]:
+    """Warm-up steps, then timed steps, of one path; samples/s, s/epoch, FLOPs and MFU."""
+    args, device, config = check.args, check.device, trainer.config
+    vocab = len(trainer.tokenizer)
+    torch.manual_seed(config.seed)
+    model = MultimodalModel(config, vocab).to(device)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        fused=True if fused else None,
+    )
+    precision = "bf16" if bf16 else "fp32"
+    flops = _flops_per_sample(model, optimizer, config, precision, batch, vocab, device)
+    forward = torch.compile(model) if compiled else model
+    step = TrainingStep(model, optimizer, config, precision, forward=forward)
+    if device_data:
+        loader: Any = DeviceLoader(
+            trainer.train_set, batch, device, seed=config.seed, drop_last=True
+        )
+    else:
+        loader = make_loader(
+            trainer.train_set,
+            batch,
+            shuffle=True,
+            num_workers=config.num_workers,
+            pin_memory=True,
+            device_type=device.type,
+            seed=config.seed,
+            drop_last=True,
+        )
+    batches = _cycle(loader)
+
+    def run(steps: int) -> float:
+        _synchronize(device)
+        started = time.perf_counter()
+        for batch_data in itertools.islice(batches, steps):
+            images = batch_data["images"].to(device, non_blocking=True)
+            tokens = batch_data["tokens"].to(device, non_blocking=True)
+            if compiled:  # one caption length: no recompilation for each batch's longest caption
+                tokens = pad(tokens, (0, config.max_caption_length - tokens.shape[1]), value=PAD_ID)
+            step([(images.contiguous(memory_format=memory_format), tokens)])
+        _synchronize(device)
+        return time.perf_counter() - started
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    warmup = run(args.warmup)
+    seconds = run(args.steps)
+    per_second = args.steps * batch / seconds
+    peak = bf16_peak(check.card) if bf16 and device.type == "cuda" else None
+    result = {
+        "batch_size": batch,
+        "warmup_steps": args.warmup,
+        "warmup_seconds": round(warmup, 3),
+        "steps": args.steps,
+        "samples_per_second": round(per_second, 2),
+        "seconds_per_epoch": round(EPOCH_SAMPLES / per_second, 3),
+        "flops_per_sample": flops,
+        "mfu": None if peak is None else round(flops * per_second / peak, 4),
+        "peak_allocated_gib": (
+            round(torch.cuda.max_memory_allocated(device) / GIB, 3)
+            if device.type == "cuda"
+            else None
+        ),
+    }
+    return result
+
+
+def _flops_per_sample(
+    model: MultimodalModel,
+    optimizer: torch.optim.Optimizer,
+    config: Config,
+    precision: str,
+    batch: int,
+    vocab: int,
+    device: torch.device,
+) -> float:
+    """FLOPs of one training step (forward, losses, backward) per sample, counted by
+    torch.utils.flop_counter on the eager model (the optimizer's elementwise work is not
+    counted, as MFU conventionally leaves it out)."""
+    images, tokens = sample_batch(config, batch, vocab, device)
+    step = TrainingStep(model, optimizer, config, precision)
+    with FlopCounterMode(display=False) as counter:
+        step([(images, tokens)])
+    optimizer.state.clear()
+    return counter.get_total_flops() / batch
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+PATHS: dict[str, dict[str, bool]] = {
+    "plain: fp32, NCHW, AdamW loop, DataLoader": {
+        "bf16": False,
+        "channels_last": False,
+        "fused": False,
+        "compiled": False,
+        "device_data": False,
+    },
+    "fast: bf16, channels_last, fused AdamW, compile, data on device": {
+        "bf16": True,
+        "channels_last": True,
+        "fused": True,
+        "compiled": True,
+        "device_data": True,
+    },
+}
+# Each fast setting alone on top of the plain path (no compile), at the batch that was slower.
+ABLATION: dict[str, dict[str, bool]] = {
+    "+ data on device": {"device_data": True},
+    "+ bf16": {"device_data": True, "bf16": True},
+    "+ bf16, channels_last": {"device_data": True, "bf16": True, "channels_last": True},
+    "+ bf16, channels_last, fused": {
+        "device_data": True,
+        "bf16": True,
+        "channels_last": True,
+        "fused": True,
+    },
+}
+
+
+def speed(check: Check, trainer: Trainer) -> None:
+    """The two paths side by side at the speed batch, then the ablation at batch 16."""
+    args = check.args
+    fused_ok = check.device.type == "cuda"
+    rows: dict[str, Any] = {}
+    header = "speed: path  batch  samples/s  s/epoch  warm-up s  MFU"
+    lines = [header]
+    runs = [(name, args.speed_batch, flags) for name, flags in PATHS.items()]
+    plain = PATHS["plain: fp32, NCHW, AdamW loop, DataLoader"]
+    runs += [
+        (f"batch {args.ablation_batch} {name}", args.ablation_batch, {**plain, **flags})
+        for name, flags in ABLATION.items()
+    ]
+    for name, batch, flags in runs:
+        if flags["compiled"] and not args.compile:
+            name += " (compile off)"
+        flags = {
+            **flags,
+            "fused": flags["fused"] and fused_ok,
+            "compiled": flags["compiled"] and args.compile,
+        }
+        try:
+            rows[name] = time_training(check, trainer, batch, **flags)
+        except Exception as error:  # one failing path must not hide the others
+            rows[name] = {"error": f"{type(error).__name__}: {error}"}
+            lines.append(f"  {name}: {rows[name]['error']}")
+            continue
+        finally:
+            free_memory()
+        row = rows[name]
+        mfu = "-" if row["mfu"] is None else f"{row['mfu']:.1%}"
+        lines.append(
+            f"  {name}  {batch}  {row['samples_per_second']:.1f}  {row['seconds_per_epoch']:.2f}"
+            f"  {row['warmup_seconds']:.1f}  {mfu}"
+        )
+    rows["apart"] = _validation_and_checkpoint(trainer)
+    lines.append(
+        f"  apart: validation pass {rows['apart']['validation_seconds']:.2f} s, "
+        f"checkpoint write {rows['apart']['checkpoint_seconds']:.2f} s"
+    )
+    check.write("speed", rows, *lines)
+
+
+def _validation_and_checkpoint(trainer: Trainer) -> dict[str, float]:
+    """Seconds of one validation pass and of one last.pt-sized checkpoint write."""
+    _synchronize(trainer.device)
+    started = time.perf_counter()
+    trainer.validate()
+    _synchronize(trainer.device)
+    validated = time.perf_counter()
+    state = {"model": trainer.model.state_dict(), "optimizer": trainer.optimizer.state_dict()}
+    save_checkpoint(state, trainer.run_dir / "timing.pt")
+    written = time.perf_counter()
+    (trainer.run_dir / "timing.pt").unlink()
+    return {
+        "validation_seconds": round(validated - started, 3),
+        "checkpoint_seconds": round(written - validated, 3),
+    }
+
+
+# ---------------------------------------------------------------- 3. finder, 4. training
+
+
+def finder(check: Check) -> None:
+    config = check.config(check.args.speed_preset)
+    precision = "bf16" if check.device.type == "cuda" else None
+    started = time.perf_counter()
+    batch = find_max_batch_size(
+        config, check.device, max_batch=check.args.finder_max, precision=precision
+    )
+    seconds = time.perf_counter() - started
+    check.write(
+        "finder",
+        {"batch_size": batch, "seconds": round(seconds, 1), "max_batch": check.args.finder_max},
+        f"finder: batch {batch} for {check.args.speed_preset} ({seconds:.0f} s)",
+    )
+
+
+def train_and_evaluate(check: Check) -> None:
+    """`python -m mmlib train --preset P --epochs 1` on the drawn data; it must evaluate."""
+    args = check.args
+    if check.data_dir is None:
+        raise RuntimeError("no data was drawn (see the speed part's error)")
+    runs = check.scratch / "runs"
+    command = [
+        sys.executable,
+        "-m",
+        "mmlib",
+        "train",
+        "--preset",
+        args.speed_preset,
+        "--epochs",
+        "1",
+        "--data",
+        str(check.data_dir),
+        "--device",
+        str(check.device),
+        "--no-imagine",
+        "--run",
+        "gpu-check",
+        "--set",
+        f"checkpoint_dir={runs}",
+        "--set",
+        f"cache_dir={check.scratch / 'cache'}",
+    ]
+    for name, value in check.overrides.items():
+        command += ["--set", f"{name}={value}"]
+    started = time.perf_counter()
+    done = subprocess.run(
+        command, capture_output=True, text=True, cwd=ROOT, timeout=args.train_timeout
+    )
+    seconds = time.perf_counter() - started
+    (check.out / "train.log").write_text(done.stdout + done.stderr)
+    metrics_file = runs / "gpu-check" / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    evaluated = done.returncode == 0 and metrics is not None
+    check.write(
+        "train",
+        {
+            "returncode": done.returncode,
+            "seconds": round(seconds, 1),
+            "evaluated": evaluated,
+            "metrics": metrics,
+        },
+        f"train: python -m mmlib train --preset {args.speed_preset} --epochs 1: "
+        f"exit {done.returncode}, "
+        f"{'evaluated (metrics.json)' if evaluated else 'NOT evaluated'} in {seconds:.0f} s",
+    )
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("out", help="folder for results.json, results.txt, gpu_memory.json, ...")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--tiny", action="store_true", help="the tiny model (for the CPU test)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
+    parser.add_argument("--presets", type=_names, default=["seed-large", "base"])
+    parser.add_argument("--precisions", type=_names, default=["fp32", "bf16"])
+    parser.add_argument("--batches", type=_numbers, default=[8, 16, 32, 64])
+    parser.add_argument("--speed-preset", default="seed-large")
+    parser.add_argument("--speed-batch", type=int, default=64)
+    parser.add_argument("--ablation-batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=8)
     parser.add_argument("--no-compile", dest="compile", action="store_false")
-    args = parser.parse_args()
-    print(torch.__version__, torch.cuda.get_device_name(), flush=True)
-    run("plain: fp32, NCHW, no compile", args, fast=False)
-    torch.cuda.empty_cache()
-    run("ours: bf16, channels_last, fused AdamW, compile", args, fast=True)
+    parser.add_argument("--images", type=int, default=1024)
+    parser.add_argument("--test-images", type=int, default=64)
+    parser.add_argument("--finder-max", type=int, default=512)
+    parser.add_argument("--train-timeout", type=int, default=240)
+    return parser.parse_args(argv)
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name]
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(number) for number in _names(text)]
+
+
+PARTS: tuple[Callable[[Check], None], ...] = (calibrate, compare_ops)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every part; a part that fails is recorded and the rest still run. Status 1 if any
+    part failed."""
+    check = Check(parse_args(argv))
+    failed = []
+    trainer: Trainer | None = None
+
+    def attempt(name: str, part: Callable[[], None]) -> None:
+        try:
+            part()
+        except Exception:
+            failed.append(name)
+            check.write(f"{name}_error", traceback.format_exc(), f"{name}: FAILED (results.json)")
+
+    for part in PARTS:
+        attempt(part.__name__, lambda part=part: part(check))
+
+    def data_and_speed() -> None:
+        nonlocal trainer
+        trainer = prepare_data(check)
+        speed(check, trainer)
+
+    attempt("speed", data_and_speed)
+    del trainer
+    free_memory()
+    attempt("finder", lambda: finder(check))
+    attempt("train", lambda: train_and_evaluate(check))
+    check.write("failed", failed, f"failed parts: {', '.join(failed) or 'none'}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
