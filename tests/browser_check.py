@@ -1,17 +1,17 @@
 """`make check-browser`: each course notebook's teaching control in JupyterLab, headless Chromium.
 
 One JupyterLab server on 127.0.0.1 (with its own user settings: no autosave, no news question)
-serves every notebook given (default: each notebooks/NN_*.ipynb). For each, in a new page: wait
-until the notebook's own kernel is connected and idle, clear the committed outputs, run the cells
-up to the one that shows the teaching control (the widget with class `mmlib-teach`, found in the
-notebook's saved widget state), screenshot the control's figure (the Output with class
-`mmlib-teach-figure`), move the control (a slider: ArrowRight on its handle; a dropdown or toggle
-buttons: the next option), click the panel's `mmlib-teach-run` button if it has one, wait until
-the figure's pixels change and settle, and screenshot it again: out/notebookNN_before.png and
-out/notebookNN_after.png. The notebook's kernel is shut down before the next notebook.
+serves every notebook given (default: each notebooks/NN_*.ipynb), two at a time (`--jobs`), each
+in a Chromium of its own: wait until the notebook's own kernel is connected and idle, clear the
+committed outputs, run the cells up to the one that shows the teaching control (the widget with
+class `mmlib-teach`, found in the notebook's saved widget state), screenshot the control's figure
+(the Output with class `mmlib-teach-figure`), move the control (a slider: ArrowRight on its
+handle; a dropdown or toggle buttons: the next option), click the panel's `mmlib-teach-run` button
+if it has one, wait until the figure's pixels change and settle, and screenshot it again:
+out/notebookNN_before.png and out/notebookNN_after.png; then shut the notebook's kernel down.
 A notebook without one teaching control, a cell that raises, or a figure that does not change
 fails that notebook (the page as it was: out/notebookNN-failure.png); the check goes on with the
-next one and exits non-zero naming each notebook that failed.
+others and exits non-zero naming each notebook that failed.
 Needs Debian's chromium and the playwright package (the make target installs both).
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
 import os
 import re
 import secrets
@@ -89,10 +90,10 @@ def write_lab_settings(folder: Path) -> None:
 
 
 def start_lab(
-    root: Path, port: int, token: str, settings: Path, log: Path
+    root: Path, port: int, token: str, settings: Path, log: Path, threads: int
 ) -> subprocess.Popen[bytes]:
     """JupyterLab serving `root` on 127.0.0.1:`port` with the user settings in `settings`, its
-    output in `log`, waited for until it answers."""
+    output in `log`, its kernels on `threads` threads each; waited for until it answers."""
     lab = subprocess.Popen(
         [
             sys.executable,
@@ -108,6 +109,7 @@ def start_lab(
         ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        env={**os.environ, "OMP_NUM_THREADS": str(threads)},
     )
     for _ in range(120):
         try:
@@ -418,6 +420,43 @@ def check_notebook(
         shut_down_kernel(lab, path)
 
 
+@dataclass(frozen=True)
+class Task:
+    """One notebook to check, and how (what a worker process receives)."""
+
+    lab: Lab
+    root: Path
+    notebook: Path
+    out: Path
+    timeouts: tuple[int, int]  # seconds for the cells up to the control, and for the redraw
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one notebook's check went."""
+
+    notebook: str
+    passed: bool
+    message: str  # what moved and how much of the figure changed, or why the check failed
+    seconds: float
+
+
+def check_in_worker(task: Task) -> Outcome:
+    """Check one notebook in a Chromium of its own (in a worker process)."""
+    started = time.monotonic()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            message = check_notebook(
+                browser, task.lab, task.root, task.notebook, task.out, task.timeouts
+            )
+            passed = True
+        except (CheckFailed, PlaywrightError) as error:
+            message, passed = str(error), False
+        browser.close()
+    return Outcome(task.notebook.name, passed, message, time.monotonic() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -436,7 +475,15 @@ def main() -> None:
         default=120,
         help="seconds from moving a control to its figure redrawn",
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=2,
+        help="notebooks checked side by side, each kernel on cores/jobs threads (default 2)",
+    )
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: give at least 1")
     notebooks = [
         path.resolve()
         for path in args.notebook or sorted(Path("notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -447,25 +494,21 @@ def main() -> None:
     root = Path(os.path.commonpath([path.parent for path in notebooks])).parent
     settings = Path(tempfile.mkdtemp(prefix="check-browser-settings-"))
     write_lab_settings(settings)
-    server = start_lab(root, lab.port, lab.token, settings, args.out / "jupyterlab.log")
+    threads = max(1, (os.cpu_count() or 1) // args.jobs)
+    server = start_lab(root, lab.port, lab.token, settings, args.out / "jupyterlab.log", threads)
+    timeouts = (args.timeout, args.follow_timeout)
+    tasks = [Task(lab, root, notebook, args.out, timeouts) for notebook in notebooks]
     failed: list[str] = []
     started = time.monotonic()
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for notebook in notebooks:
-                notebook_started = time.monotonic()
-                try:
-                    shown = check_notebook(
-                        browser, lab, root, notebook, args.out, (args.timeout, args.follow_timeout)
-                    )
-                except (CheckFailed, PlaywrightError) as error:
-                    failed.append(notebook.name)
-                    print(f"FAILED {notebook.name}: {error}", file=sys.stderr, flush=True)
-                    continue
-                seconds = time.monotonic() - notebook_started
-                print(f"ok {notebook.name} ({seconds:.0f} s): {shown}", flush=True)
-            browser.close()
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            for outcome in pool.imap_unordered(check_in_worker, tasks):
+                if outcome.passed:
+                    print(f"ok {outcome.notebook} ({outcome.seconds:.0f} s): {outcome.message}")
+                else:
+                    failed.append(outcome.notebook)
+                    print(f"FAILED {outcome.notebook}: {outcome.message}", file=sys.stderr)
+                sys.stdout.flush()
     finally:
         server.terminate()
         server.wait(timeout=30)
