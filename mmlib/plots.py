@@ -130,7 +130,9 @@ def plot_split_map(
         codes[torch.as_tensor(list(indices), dtype=torch.long)] = float(code)
     figure, axis = plt.subplots(figsize=(7.5, 1.2 + 4.2 * rows / columns + 0.6))
     colours = ListedColormap(list(SPLIT_COLOURS.values()))
-    axis.imshow(codes.view(rows, columns).numpy(), cmap=colours, vmin=-0.5, vmax=2.5, aspect="equal")
+    axis.imshow(
+        codes.view(rows, columns).numpy(), cmap=colours, vmin=-0.5, vmax=2.5, aspect="equal"
+    )
     axis.set_xticks([])
     axis.set_yticks([])
     axis.set_xlabel(f"{n:,} images in index order, {columns} to a row")
@@ -430,30 +432,24 @@ def plot_memory_on_card(
             [shortfall],
             bottom=bottom,
             width=0.5,
-            color="0.3",
-            hatch="xx",
-            label=f"missed by the estimate (measured: x1/{margin.shortfall:.2f})",
+            color="black",
+            edgecolor="white",
+            hatch="..",
+            label=f"missed, as a GPU measured (allocation / {margin.shortfall:.2f})",
         )
         top = bottom + shortfall
     budget = card_gib * (1 - headroom)
-    axis.axhline(card_gib, color="black", linewidth=1)
-    axis.axhline(budget, color="black", linestyle="--", linewidth=1)
-    for level, text in ((card_gib, f"{card}: {card_gib:g} GiB"), (budget, f"{1 - headroom:.0%}")):
-        axis.annotate(
-            text,
-            (1, level),
-            xycoords=("axes fraction", "data"),
-            ha="right",
-            va="bottom",
-            fontsize=8,
-        )
+    axis.axhline(card_gib, color="black", linewidth=1, label=f"{card}: {card_gib:g} GiB")
+    budget_label = f"{1 - headroom:.0%} of it, the budget"
+    axis.axhline(budget, color="black", linestyle="--", linewidth=1, label=budget_label)
     axis.set_ylim(0, max(card_gib, top) * 1.1)
     axis.set_xlim(-0.6, 1.6)
     axis.set_xticks(range(len(bars)), bars)
     axis.set_ylabel("memory at the step's peak (GiB)")
     axis.set_title(
-        f"{estimate.preset}, {estimate.precision}, batch {estimate.batch_size}: "
-        + " · ".join(f"{v:.1f} GiB" for v in (bottom, top)[: len(bars)]),
+        f"{estimate.preset}, {estimate.precision}, batch {estimate.batch_size} on {card}\n"
+        f"estimate {bottom:.1f} GiB"
+        + (f", with the GPU margin {top:.1f} GiB" if margin is not None else ""),
         fontsize=10,
     )
     axis.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
