@@ -90,10 +90,12 @@ def write_lab_settings(folder: Path) -> None:
 
 
 def start_lab(
-    root: Path, port: int, token: str, settings: Path, log: Path, threads: int
+    root: Path, port: int, token: str, scratch: Path, log: Path, threads: int
 ) -> subprocess.Popen[bytes]:
-    """JupyterLab serving `root` on 127.0.0.1:`port` with the user settings in `settings`, its
-    output in `log`, its kernels on `threads` threads each; waited for until it answers."""
+    """JupyterLab serving `root` on 127.0.0.1:`port` with the user settings in `scratch`/settings
+    and the checkpoints it makes of each notebook it opens in `scratch`/checkpoints (not in
+    notebooks/), its output in `log`, its kernels on `threads` threads each; waited for until it
+    answers."""
     lab = subprocess.Popen(
         [
             sys.executable,
@@ -105,7 +107,8 @@ def start_lab(
             f"--port={port}",
             f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={root}",
-            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.user_settings_dir={scratch / 'settings'}",
+            f"--FileCheckpoints.checkpoint_dir={scratch / 'checkpoints'}",
         ],
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -492,10 +495,10 @@ def main() -> None:
 
     lab = Lab(free_port(), secrets.token_hex(16))
     root = Path(os.path.commonpath([path.parent for path in notebooks])).parent
-    settings = Path(tempfile.mkdtemp(prefix="check-browser-settings-"))
-    write_lab_settings(settings)
+    scratch = Path(tempfile.mkdtemp(prefix="check-browser-"))
+    write_lab_settings(scratch / "settings")
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
-    server = start_lab(root, lab.port, lab.token, settings, args.out / "jupyterlab.log", threads)
+    server = start_lab(root, lab.port, lab.token, scratch, args.out / "jupyterlab.log", threads)
     timeouts = (args.timeout, args.follow_timeout)
     tasks = [Task(lab, root, notebook, args.out, timeouts) for notebook in notebooks]
     failed: list[str] = []
@@ -512,7 +515,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
-        shutil.rmtree(settings)
+        shutil.rmtree(scratch)
     seconds = time.monotonic() - started
     print(f"{len(notebooks)} notebooks in {seconds:.0f} s; screenshots in {args.out}/")
     if failed:
