@@ -103,6 +103,10 @@ def _below_autocast(op: torch._ops.OpOverload, args: Any, kwargs: Any) -> Any:
 
 
 def _lower_kernel(op: torch._ops.OpOverload) -> Callable[..., Any]:
+    """lower_precision_fp for an op CPU autocast leaves alone. Its casts are not cached as
+    autocast caches weight casts; the model's weighted ops (conv, linear, matmul) keep CPU
+    autocast's own kernels, which cache as CUDA's do."""
+
     def kernel(*args: Any, **kwargs: Any) -> Any:
         dtype = torch.get_autocast_dtype("cpu")
         return _below_autocast(op, _cast_all(args, dtype), _cast_all(kwargs, dtype))
@@ -222,9 +226,9 @@ def _efficient_attention_bias(attn_mask: Tensor, query: Tensor, key: Tensor) -> 
     0/-inf in the query's dtype (convert_boolean_attn_mask); an unaligned one is padded by
     pad_bias and sliced back (preprocess_mask); then expanded to [B, H, L, S] (a view)."""
     if attn_mask.dtype == torch.bool:
-        attn_mask = torch.zeros(attn_mask.shape, dtype=query.dtype).masked_fill_(
-            attn_mask.logical_not(), float("-inf")
-        )
+        attn_mask = torch.zeros(
+            attn_mask.shape, dtype=query.dtype, device=attn_mask.device
+        ).masked_fill_(attn_mask.logical_not(), float("-inf"))
     if not _aligned(attn_mask):
         columns = attn_mask.shape[-1]
         padding = MEM_EFFICIENT_ALIGNMENT - columns % MEM_EFFICIENT_ALIGNMENT
