@@ -37,7 +37,6 @@ import sys
 import tempfile
 import time
 import traceback
-from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -198,45 +197,43 @@ def compare_ops(check: Check) -> None:
     emulated = trace_step_ops(config, batch, precision, emulate=True)
     free_memory()
 
-    def totals(ops: list[Any]) -> dict[str, Any]:
-        return {
-            "ops": len(ops),
-            "saved_gib": sum(op.saved_bytes for op in ops) / GIB,
-            "by_op": Counter(op.op for op in ops),
-        }
-
-    mine, theirs = totals(device), totals(emulated)
-    differing = [
-        {"op": a.op, "device": [a.dtypes, a.saved_bytes], "emulated": [b.dtypes, b.saved_bytes]}
-        for a, b in zip(device, emulated, strict=False)
-        if a.op == b.op and (a.dtypes != b.dtypes or a.saved_bytes != b.saved_bytes)
-    ]
+    by_op = _by_op(device, emulated)
+    differ = {name: sides for name, sides in by_op.items() if sides[0] != sides[1]}
     document = {
         "preset": args.speed_preset,
         "precision": precision,
         "batch_size": batch,
+        # op -> [device, emulated], each [count, sorted output dtypes, bytes saved for backward]
+        "by_op_that_differ": differ,
         "device": [vars(op) for op in device],
         "emulated": [vars(op) for op in emulated],
-        "same_op_different_dtype_or_saved": differing,
-        "op_counts_differ": {
-            op: [mine["by_op"][op], theirs["by_op"][op]]
-            for op in sorted(set(mine["by_op"]) | set(theirs["by_op"]))
-            if mine["by_op"][op] != theirs["by_op"][op]
-        },
     }
     atomic_write_text(check.out / "ops.json", json.dumps(document, indent=1) + "\n")
+    saved = [sum(op.saved_bytes for op in ops) / GIB for ops in (device, emulated)]
     summary = {
-        "ops": [mine["ops"], theirs["ops"]],
-        "saved_gib": [round(mine["saved_gib"], 4), round(theirs["saved_gib"], 4)],
-        "aligned_ops_that_differ": len(differing),
+        "ops": [len(device), len(emulated)],
+        "saved_gib": [round(gib, 4) for gib in saved],
+        "ops_that_differ": sorted(differ),
     }
     check.write(
         "ops",
         summary,
         f"ops ({args.speed_preset} {precision} batch {batch}, device / emulated): "
-        f"{mine['ops']} / {theirs['ops']} ops, saved for backward {mine['saved_gib']:.3f} / "
-        f"{theirs['saved_gib']:.3f} GiB, {len(differing)} aligned ops differ (ops.json)",
+        f"{len(device)} / {len(emulated)} ops, saved for backward {saved[0]:.3f} / "
+        f"{saved[1]:.3f} GiB; {len(differ)} ops differ in count, dtypes or saved bytes (ops.json)",
     )
+
+
+def _by_op(*traces: list[Any]) -> dict[str, list[list[Any]]]:
+    """For each op name: per trace, [count, its output dtypes (sorted), bytes saved]."""
+    names = sorted({op.op for trace in traces for op in trace})
+    table: dict[str, list[list[Any]]] = {name: [] for name in names}
+    for trace in traces:
+        for name in names:
+            ops = [op for op in trace if op.op == name]
+            dtypes = sorted({dtype for op in ops for dtype in op.dtypes})
+            table[name].append([len(ops), dtypes, sum(op.saved_bytes for op in ops)])
+    return table
 
 
 # ---------------------------------------------------------------- 2. speed
@@ -439,6 +436,8 @@ def speed(check: Check, trainer: Trainer) -> None:
     for name, batch, flags in runs:
         if flags["compiled"] and not args.compile:
             name += " (compile off)"
+        if flags["fused"] and not fused_ok:
+            name += " (AdamW fused on CUDA only)"
         flags = {
             **flags,
             "fused": flags["fused"] and fused_ok,

@@ -35,7 +35,8 @@ def test_gpu_check_runs_every_part_on_the_cpu(tmp_path: Path) -> None:
         assert record.keys() == shipped[0].keys() and record["card"] == "cpu"
         assert abs(record["estimate_over_allocated"] - 1) <= 0.10  # the CPU's own accuracy
     ops = json.loads((out / "ops.json").read_text())
-    assert ops["device"] and ops["emulated"]
+    assert ops["device"] and ops["emulated"] and "aten.convolution.default" in str(ops["device"])
+    assert set(results["ops"]["ops_that_differ"]) == set(ops["by_op_that_differ"])
     speed = results["speed"]
     assert all(row["samples_per_second"] > 0 for name, row in speed.items() if name != "apart")
     assert all(
