@@ -218,17 +218,28 @@ def wait_for_kernel(page: Page, display_name: str) -> None:
     status reads Idle. The status reads Idle already while the toolbar says "No Kernel", before
     JupyterLab has connected the notebook to its kernel; a Run clicked then finds no kernel, opens
     "Select Kernel" and skips the cells (seconds long on a machine's first start)."""
-    page.wait_for_function(
-        """(name) => {
-            const toolbar = document.querySelector(".jp-NotebookPanel-toolbar");
-            const kernel = toolbar?.querySelector(".jp-Toolbar-kernelName");
-            const status = toolbar?.querySelector(".jp-Notebook-ExecutionIndicator-tooltip span");
-            return kernel?.textContent.trim() === name
-                && status?.textContent.trim() === "Kernel status: Idle";
-        }""",
-        arg=display_name,
-        timeout=KERNEL_TIMEOUT_MS,
-    )
+    toolbar = page.locator(".jp-NotebookPanel-toolbar")
+    try:
+        page.wait_for_function(
+            """(name) => {
+                const toolbar = document.querySelector(".jp-NotebookPanel-toolbar");
+                const kernel = toolbar?.querySelector(".jp-Toolbar-kernelName");
+                const status = toolbar?.querySelector(
+                    ".jp-Notebook-ExecutionIndicator-tooltip span");
+                return kernel?.textContent.trim() === name
+                    && status?.textContent.trim() === "Kernel status: Idle";
+            }""",
+            arg=display_name,
+            timeout=KERNEL_TIMEOUT_MS,
+        )
+    except PlaywrightError:
+        shown = " ".join(toolbar.locator(".jp-Toolbar-kernelName").all_text_contents())
+        dialog = page.locator(".jp-Dialog .jp-Dialog-header")
+        raise CheckFailed(
+            f"the notebook's kernel {display_name!r} was not connected and idle within"
+            f" {KERNEL_TIMEOUT_MS // 1000} s: the toolbar shows {shown!r}"
+            + (f", and the dialog {dialog.first.inner_text()!r} is open" if dialog.count() else "")
+        ) from None
 
 
 def kernel_idle(page: Page) -> bool:
