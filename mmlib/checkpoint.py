@@ -38,6 +38,20 @@ MANIFEST_FILE = "manifest.json"
 VOCABULARY_KEY = "vocabulary_sha256"  # in the manifest: `ProductionTokenizer.fingerprint()`
 
 
+EARLIER_RUN_OUTPUTS = ("*.pt", HISTORY_FILE, STEPS_FILE, METRICS_FILE)
+
+
+def clear_run_outputs(run_dir: str | os.PathLike[str]) -> list[Path]:
+    """Remove an earlier run's checkpoints, logs and metrics from `run_dir` (its config and
+    tokenizer are rewritten by the new run), so that a fresh run under the same name never mixes
+    its files with an older one's. Returns the removed paths."""
+    folder = Path(run_dir)
+    removed = [path for pattern in EARLIER_RUN_OUTPUTS for path in sorted(folder.glob(pattern))]
+    for path in removed:
+        path.unlink()
+    return removed
+
+
 class CheckpointError(RuntimeError):
     """A run or checkpoint is missing, corrupt, or does not fit the model."""
 

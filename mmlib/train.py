@@ -231,7 +231,18 @@ class Trainer:
             if removed:
                 names = ", ".join(path.name for path in removed)
                 self.log(f"Removed {len(removed)} temporary file(s) of interrupted saves: {names}")
+            if self.resume_state is None:
+                self._clear_earlier_run()
         check_writable(self.config.cache_dir, "set cache_dir to a writable folder")
+
+    def _clear_earlier_run(self) -> None:
+        removed = ckpt.clear_run_outputs(self.run_dir)
+        if removed:
+            self.log(
+                f"{self.run_dir} held an earlier run: a fresh run replaces its "
+                f"{len(removed)} checkpoint, log and metrics file(s) "
+                f"(to continue that run instead, use --resume {self.run_dir.name})"
+            )
 
     def _tokenizer(self, split: SplitData) -> ProductionTokenizer:
         if self.resume_state is not None:

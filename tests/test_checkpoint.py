@@ -15,6 +15,7 @@ from mmlib.checkpoint import (
     MANIFEST_FILE,
     TOKENIZER_FILE,
     CheckpointError,
+    clear_run_outputs,
     load_checkpoint,
     load_model,
     load_run_tokenizer,
@@ -31,6 +32,17 @@ def test_checkpoint_round_trip(tmp_path: Path) -> None:
     path = save_checkpoint(state, tmp_path / "run" / "last.pt")
     loaded = load_checkpoint(path)
     assert loaded["epoch"] == 3 and torch.equal(loaded["model"]["w"], torch.arange(4.0))
+
+
+def test_clear_run_outputs_keeps_config_and_tokenizer(tmp_path: Path) -> None:
+    names = ["config.json", "tokenizer.json", "notes.txt", "best.pt", "last.pt", "epoch_004.pt"]
+    names += ["imagine.pt", "history.csv", "steps.csv", "metrics.json"]
+    for name in names:
+        (tmp_path / name).write_text("x")
+    removed = clear_run_outputs(tmp_path)
+    assert len(removed) == 7
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["config.json", "notes.txt", "tokenizer.json"]
 
 
 def test_loading_is_weights_only(tmp_path: Path) -> None:

@@ -189,6 +189,18 @@ def test_two_epochs_resume_two_epochs_equals_four_straight(tiny_config, tmp_path
     _assert_same_run(run_dir / "straight", run_dir / "split")
 
 
+def test_a_fresh_run_under_an_earlier_runs_name_replaces_its_files(tiny_config, tmp_path) -> None:
+    Trainer(tiny_config(num_epochs=3, keep_checkpoints=3), progress=False).fit()
+    run = tmp_path / "checkpoints" / "tiny"
+    (run / "metrics.json").write_text("{}")  # the earlier run's evaluation
+    lines: list[str] = []
+    Trainer(tiny_config(num_epochs=1, keep_checkpoints=3), log=lines.append, progress=False).fit()
+    assert sorted(path.name for path in run.glob("*.pt")) == ["best.pt", "epoch_000.pt", "last.pt"]
+    assert not (run / "metrics.json").exists()
+    assert len(read_rows(run / "history.csv")) == 1
+    assert any("held an earlier run" in line and "--resume tiny" in line for line in lines)
+
+
 # 63 training samples at batch 9: 7 batches per epoch, accumulated in groups of 3, 3 and 1.
 ACCUMULATE = {"batch_size": 9, "grad_accum_steps": 3, "num_epochs": 2}
 
