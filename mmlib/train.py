@@ -222,7 +222,8 @@ class Trainer:
 
     def _open_folders(self) -> None:
         """Before the expensive work: check that the run folder and the image cache can be
-        written, and remove what saves killed midway left in the run folder."""
+        written, and remove what saves killed midway left in the run folder (and, for a fresh
+        run, an earlier run's outputs)."""
         if self._restart_note:
             self.log(self._restart_note)
         if self.is_main:
