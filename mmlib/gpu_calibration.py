@@ -42,6 +42,7 @@ from mmlib.memory import ESTIMATE_TOLERANCE, GIB, MemoryEstimate
 CALIBRATION_FILE = Path(__file__).resolve().parent / "calibration" / "gpu_memory.json"
 CALIBRATION_FORMAT = "mmlib-gpu-memory"
 UNCALIBRATED = "uncalibrated on GPUs"
+CPU_CARD = "cpu"  # the card bench/gpu_check.py names when it runs on a CPU: not a GPU record
 RECORDED_GIB = 0.01  # the resolution of figures recorded with two decimals
 # The fields that shape a step's tensors: a record holds for its preset with these as shipped.
 MODEL_FIELDS = (
@@ -204,13 +205,17 @@ def gpu_margin(
 
     `estimate` (batch size -> today's estimate of this preset and precision) re-compares the
     records whose measured allocation is known. Records that kept only a ratio keep it, unless
-    the estimator has changed since their day: then they are set aside (and said to be).
+    the estimator has changed since their day: then they are set aside (and said to be). A CPU
+    run's records (card "cpu") are not GPU measurements and never count.
     """
     records = load_gpu_measurements() if measurements is None else measurements
     known = [
         r
         for r in records
-        if r.preset == preset and r.precision == precision and r.shortfall is not None
+        if r.preset == preset
+        and r.precision == precision
+        and r.shortfall is not None
+        and r.card != CPU_CARD
     ]
     if not known:
         return None

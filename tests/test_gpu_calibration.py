@@ -72,6 +72,14 @@ def test_shortfall_prefers_the_figures_to_the_recorded_ratio() -> None:
     assert replace(ratio_only, estimate_over_allocated=None).shortfall is None
 
 
+def test_a_cpu_run_of_the_gpu_check_is_not_a_gpu_record() -> None:
+    gpu = GpuMeasurement(**_raw())
+    cpu = GpuMeasurement(**_raw(card="cpu", estimated_allocated_gib=4.0, recorded="2026-12-03"))
+    margin = gpu_margin("seed-large", "bf16", measurements=[gpu, cpu])
+    assert margin is not None and margin.worst is gpu and margin.compared == 1
+    assert gpu_margin("seed-large", "bf16", measurements=[cpu]) is None
+
+
 def test_a_later_run_supersedes_earlier_records() -> None:
     early = GpuMeasurement(**_raw(estimated_allocated_gib=2.0))  # 0.5
     later = GpuMeasurement(**_raw(estimated_allocated_gib=3.8, recorded="2026-12-03"))  # 0.95
