@@ -27,7 +27,11 @@ if TYPE_CHECKING:
     from mmlib.lr_find import LRFindResult
 
 MemoryItem = MemoryEstimate | BatchSizeRow
-_PART_LABELS = {"optimizer_state": "AdamW state", "autocast_copies": "autocast copies"}
+_PART_LABELS = {
+    "optimizer_state": "AdamW state",
+    "autocast_copies": "autocast copies",
+    "cudnn_workspace": "cuDNN workspace",
+}
 
 
 def show_samples(
