@@ -155,6 +155,7 @@ def test_memory_breakdown_stacks_every_part_per_batch() -> None:
         "activations",
         "transient",
         "autocast copies",
+        "cuDNN workspace",
         "cuda_context (GPU only)",
     ]
     stacks = zip(*axis.containers, strict=True)
