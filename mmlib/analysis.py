@@ -508,7 +508,7 @@ def _lr_above_suggestion(
         return None
     return Finding(
         "learning rate too high",
-        f"learning_rate {learning_rate:.2e} is {learning_rate / lr_suggestion:.0f}x above the "
+        f"learning_rate {learning_rate:.2e} is {learning_rate / lr_suggestion:.1f}x above the "
         f"LR range test's suggestion {lr_suggestion:.2e}",
         {"learning_rate": learning_rate, "lr_suggestion": lr_suggestion},
         f"try a learning rate closer to {lr_suggestion:.1e}",
@@ -732,7 +732,7 @@ def _comparison(history: RunHistory, best: RunHistory, findings: list[Finding]) 
         f"{theirs_value!r} there) and {worse}: {field_name} is the cause"
         + (f" of this run's findings ({', '.join(seen)})" if seen else ""),
         {**evidence, "field": field_name, "value": ours_value, "baseline_value": theirs_value},
-        f"set {field_name} back towards {theirs_value!r}, the value of {best.name}",
+        f"set {field_name} towards {theirs_value!r}, the value of {best.name}",
     )
     explained = [
         f

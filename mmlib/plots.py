@@ -610,8 +610,8 @@ def plot_curves(
     if lr_axis is not None:
         lr_axis.set_ylabel("learning rate (dashed)")
         lr_axis.ticklabel_format(axis="y", style="sci", scilimits=(0, 0))
-    if histories:
-        axis.legend(fontsize=8, loc="upper right")
+    if histories:  # below the plot: inside it, it hid the curves and stars at the right end
+        axis.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     figure.tight_layout()
     return figure
 
@@ -636,6 +636,7 @@ def plot_components(history: RunHistory, scale: str = "log") -> Figure:
     if best is not None:
         axis.axvline(best, color="gray", linestyle=":", label=f"best epoch {best}")
     axis.set_yscale(scale)
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
     axis.set_xlabel("epoch")
     axis.set_ylabel("loss")
     axis.set_title(f"{history.name}: loss components ({scale})")

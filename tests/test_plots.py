@@ -288,6 +288,7 @@ def test_plot_components_draws_train_and_val_of_each() -> None:
     for component in ("total", "image", "caption", "alignment"):
         assert f"train {component}" in labels and f"val {component}" in labels
     assert figure.axes[0].get_yscale() == "log"
+    assert all(float(tick).is_integer() for tick in figure.axes[0].get_xticks())  # whole epochs
 
 
 def test_plot_temperature_shows_similarities_and_softmax_with_labels() -> None:
