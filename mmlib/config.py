@@ -137,6 +137,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "use_amp": _boolean,
     "precision": _choice(PRECISIONS),
     "data_on_device": _choice(("auto", "on", "off")),
+    "fast_path": _choice(("auto", "on", "off")),
     "gradient_clip": _float_range(0.0),
     "image_loss_weight": _float_range(0.0),
     "caption_loss_weight": _float_range(0.0),
@@ -213,6 +214,9 @@ class Config:
     # The training set on the device as uint8, batches made there (`mmlib.dataset.DeviceLoader`,
     # the same batches as the DataLoader's): "auto" on CUDA with one process, "on", "off".
     data_on_device: str = "auto"
+    # channels_last and torch.compile in the training step (`mmlib.step.TrainingStep`), beside
+    # bf16 (`precision`), fused AdamW and `data_on_device`: "auto" on CUDA, "on", "off".
+    fast_path: str = "auto"
     data_dir: Path | None = None  # a dataset folder in any supported format; None: the paths above
     data_format: str = "auto"
     resize_mode: str = "pad"  # how non-square images become square: pad or centre-crop
@@ -335,6 +339,13 @@ class Config:
         if world_size > 1 or self.data_on_device == "off":
             return False
         return self.data_on_device == "on" or torch.device(device).type == "cuda"
+
+    def resolve_fast_path(self, device: torch.device | str) -> bool:
+        """Whether the training step runs channels_last and compiled (`fast_path`; "auto": on
+        CUDA, where bf16 convolutions want channels_last; compiling takes minutes on a CPU)."""
+        if self.fast_path == "auto":
+            return torch.device(device).type == "cuda"
+        return self.fast_path == "on"
 
     def check_consistency(self) -> Config:
         """Checks that involve several fields (single fields are checked on assignment)."""

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.functional import pad
 from torch.nn.parallel import DistributedDataParallel
 
 from mmlib.config import Config
@@ -90,6 +91,11 @@ class TrainingStep:
     those of the global batch, and micro-batches that do not step skip the gradient all-reduce
     (`no_sync`). `scaler` defaults to a disabled one (fp16's loss scaling is then left out, as
     the memory estimate does); `scheduler` to none.
+
+    `fast` (`Config.resolve_fast_path`): the model and each batch's images in channels_last,
+    the tokens padded to `config.max_caption_length` (so that compile sees one shape instead of
+    recompiling for each batch's longest caption), and `forward` compiled with torch.compile
+    unless `compiled` is False.
     """
 
     def __init__(
@@ -103,6 +109,8 @@ class TrainingStep:
         scaler: torch.amp.GradScaler | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         world_size: int = 1,
+        fast: bool = False,
+        compiled: bool = True,
     ) -> None:
         self.model = model
         self.optimizer = optimizer
@@ -114,6 +122,12 @@ class TrainingStep:
         self.world_size = world_size
         self.weights = LossWeights.from_config(config)
         self.clip = config.gradient_clip or math.inf
+        self.memory_format = torch.channels_last if fast else torch.contiguous_format
+        self.pad_to = config.max_caption_length if fast else None
+        if fast:
+            model.to(memory_format=torch.channels_last)  # in place: the optimizer's tensors
+            if compiled:
+                self.forward = torch.compile(self.forward)
 
     def __call__(self, micro_batches: Sequence[MicroBatch]) -> StepResult:
         """Accumulate the gradients of `micro_batches`, then take one optimizer step."""
@@ -123,7 +137,10 @@ class TrainingStep:
         samples = 0
         for index, (images, tokens) in enumerate(micro_batches):
             images = images.to(self.device, non_blocking=True)
+            images = images.contiguous(memory_format=self.memory_format)
             tokens = tokens.to(self.device, non_blocking=True)
+            if self.pad_to is not None:
+                tokens = pad(tokens, (0, self.pad_to - tokens.shape[1]), value=PAD_ID)
             steps = index == len(micro_batches) - 1  # only its backward all-reduces
             with nullcontext() if steps else self._no_sync():
                 with autocast_for(self.device.type, self.precision):

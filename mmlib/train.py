@@ -349,6 +349,7 @@ class Trainer:
             scaler=self.scaler,
             scheduler=self.scheduler,
             world_size=self.world_size,
+            fast=config.resolve_fast_path(self.device),
         )
         self.epoch = 0
         self.global_step = 0

@@ -226,3 +226,15 @@ def test_data_on_device_is_auto_on_cuda_with_one_process() -> None:
     assert not config.resolve_data_on_device("cuda")
     with pytest.raises(ConfigError, match="data_on_device='yes': allowed values are auto, on"):
         config.data_on_device = "yes"
+
+
+def test_the_fast_path_is_auto_on_cuda_only() -> None:
+    config = Config()
+    assert config.resolve_fast_path("cuda") and config.resolve_fast_path(torch.device("cuda", 0))
+    assert not config.resolve_fast_path("cpu") and not config.resolve_fast_path("mps")
+    config.fast_path = "on"
+    assert config.resolve_fast_path("cpu")
+    config.fast_path = "off"
+    assert not config.resolve_fast_path("cuda")
+    with pytest.raises(ConfigError, match="fast_path='fast': allowed values are auto, on"):
+        config.fast_path = "fast"

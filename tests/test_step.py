@@ -54,6 +54,34 @@ def test_a_group_steps_on_the_mean_gradient_of_the_micro_batches_it_holds() -> N
     torch.testing.assert_close(result.sums, result_a.sums + result_b.sums)
 
 
+def test_the_fast_step_pads_the_tokens_keeps_channels_last_and_learns_the_same() -> None:
+    config = Config(**TINY_MODEL)
+    images, tokens = sample_batch(config, 4, VOCAB)
+    tokens = tokens[:, : config.max_caption_length // 2]  # the batch's longest caption
+    results, gradients_seen = [], []
+    for fast in (False, True):
+        config, model, optimizer = _setup()
+        step = TrainingStep(model, optimizer, config, "fp32", fast=fast, compiled=False)
+        seen: list[torch.Size] = []
+        model.register_forward_pre_hook(lambda _m, args, seen=seen: seen.append(args[1].shape))
+        gradients: list[torch.Tensor] = []
+        optimizer.register_step_pre_hook(
+            lambda *_, model=model, gradients=gradients: gradients.extend(
+                p.grad.clone() for p in model.parameters()
+            )
+        )
+        results.append(step([(images, tokens)]))
+        gradients_seen.append(gradients)
+        convolutions = [p for p in model.parameters() if p.dim() == 4]
+        layout = torch.channels_last if fast else torch.contiguous_format
+        assert convolutions and all(p.is_contiguous(memory_format=layout) for p in convolutions)
+        assert fast == any(not p.is_contiguous() for p in convolutions)
+        assert seen == [(4, config.max_caption_length if fast else tokens.shape[1])]
+    torch.testing.assert_close(results[1].sums, results[0].sums, rtol=1e-4, atol=1e-5)
+    for fast_gradient, plain_gradient in zip(*gradients_seen[::-1], strict=True):
+        torch.testing.assert_close(fast_gradient, plain_gradient, rtol=1e-3, atol=1e-6)
+
+
 def test_a_non_finite_gradient_skips_the_step_and_clears_it() -> None:
     config, model, optimizer = _setup()
     images, tokens = sample_batch(config, 4, VOCAB)
