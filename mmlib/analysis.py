@@ -196,6 +196,23 @@ def ema(values: Sequence[float], smoothing: float) -> list[float]:
     return out
 
 
+def smoothed_relative_gap(
+    reference: Sequence[float], other: Sequence[float], smoothing: float, burn_in: int
+) -> float:
+    """The largest relative difference between two per-step loss curves, each smoothed by
+    `ema`: max over the steps from `burn_in` on of |other - reference| / |reference|.
+
+    The steps before `burn_in` are left out: there the loss falls fastest, so a one-step
+    offset between the runs reads as a large relative difference.
+    """
+    if len(other) != len(reference):
+        raise ValueError(f"other has {len(other)} steps, reference {len(reference)}")
+    if not 0 <= burn_in < len(reference):
+        raise ValueError(f"burn_in={burn_in}: must be in [0, {len(reference)}) (the steps)")
+    pairs = zip(ema(reference, smoothing), ema(other, smoothing), strict=True)
+    return max(abs(b - a) / abs(a) for a, b in list(pairs)[burn_in:])
+
+
 # ---------------------------------------------------------------------------------- summary
 
 

@@ -19,6 +19,7 @@ from mmlib.analysis import (
     format_findings,
     load_histories,
     load_history,
+    smoothed_relative_gap,
     summary_rows,
     summary_table,
 )
@@ -166,6 +167,26 @@ def test_ema_bias_correction() -> None:
     assert ema([1.0, 3.0], 0.5) == pytest.approx([1.0, (0.25 + 1.5) / 0.75])
     with pytest.raises(ValueError, match="smoothing"):
         ema([1.0], 1.0)
+
+
+def test_smoothed_relative_gap_compares_the_smoothed_curves_after_the_burn_in() -> None:
+    falling = [4.0 / (1 + step) + 1.0 for step in range(100)]
+    assert smoothed_relative_gap(falling, falling, 0.9, 10) == 0.0
+    assert smoothed_relative_gap(falling, [1.03 * v for v in falling], 0.9, 10) == pytest.approx(
+        0.03
+    )
+    # Alternating +-10% noise averages out under the smoothing, not without it.
+    noisy = [v * (1.1 if step % 2 else 0.9) for step, v in enumerate(falling)]
+    assert smoothed_relative_gap(falling, noisy, 0.9, 20) < 0.02
+    assert smoothed_relative_gap(falling, noisy, 0.0, 20) == pytest.approx(0.1)
+    # A gap in the first steps counts only inside the burn-in.
+    early = [2 * v if step < 3 else v for step, v in enumerate(falling)]
+    assert smoothed_relative_gap(falling, early, 0.0, 3) == 0.0
+    assert smoothed_relative_gap(falling, early, 0.0, 2) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="other has 99 steps, reference 100"):
+        smoothed_relative_gap(falling, falling[1:], 0.9, 10)
+    with pytest.raises(ValueError, match="burn_in=100"):
+        smoothed_relative_gap(falling, falling, 0.9, 100)
 
 
 def test_load_history_of_a_real_tiny_run(tiny_config: Callable[..., Config]) -> None:
