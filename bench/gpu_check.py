@@ -17,7 +17,10 @@ what came before:
    for each batch's longest caption), each with its warm-up timed apart; samples/s, seconds per
    4,627-sample epoch, and MFU (FLOPs per sample counted by torch.utils.flop_counter x
    samples/s / the card's dense bf16 peak); then
-   each fast setting alone at batch 16, and a validation pass and a checkpoint write apart.
+   each fast setting alone at batch 16, and a validation pass and a checkpoint write apart;
+   `loss_parity`: the plain path and the Trainer's fast path (`Config.fast_path`) trained 300
+   steps (`--parity-steps`) at batch 16 from the same weights on the same batches, and the
+   largest relative difference of their smoothed total-loss curves (bar: 2%).
 3. `finder`: the batch `--batch-size auto` would train seed-large at.
 4. `train`: `python -m mmlib train --preset seed-large --epochs 1` on the drawn data (without
    fitting imagine.pt), which must end by evaluating; its log is train.log.
@@ -42,10 +45,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.nn.functional import pad
+from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 from mmlib import synthetic
+from mmlib.analysis import ema, smoothed_relative_gap
 from mmlib.batch_size import find_max_batch_size
 from mmlib.checkpoint import save_checkpoint
 from mmlib.config import Config, parse_override
@@ -60,8 +64,7 @@ from mmlib.memory import (
     trace_step_ops,
 )
 from mmlib.model import MultimodalModel
-from mmlib.step import TrainingStep
-from mmlib.tokenizer import PAD_ID
+from mmlib.step import TrainingStep, make_optimizer
 from mmlib.train import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -278,7 +281,25 @@ def prepare_data(check: Check) -> Trainer:
     return trainer
 
 
-def _cycle(loader: Any) -> Iterator[dict[str, torch.Tensor]]:
+def _batches(trainer: Trainer, batch: int, device_data: bool) -> Iterator[dict[str, Tensor]]:
+    """The training set's batches, epoch after epoch, from the device or from a DataLoader
+    (the same batches for the same seed)."""
+    config, device = trainer.config, trainer.device
+    if device_data:
+        loader: Any = DeviceLoader(
+            trainer.train_set, batch, device, seed=config.seed, drop_last=True
+        )
+    else:
+        loader = make_loader(
+            trainer.train_set,
+            batch,
+            shuffle=True,
+            num_workers=config.num_workers,
+            pin_memory=True,
+            device_type=device.type,
+            seed=config.seed,
+            drop_last=True,
+        )
     for epoch in itertools.count():
         set_loader_epoch(loader, epoch)
         yield from loader
@@ -300,8 +321,6 @@ def time_training(
     vocab = len(trainer.tokenizer)
     torch.manual_seed(config.seed)
     model = MultimodalModel(config, vocab).to(device)
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=memory_format)
     optimizer = torch.optim.AdamW(
         model.parameters(),
         lr=config.learning_rate,
@@ -310,34 +329,16 @@ def time_training(
     )
     precision = "bf16" if bf16 else "fp32"
     flops = _flops_per_sample(model, optimizer, config, precision, batch, vocab, device)
-    forward = torch.compile(model) if compiled else model
-    step = TrainingStep(model, optimizer, config, precision, forward=forward)
-    if device_data:
-        loader: Any = DeviceLoader(
-            trainer.train_set, batch, device, seed=config.seed, drop_last=True
-        )
-    else:
-        loader = make_loader(
-            trainer.train_set,
-            batch,
-            shuffle=True,
-            num_workers=config.num_workers,
-            pin_memory=True,
-            device_type=device.type,
-            seed=config.seed,
-            drop_last=True,
-        )
-    batches = _cycle(loader)
+    if compiled and not channels_last:
+        raise ValueError("compiled=True needs channels_last=True (the Trainer's fast path)")
+    step = TrainingStep(model, optimizer, config, precision, fast=channels_last, compiled=compiled)
+    batches = _batches(trainer, batch, device_data)
 
     def run(steps: int) -> float:
         _synchronize(device)
         started = time.perf_counter()
         for batch_data in itertools.islice(batches, steps):
-            images = batch_data["images"].to(device, non_blocking=True)
-            tokens = batch_data["tokens"].to(device, non_blocking=True)
-            if compiled:  # one caption length: no recompilation for each batch's longest caption
-                tokens = pad(tokens, (0, config.max_caption_length - tokens.shape[1]), value=PAD_ID)
-            step([(images.contiguous(memory_format=memory_format), tokens)])
+            step([(batch_data["images"], batch_data["tokens"])])
         _synchronize(device)
         return time.perf_counter() - started
 
@@ -482,6 +483,90 @@ def _validation_and_checkpoint(trainer: Trainer) -> dict[str, float]:
     }
 
 
+# The parity bar: the fast path's smoothed total loss within 2% of the plain path's, relative.
+PARITY_BAR = 0.02
+# EMA weight 0.1 per step (ema's smoothing 0.9): at batch 16 the per-step loss scatters by
+# several percent from batch to batch, which averaging about the last 10 steps brings well under
+# the bar, while the smoothed curve still follows the loss's fall over a few hundred steps (its
+# lag is the same on both paths).
+PARITY_SMOOTHING = 0.9
+# The first tenth of the steps are left out: there the loss falls fastest, so the runs drifting
+# a step apart reads as a large relative difference that says nothing about where they end.
+PARITY_BURN_IN = 0.1
+
+
+def loss_parity(check: Check, trainer: Trainer) -> None:
+    """The plain and the fast path trained from the same initial weights on the same batches;
+    the largest relative difference of their smoothed total-loss curves after the burn-in."""
+    args = check.args
+    curves: dict[str, list[float]] = {}
+    seconds: dict[str, float] = {}
+    for name, fast in (("plain", False), ("fast", True)):
+        started = time.perf_counter()
+        curves[name] = _loss_curve(check, trainer, fast)
+        seconds[name] = round(time.perf_counter() - started, 1)
+        free_memory()
+    burn_in = int(args.parity_steps * PARITY_BURN_IN)
+    gap = smoothed_relative_gap(curves["plain"], curves["fast"], PARITY_SMOOTHING, burn_in)
+    passed = gap <= PARITY_BAR
+    ends = [ema(curves[name], PARITY_SMOOTHING)[-1] for name in ("plain", "fast")]
+    fast_name = _fast_path_name(check)
+    check.write(
+        "loss_parity",
+        {
+            "steps": args.parity_steps,
+            "batch_size": args.parity_batch,
+            "fast_path": fast_name,
+            "ema_weight": round(1 - PARITY_SMOOTHING, 3),
+            "burn_in_steps": burn_in,
+            "largest_relative_gap": round(gap, 5),
+            "bar": PARITY_BAR,
+            "pass": passed,
+            "smoothed_final_loss": {"plain": round(ends[0], 5), "fast": round(ends[1], 5)},
+            "seconds": seconds,
+            "total_loss": {name: [round(v, 5) for v in curve] for name, curve in curves.items()},
+        },
+        f"loss parity: plain vs fast ({fast_name}), {args.parity_steps} steps at batch "
+        f"{args.parity_batch}: smoothed total loss at the end {ends[0]:.4f} / {ends[1]:.4f}; "
+        f"largest relative gap after step {burn_in} {gap:.2%} (bar {PARITY_BAR:.0%}): "
+        f"{'pass' if passed else 'FAIL'}",
+    )
+
+
+def _loss_curve(check: Check, trainer: Trainer, fast: bool) -> list[float]:
+    """The total loss of each of `--parity-steps` steps on the plain path (fp32, AdamW's
+    default loop, the DataLoader) or on the Trainer's fast path (its precision, its optimizer,
+    the data on the device, `TrainingStep(fast=True)`), from the seed's initial weights."""
+    args, config, device = check.args, trainer.config, check.device
+    torch.manual_seed(config.seed)
+    model = MultimodalModel(config, len(trainer.tokenizer)).to(device)
+    if fast:
+        precision = config.resolve_precision(device)
+        optimizer = make_optimizer(model, config, device.type)
+    else:
+        precision = "fp32"
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        )
+    step = TrainingStep(model, optimizer, config, precision, fast=fast, compiled=args.compile)
+    batches = _batches(trainer, args.parity_batch, device_data=fast)
+    torch.manual_seed(config.seed)  # the same dropout draws on both paths
+    losses = [
+        step([(data["images"], data["tokens"])]).means[0]
+        for data in itertools.islice(batches, args.parity_steps)
+    ]
+    return torch.stack(losses).tolist()
+
+
+def _fast_path_name(check: Check) -> str:
+    """The fast path's settings on this run's device (bf16 and fused AdamW on CUDA only)."""
+    on_cuda = check.device.type == "cuda"
+    settings = ["bf16" if on_cuda else "fp32", "channels_last"]
+    settings += ["fused AdamW"] if on_cuda else []
+    settings += ["compile"] if check.args.compile else []
+    return ", ".join([*settings, "data on device"])
+
+
 # ---------------------------------------------------------------- 3. finder, 4. training
 
 
@@ -569,6 +654,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ablation-batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=8)
+    parser.add_argument("--parity-steps", type=int, default=300, help="steps of the loss parity")
+    parser.add_argument("--parity-batch", type=int, default=16)
     parser.add_argument("--no-compile", dest="compile", action="store_false")
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--test-images", type=int, default=64)
@@ -611,7 +698,14 @@ def main(argv: list[str] | None = None) -> int:
         speed(check, trainer)
 
     attempt("speed", data_and_speed)
-    del trainer
+
+    def parity() -> None:
+        if trainer is None:
+            raise RuntimeError("no data was drawn (see the speed part's error)")
+        loss_parity(check, trainer)
+
+    attempt("loss_parity", parity)
+    trainer = None  # its model and data off the device before the finder
     free_memory()
     attempt("finder", lambda: finder(check))
     attempt("train", lambda: train_and_evaluate(check))

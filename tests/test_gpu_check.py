@@ -7,6 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,6 +26,7 @@ def test_gpu_check_runs_every_part_on_the_cpu(tmp_path: Path) -> None:
     argv += ["--precisions", "fp32", "--batches", "2,4", "--speed-preset", "cpu-tiny"]
     argv += ["--speed-batch", "4", "--ablation-batch", "2", "--steps", "2", "--warmup", "1"]
     argv += ["--images", "24", "--test-images", "4", "--finder-max", "4", "--no-compile"]
+    argv += ["--parity-steps", "10", "--parity-batch", "4"]
     assert gpu_check.main(argv) == 0
     results = json.loads((out / "results.json").read_text())
     assert results["failed"] == []
@@ -44,9 +47,20 @@ def test_gpu_check_runs_every_part_on_the_cpu(tmp_path: Path) -> None:
         for name, row in speed.items()
         if name != "apart"
     )
+    # Loss parity: the same weights and batches, so on the CPU (fp32 both, channels_last and
+    # padded tokens on the fast side) the curves agree far inside the bar.
+    parity = results["loss_parity"]
+    assert len(parity["total_loss"]["plain"]) == len(parity["total_loss"]["fast"]) == 10
+    assert parity["burn_in_steps"] == 1 and parity["pass"] is True
+    assert parity["total_loss"]["plain"][0] == pytest.approx(parity["total_loss"]["fast"][0])
+    assert 0 <= parity["largest_relative_gap"] < 1e-3
     assert results["finder"]["batch_size"] >= 1
     assert results["train"]["evaluated"] and results["train"]["returncode"] == 0
     assert "samples/s" in (out / "results.txt").read_text()
+    assert (
+        "loss parity: plain vs fast (fp32, channels_last, data on device)"
+        in (out / "results.txt").read_text()
+    )
 
 
 def test_the_bf16_peak_table_names_cards_by_their_device_names() -> None:
