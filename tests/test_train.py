@@ -348,3 +348,20 @@ def test_the_device_data_path_trains_exactly_as_the_dataloader(tiny_config, tmp_
         assert isinstance(trainer.train_loader, DeviceLoader) == (choice == "on")
         runs[choice] = tmp_path / "checkpoints" / f"data-{choice}"
     _assert_same_run(runs["off"], runs["on"])
+
+
+def test_the_trainer_takes_the_fast_path_where_config_fast_path_resolves_on(tiny_config) -> None:
+    # "auto" is off on the CPU; "on" gives the step channels_last, padded tokens and compile
+    # (compiled lazily: preparing does not compile).
+    for choice, fast in (("auto", False), ("on", True)):
+        trainer = Trainer(
+            tiny_config(run_name=f"fast-{choice}", fast_path=choice),
+            progress=False,
+            log=lambda _line: None,
+        )
+        trainer.prepare()
+        step = trainer.step
+        assert isinstance(step.forward, torch._dynamo.eval_frame.OptimizedModule) == fast
+        assert step.pad_to == (trainer.config.max_caption_length if fast else None)
+        convolutions = [p for p in trainer.model.parameters() if p.dim() == 4]
+        assert fast == any(not p.is_contiguous() for p in convolutions)
