@@ -582,7 +582,7 @@ def _plateau(epochs: list[dict[str, float]], patience: int) -> Finding | None:
     first = numbers[-patience]
     return Finding(
         "plateau",
-        f"val total improved by {improvement:.2%} over the last {patience} epochs "
+        f"val total {_relative_change(improvement, 2)} over the last {patience} epochs "
         f"(epochs {first}-{numbers[-1]}: best {_fmt(recent)}, before: best {_fmt(before)}), "
         f"under {PLATEAU_REL_IMPROVEMENT:.0%}",
         {
@@ -622,6 +622,15 @@ def _alignment_at_chance(epochs: list[dict[str, float]], patience: int) -> Findi
     return None
 
 
+def _relative_change(improvement: float, digits: int = 1) -> str:
+    """Words for a relative improvement: 'improved by 24.4%', 'got 0.1% worse', 'did not move'."""
+    if round(abs(improvement) * 100, digits) == 0:
+        return f"did not move (within {0.5 * 10**-digits:g}%)"
+    if improvement > 0:
+        return f"improved by {improvement:.{digits}%}"
+    return f"got {-improvement:.{digits}%} worse"
+
+
 def _stalled_components(
     epochs: list[dict[str, float]], patience: int, weights: dict[str, float]
 ) -> list[Finding]:
@@ -648,11 +657,11 @@ def _stalled_components(
         findings.append(
             Finding(
                 "component stalled",
-                f"val {component} improved by {improvement:.2%} of its own value over epochs "
-                f"{first}-{numbers[-1]} ({_fmt(values[-patience - 1])} -> {_fmt(values[-1])}) "
-                "while "
+                f"val {component} {_relative_change(improvement, 2)} of its own value over "
+                f"epochs {first}-{numbers[-1]} ({_fmt(values[-patience - 1])} -> "
+                f"{_fmt(values[-1])}) while "
                 + ", ".join(f"{c} improved by {p:.1%}" for c, p in improving.items())
-                + f"; since epoch {numbers[0]} it has improved by {overall[component]:.1%}",
+                + f"; since epoch {numbers[0]} it {_relative_change(overall[component])}",
                 {
                     "component": component,
                     "from_epoch": first,

@@ -147,6 +147,17 @@ def test_component_stalled_is_relative_not_raw_magnitude() -> None:
     assert "image" in findings[0].evidence["others"]
 
 
+def test_a_stalled_component_that_got_worse_is_not_said_to_have_improved() -> None:
+    # Notebook 06 printed "improved by -0.09% ... since epoch 1 it has improved by -0.0%".
+    align = [4.1137, 4.11, 4.11, 4.11, 4.11, 4.11, 4.11, 4.1137, 4.1137, 4.1137]
+    findings = diagnose(rows(10, val_alignment=lambda i: align[i]))
+    assert [f.kind for f in findings] == ["component stalled"]
+    message = findings[0].message
+    assert "val alignment got 0.09% worse of its own value" in message
+    assert message.endswith("since epoch 1 it did not move (within 0.05%)")
+    assert "improved by -" not in message
+
+
 def test_val_far_below_train_needs_train_eval_columns() -> None:
     low_val = rows(10, val_total=lambda i: 0.5 * 5.0 * 0.8**i, train_total=lambda i: 5.0 * 0.8**i)
     assert "val far below train" not in kinds(low_val)  # running averages: no verdict
