@@ -657,8 +657,8 @@ def _stalled_components(
         findings.append(
             Finding(
                 "component stalled",
-                f"val {component} {_relative_change(improvement, 2)} of its own value over "
-                f"epochs {first}-{numbers[-1]} ({_fmt(values[-patience - 1])} -> "
+                f"val {component} {_relative_change(improvement, 2)} (relative to its own "
+                f"value) over epochs {first}-{numbers[-1]} ({_fmt(values[-patience - 1])} -> "
                 f"{_fmt(values[-1])}) while "
                 + ", ".join(f"{c} improved by {p:.1%}" for c, p in improving.items())
                 + f"; since epoch {numbers[0]} it {_relative_change(overall[component])}",

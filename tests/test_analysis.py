@@ -153,7 +153,7 @@ def test_a_stalled_component_that_got_worse_is_not_said_to_have_improved() -> No
     findings = diagnose(rows(10, val_alignment=lambda i: align[i]))
     assert [f.kind for f in findings] == ["component stalled"]
     message = findings[0].message
-    assert "val alignment got 0.09% worse of its own value" in message
+    assert "val alignment got 0.09% worse (relative to its own value)" in message
     assert message.endswith("since epoch 1 it did not move (within 0.05%)")
     assert "improved by -" not in message
 
