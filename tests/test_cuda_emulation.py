@@ -77,9 +77,12 @@ def test_the_lists_are_the_installed_torchs_autocast_cuda_registrations() -> Non
         *CUDA_FP32_APPEND_DTYPE,
         *CUDA_PROMOTE,
     }
+    # Only aten's: other libraries register their own ops once imported (torchvision's nms,
+    # roi_align, ... once an earlier test imported torchvision.ops); the model uses none of them.
     registered = {
         name.removeprefix("aten::")
         for name in torch._C._dispatch_get_registrations_for_dispatch_key("AutocastCUDA")
+        if name.startswith("aten::")
     }
     assert registered - listed == NOT_EMULATED
     assert listed <= registered
