@@ -220,6 +220,7 @@ def load_records(
     report = DataReport(
         source=described, format=fmt, images_decoded=verify_images, decode_memo=memo
     )
+    _refuse_duplicates(described, entries, one_record_per_image=fmt in ("seed", "coco"))
     grouped = _group_by_image(entries)
     records = _usable_records(grouped, report, max_image_pixels, verify_images, memo)
     if not records:
@@ -342,6 +343,7 @@ def _read_coco(source: Path, images_dir: Path | None) -> tuple[Path, list[_Entry
         roots = [path.parent, path.parent / "images"]
         if source.is_dir() and source != path.parent:
             roots += [source, source / "images"]
+    _refuse_repeated_image_ids(path, data["images"])
     entries: dict[Any, _Entry] = {}
     for index, image in enumerate(data["images"]):
         file_name = image.get("file_name") if isinstance(image, dict) else None
@@ -461,14 +463,54 @@ def _captions(value: Any, path: Path, where: str) -> list[str]:
     return captions
 
 
+def _refuse_repeated_image_ids(path: Path, images: list[Any]) -> None:
+    """A DatasetError when an id is listed twice in COCO's 'images': read as one image, the
+    later file would replace the earlier one and take its captions."""
+    ids = Counter(image.get("id") for image in images if isinstance(image, dict) and "id" in image)
+    repeated = [repr(image_id) for image_id, count in ids.items() if count > 1]
+    if repeated:
+        raise DatasetError(
+            f"{path}: {len(repeated):,} image id(s) listed more than once in 'images' "
+            f"({_shown(repeated)}); each image must be listed once: remove the duplicate records"
+        )
+
+
+def _refuse_duplicates(path: Path, entries: list[_Entry], one_record_per_image: bool) -> None:
+    """A DatasetError when one image file is given to two records: two different ids, or (in
+    formats with one record per image, seed and COCO) two records at all. Rows that repeat a
+    file under the same id are that image's further captions (Flickr8k, CSV, JSONL)."""
+    ids_by_file: dict[str, list[str]] = {}
+    for entry in entries:
+        ids_by_file.setdefault(_image_key(entry.image_path), []).append(entry.id)
+    repeated = []
+    for entry in entries:
+        ids = ids_by_file.pop(_image_key(entry.image_path), [])
+        shown = ids if one_record_per_image else list(dict.fromkeys(ids))
+        if len(shown) > 1:
+            name = os.path.relpath(entry.image_path, entry.root)
+            repeated.append(f"{name} (ids {', '.join(shown[:3])}{', ...' * (len(shown) > 3)})")
+    if repeated:
+        raise DatasetError(
+            f"{path}: {len(repeated):,} image file(s) given to more than one record: "
+            f"{_shown(repeated)}; each image must be one record: remove the duplicate records"
+        )
+
+
+def _image_key(image_path: Path) -> str:
+    """The image's path with `.` and `..` resolved as written, so that two spellings of one
+    file are one image (links are not followed)."""
+    return os.path.normpath(os.path.abspath(image_path))
+
+
 def _group_by_image(entries: list[_Entry]) -> list[_Entry]:
     """One entry per image file, captions merged, so a split by record is a split by image."""
-    grouped: dict[Path, _Entry] = {}
+    grouped: dict[str, _Entry] = {}
     for entry in entries:
-        if entry.image_path in grouped:
-            grouped[entry.image_path].captions.extend(entry.captions)
+        key = _image_key(entry.image_path)
+        if key in grouped:
+            grouped[key].captions.extend(entry.captions)
         else:
-            grouped[entry.image_path] = _Entry(
+            grouped[key] = _Entry(
                 entry.id, entry.image_path, entry.root, list(entry.captions), entry.attributes
             )
     return list(grouped.values())
