@@ -10,7 +10,14 @@ from pathlib import Path
 
 from mmlib.batch_size import GPUS
 from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
+from mmlib.files import atomic_open, check_output_file, check_output_folder
 from mmlib.memory import GIB, PRECISIONS
+
+# What `imagine --out` writes, by extension: the PIL format of each.
+IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+# What `curves --out` writes: matplotlib's savefig formats that need nothing beyond matplotlib
+# and Pillow (pgf needs LaTeX; raw and rgba are headerless pixel dumps).
+PLOT_EXTENSIONS = (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -89,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     imagine = commands.add_parser("imagine", help="draw an image from a caption")
     imagine.add_argument("run", help="a run folder, a run name or 'latest'")
     imagine.add_argument("caption", help="the caption, in quotes")
-    imagine.add_argument("--out", type=Path, default=Path("imagined.png"), help="PNG to write")
+    imagine.add_argument(
+        "--out", type=Path, default=Path("imagined.png"), help="image to write (.png, .jpg)"
+    )
     imagine.add_argument("--seed", type=int, default=0, help="another seed, another image")
     imagine.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     imagine.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
@@ -112,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         "(a worse run that differs from the best in one config field gets that field as its cause)",
     )
     curves.add_argument("runs", nargs="+", metavar="RUN", help="run folders, names or 'latest'")
-    curves.add_argument("--out", type=Path, default=Path("curves.png"), help="the plot (PNG)")
+    curves.add_argument(
+        "--out", type=Path, default=Path("curves.png"), help="the plot (.png, .pdf, .svg, ...)"
+    )
     curves.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     curves.set_defaults(handler=_curves)
 
@@ -236,23 +247,13 @@ def _imagine(args: argparse.Namespace) -> int:
 
     from mmlib.inference import Predictor
 
-    _make_parent(args.out)
+    check_output_file(args.out, "--out", tuple(IMAGE_FORMATS))
     predictor = Predictor.load(args.run, args.checkpoint_dir, device=args.device)
     image = predictor.imagine(args.caption, seed=args.seed)
-    save_image(image.float() / 255, args.out)
+    with atomic_open(args.out) as handle:
+        save_image(image.float() / 255, handle, format=IMAGE_FORMATS[args.out.suffix.lower()])
     print(f"wrote {args.out} ({image.shape[-1]}x{image.shape[-2]})")
     return 0
-
-
-def _make_parent(out: Path) -> None:
-    """Create the folder `--out` goes into; a path through a file, or a folder as `--out`, is a
-    ConfigError that names it."""
-    if out.is_dir():
-        raise ConfigError(f"--out {out}: a folder; give a file name in it, e.g. {out / 'x.png'}")
-    for parent in reversed(out.parents):
-        if parent.exists() and not parent.is_dir():
-            raise ConfigError(f"--out {out}: {parent} is a file, not a folder; choose another path")
-    out.parent.mkdir(parents=True, exist_ok=True)
 
 
 def _fit_imagine(args: argparse.Namespace) -> int:
@@ -264,6 +265,7 @@ def _fit_imagine(args: argparse.Namespace) -> int:
 
 
 def _curves(args: argparse.Namespace) -> int:
+    check_output_file(args.out, "--out", PLOT_EXTENSIONS)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -274,8 +276,8 @@ def _curves(args: argparse.Namespace) -> int:
 
     histories = load_histories(args.runs, args.checkpoint_dir)
     figure = plot_curves(histories)
-    _make_parent(args.out)
-    figure.savefig(args.out, dpi=120)
+    with atomic_open(args.out) as handle:
+        figure.savefig(handle, format=args.out.suffix.lower()[1:], dpi=120)
     plt.close(figure)
     print(summary_table(histories))
     findings = diagnose_runs(histories)
@@ -325,6 +327,7 @@ def _data_synth(args: argparse.Namespace) -> int:
             f"--n={args.n}, --image-size={args.image_size}, --test-n={args.test_n}: "
             "need n >= 1, size >= 16, test-n >= 0"
         )
+    check_output_folder(args.out, "--out")
     summary = generate(
         args.out, n=args.n, image_size=args.image_size, seed=args.seed, test_n=args.test_n
     )
@@ -354,6 +357,8 @@ def _demo(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from mmlib.export import ExportError, export_run, summary
 
+    if args.out is not None:
+        check_output_folder(args.out, "--out")
     try:
         folder = export_run(args.run, args.format, args.out, args.checkpoint_dir)
     except ExportError as error:
@@ -366,14 +371,22 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; known errors print one clear line and exit with status 2."""
     from mmlib.checkpoint import CheckpointError
-    from mmlib.files import WriteError
+    from mmlib.files import OutputPathError, WriteError
     from mmlib.images import ImageFileError
     from mmlib.inference import PromptError
     from mmlib.readers import DatasetError
     from mmlib.tokenizer import TokenizerError
     from mmlib.train import TrainingError
 
-    known = (ConfigError, DatasetError, TokenizerError, CheckpointError, TrainingError, WriteError)
+    known = (
+        ConfigError,
+        DatasetError,
+        TokenizerError,
+        CheckpointError,
+        TrainingError,
+        WriteError,
+        OutputPathError,
+    )
     bad_inputs = (ImageFileError, PromptError)
     args = build_parser().parse_args(argv)
     try:

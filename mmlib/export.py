@@ -20,7 +20,7 @@ import importlib
 import json
 import logging
 import os
-import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +31,14 @@ from torch import Tensor, nn
 from mmlib import export_runtime
 from mmlib.checkpoint import CONFIG_FILE, TOKENIZER_FILE
 from mmlib.config import Config
-from mmlib.files import atomic_write_text
+from mmlib.files import (
+    TEMPORARY_SUFFIX,
+    WriteError,
+    atomic_write_bytes,
+    atomic_write_text,
+    check_output_folder,
+    write_error,
+)
 from mmlib.imagine import CANDIDATES, IMAGINE_FILE, Imagination, imagine_pixels
 from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel
@@ -128,8 +135,7 @@ def export_run(
     predictor = Predictor.load(run, checkpoint_dir, device="cpu")
     run_dir = predictor.run_dir
     assert run_dir is not None
-    folder = Path(out) if out is not None else run_dir / f"export-{format}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = check_output_folder(out if out is not None else run_dir / f"export-{format}", "out")
     model, config = predictor.model.eval(), predictor.config
     max_length, size = config.max_caption_length, config.image_size
 
@@ -182,9 +188,12 @@ def export_run(
         module, args, dynamic, outputs = graphs[name]
         _export_graph(module.eval(), args, dynamic, outputs, format, path)
         files[name] = path.name
-    shutil.copyfile(run_dir / TOKENIZER_FILE, folder / TOKENIZER_FILE)
-    shutil.copyfile(run_dir / CONFIG_FILE, folder / CONFIG_FILE)
-    shutil.copyfile(export_runtime.__file__, folder / RUNTIME_FILE)
+    for source, name in (
+        (run_dir / TOKENIZER_FILE, TOKENIZER_FILE),
+        (run_dir / CONFIG_FILE, CONFIG_FILE),
+        (Path(export_runtime.__file__), RUNTIME_FILE),
+    ):
+        atomic_write_bytes(folder / name, source.read_bytes())
     files.update(tokenizer=TOKENIZER_FILE, config=CONFIG_FILE, runtime=RUNTIME_FILE)
 
     components = predictor.imagination.flow.components if predictor.imagination else None
@@ -247,7 +256,8 @@ def _export_graph(
         with torch.no_grad(), _quiet_exporters():
             if format == "torch-export":
                 program = torch.export.export(module, args, dynamic_shapes=dynamic_shapes)
-                torch.export.save(program, path)
+                with _replaced_atomically(path) as temporary:
+                    torch.export.save(program, temporary)
             else:
                 # dynamo=True: the TorchScript exporter (dynamo=False) cannot translate the
                 # fused attention (aten::_native_multi_head_attention) that nn.Transformer*
@@ -262,11 +272,37 @@ def _export_graph(
                     opset_version=ONNX_OPSET,
                     verbose=False,
                 )
-                onnx_program.save(path)  # weights inline, or beside it past protobuf's 2 GB
+                with _replaced_atomically(path) as temporary:
+                    # weights inline, or beside it past protobuf's 2 GB
+                    onnx_program.save(temporary)
+    except WriteError:
+        raise
     except Exception as error:
         raise ExportError(
             f"exporting {path.name} failed: {type(error).__name__}: {error}"
         ) from error
+
+
+@contextlib.contextmanager
+def _replaced_atomically(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` for an exporter that writes to a path itself; it replaces
+    `path` when the block ends. A failed write leaves `path` as it was and raises `WriteError`."""
+    temporary: Path | None = None
+    try:
+        descriptor, name = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX
+        )
+        os.close(descriptor)
+        temporary = Path(name)
+        yield temporary
+        os.replace(temporary, path)
+    except OSError as error:
+        raise write_error(
+            path, error, f"; the previous {path.name}, if any, is unchanged"
+        ) from error
+    finally:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

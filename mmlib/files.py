@@ -15,7 +15,7 @@ import os
 import re
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -36,6 +36,11 @@ FAULT_VARIABLE = "MMLIB_FAULT_AT"
 class WriteError(OSError):
     """A file or folder cannot be written (full disk, size limit, read-only or not permitted);
     the message names the path and what to do."""
+
+
+class OutputPathError(ValueError):
+    """An output path a command cannot use: a folder where a file is wanted, a file in the way of
+    a folder, or an extension the command cannot write; the message names it and what to do."""
 
 
 def write_error(path: Path, error: OSError, remedy: str = "") -> WriteError:
@@ -118,6 +123,44 @@ def check_writable(folder: str | os.PathLike[str], remedy: str) -> None:
             os.unlink(probe)
     except OSError as error:
         raise write_error(folder, error, f", or {remedy}") from error
+
+
+def check_output_file(
+    path: str | os.PathLike[str], option: str, extensions: Sequence[str]
+) -> Path:
+    """Before any work: refuse an output file `path` (given as `option`, e.g. "--out") that is a
+    folder, whose extension is not one of `extensions` (".png", ...), or that lies under a file;
+    then make its folder and check that it can be written (`check_writable`)."""
+    path = Path(path)
+    if path.is_dir():
+        example = path / f"x{extensions[0]}"
+        raise OutputPathError(f"{option} {path}: a folder; give a file name in it, e.g. {example}")
+    if path.suffix.lower() not in extensions:
+        found = f"unknown file extension {path.suffix!r}" if path.suffix else "no file extension"
+        raise OutputPathError(
+            f"{option} {path}: {found}; end the name with one of {', '.join(extensions)}"
+        )
+    _refuse_file_in_the_way(path.parent, path, option)
+    check_writable(path.parent, f"choose another {option}")
+    return path
+
+
+def check_output_folder(path: str | os.PathLike[str], option: str) -> Path:
+    """Before any work: refuse an output folder `path` (given as `option`) that is a file or lies
+    under one; then make it and check that it can be written (`check_writable`)."""
+    path = Path(path)
+    _refuse_file_in_the_way(path, path, option)
+    check_writable(path, f"choose another {option}")
+    return path
+
+
+def _refuse_file_in_the_way(folder: Path, path: Path, option: str) -> None:
+    """Raise `OutputPathError` if `folder` or a folder above it is a file."""
+    for parent in (*reversed(folder.parents), folder):
+        if parent.exists() and not parent.is_dir():
+            raise OutputPathError(
+                f"{option} {path}: {parent} is a file, not a folder; choose another path"
+            )
 
 
 def fault_point(name: str) -> None:

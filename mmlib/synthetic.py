@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 from tqdm.auto import tqdm
 
-from mmlib.files import atomic_write_text
+from mmlib.files import atomic_open, atomic_write_text, check_output_folder, check_writable
 
 PREFIX = "An engraving depicting"
 # Test images are items numbered from here: their seeds are drawn apart from the training and
@@ -736,8 +736,9 @@ def _make_item(task: tuple[int, int, int, str]) -> dict[str, Any]:
     scene = scene_for(seed, index)
     filename = f"synth_{index:06d}.png"
     image = render_scene(scene, image_size, _item_seed(seed, index) ^ 0x5EED)
-    # Grainy paper barely compresses: the fastest level gives the same size.
-    image.save(os.path.join(images_dir, filename), format="PNG", compress_level=1)
+    with atomic_open(os.path.join(images_dir, filename)) as handle:
+        # Grainy paper barely compresses: the fastest level gives the same size.
+        image.save(handle, format="PNG", compress_level=1)
     record = {"id": index, "filename": filename, "caption": caption_for(scene)}
     if index >= TEST_INDEX_START:
         record[SPLIT_FIELD] = TEST_SPLIT
@@ -786,8 +787,9 @@ def generate(
     started = time.perf_counter()
     root = Path(out_dir)
     metadata, images = root / METADATA_PATH, root / IMAGES_PATH
-    metadata.parent.mkdir(parents=True, exist_ok=True)
-    images.mkdir(parents=True, exist_ok=True)
+    check_output_folder(root, "out_dir")
+    for folder in (metadata.parent, images):
+        check_writable(folder, "choose another out_dir")
     _clear_previous(metadata)
     indices = [*range(n), *range(TEST_INDEX_START, TEST_INDEX_START + test_n)]
     tasks = [(seed, index, image_size, str(images)) for index in indices]
