@@ -1,27 +1,33 @@
 """Atomic file writes: every file the library writes goes through `atomic_open`.
 
-The content goes to a temporary file in the target's folder (`.NAME.XXXXXXXX.tmp`), is flushed
-to disk, and only then renamed over the target, so a crash or an error midway leaves the old
-file (or none), never a half-written one. An error removes the temporary file; a killed process
-cannot, so whoever opens the folder again calls `remove_temporaries`. A write that fails for
-want of space or permission raises `WriteError`: one line naming the file and what to do.
+The content goes to a temporary file in the target's folder (`.NAME.PID-HOST.XXXXXXXX.tmp`,
+named after its writer), is flushed to disk, and only then renamed over the target, so a crash
+or an error midway leaves the old file (or none), never a half-written one. An error removes the
+temporary file; a killed process cannot, so whoever opens the folder again calls
+`remove_temporaries`, which removes those whose writer is no longer running. A write that fails
+for want of space or permission raises `WriteError`: one line naming the file and what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import signal
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
 TEMPORARY_SUFFIX = ".tmp"
-# `tempfile.mkstemp`'s names with our prefix and suffix: ".NAME." + 8 random characters + ".tmp".
-_TEMPORARY_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+# `tempfile.mkstemp`'s names with our prefix and suffix: ".NAME.PID-HOST." + 8 random characters
+# + ".tmp", HOST a digest of the writer's host name; names from before (no PID-HOST) match too.
+_TEMPORARY_NAME = re.compile(
+    r"\..+?(?:\.(?P<pid>[0-9]+)-(?P<host>[0-9a-f]{8}))?\.[a-z0-9_]{8}\.tmp"
+)
 _PROBE_PREFIX = ".mmlib-probe."
 _ADVICE = {
     errno.ENOSPC: "the disk is full; free some space",
@@ -61,7 +67,7 @@ def atomic_open(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor, temporary = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX
+            dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=TEMPORARY_SUFFIX
         )
     except OSError as error:
         raise write_error(path, error) from error
@@ -96,11 +102,11 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 def remove_temporaries(folder: str | os.PathLike[str]) -> list[Path]:
     """Remove the temporary files that killed writes left in `folder` (names `atomic_open` or
-    `check_writable` made; nothing else), and return them."""
+    `check_writable` made whose writer has ended; nothing else), and return them."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    found = [p for p in folder.iterdir() if _TEMPORARY_NAME.fullmatch(p.name) and p.is_file()]
+    found = [p for p in folder.iterdir() if _left_by_ended_writer(p.name) and p.is_file()]
     for path in found:
         path.unlink(missing_ok=True)
     return found
@@ -114,7 +120,7 @@ def check_writable(folder: str | os.PathLike[str], remedy: str) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         descriptor, probe = tempfile.mkstemp(
-            dir=folder, prefix=_PROBE_PREFIX, suffix=TEMPORARY_SUFFIX
+            dir=folder, prefix=f"{_PROBE_PREFIX}{_writer()}.", suffix=TEMPORARY_SUFFIX
         )
         try:
             os.write(descriptor, b"probe")
@@ -173,6 +179,42 @@ def fault_point(name: str) -> None:
     """
     if os.environ.get(FAULT_VARIABLE) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _writer() -> str:
+    """PID-HOST: this process's id and a digest of its host's name, for temporary file names."""
+    return f"{os.getpid()}-{_host_digest()}"
+
+
+def _host_digest() -> str:
+    """8 hex digits of this machine's host name (any characters it has stay out of file names)."""
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _left_by_ended_writer(name: str) -> bool:
+    """Whether `name` is one of our temporary names whose writer is no longer running.
+
+    A writer on another machine (a shared cache folder) may be alive: its files are kept. Names
+    without PID-HOST were made by versions that did not name the writer; they are taken as
+    ended, as those versions took every temporary file in a run folder.
+    """
+    match = _TEMPORARY_NAME.fullmatch(name)
+    if match is None:
+        return False
+    if match["pid"] is None:
+        return True
+    return match["host"] == _host_digest() and not _process_alive(int(match["pid"]))
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (another user's counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _creation_mode() -> int:

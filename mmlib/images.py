@@ -18,7 +18,7 @@ from torchvision.transforms.v2 import functional as TF
 from tqdm.auto import tqdm
 
 from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, PIL_PIXEL_LIMIT, RESIZE_MODES
-from mmlib.files import atomic_open
+from mmlib.files import atomic_open, remove_temporaries
 from mmlib.readers import DatasetError, Record
 
 DEFAULT_MEMMAP_THRESHOLD = 256 * 2**20
@@ -150,7 +150,8 @@ def build_image_cache(
     With `cache_dir`, the result is also a file there, keyed by the files' paths, sizes and
     mtimes, the size and the resize mode, so a later run (or a changed source) reuses (or
     rebuilds) it. Caches up to `memmap_threshold_bytes` are read into memory; larger ones are
-    memory-mapped. Without `cache_dir`, images are decoded into memory every time.
+    memory-mapped. Without `cache_dir`, images are decoded into memory every time. Temporary
+    files that killed writers left in `cache_dir` (caches, decode memos) are removed first.
     `workers` threads decode (default: one per CPU, at most 8).
     """
     shape = (len(records), 3, image_size, image_size)
@@ -162,6 +163,7 @@ def build_image_cache(
             decoded[index] = image
         return decoded
     path = cache_path(records, image_size, resize_mode, cache_dir)
+    remove_temporaries(cache_dir)
     nbytes = math.prod(shape)
     if not path.is_file() or path.stat().st_size != nbytes:
         with atomic_open(path) as handle:  # a crash never leaves a half cache under `path`
