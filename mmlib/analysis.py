@@ -9,6 +9,7 @@ values) and a plain-words action; every threshold it uses is a module constant b
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 from collections.abc import Sequence
@@ -17,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from mmlib.checkpoint import (
-    CONFIG_FILE,
     HISTORY_FILE,
     STEPS_FILE,
     TOKENIZER_FILE,
     CheckpointError,
+    load_run_config,
     resolve_run,
 )
 from mmlib.config import Config
@@ -119,7 +120,14 @@ class Finding:
 def _read_csv(path: Path, required: Sequence[str]) -> list[dict[str, float]]:
     if not path.is_file():
         raise HistoryError(f"{path}: file not found (the run has not finished an epoch yet?)")
-    with path.open(encoding="utf-8", newline="") as handle:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise HistoryError(
+            f"{path}: not UTF-8 text (byte {error.start}), so not the CSV file the run wrote; put "
+            "back the run's own file (last.pt holds the same rows), or leave the run out"
+        ) from None
+    with io.StringIO(text, newline="") as handle:
         reader = csv.DictReader(handle)
         header = reader.fieldnames or []
         missing = [column for column in required if column not in header]
@@ -155,10 +163,7 @@ def load_history(
     Missing or malformed files raise `HistoryError` (a `CheckpointError`) naming the file.
     """
     path = resolve_run(run, checkpoint_dir)
-    try:
-        config = Config.load(path / CONFIG_FILE)
-    except (ValueError, OSError) as error:
-        raise HistoryError(f"{path / CONFIG_FILE}: cannot be read ({error})") from None
+    config = load_run_config(path)
     epochs = _read_csv(path / HISTORY_FILE, REQUIRED_HISTORY_COLUMNS)
     steps_file = path / STEPS_FILE
     steps = _read_csv(steps_file, ("step", "total")) if steps_file.is_file() else []

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from mmlib.config import Config, resolve_device
-from mmlib.files import atomic_write_bytes, atomic_write_text
+from mmlib.files import atomic_write_bytes, atomic_write_text, read_json
 from mmlib.model import MultimodalModel
 from mmlib.tokenizer import ProductionTokenizer
 
@@ -36,6 +36,8 @@ BEST_FILE = "best.pt"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
 VOCABULARY_KEY = "vocabulary_sha256"  # in the manifest: `ProductionTokenizer.fingerprint()`
+RETRAIN = "train the run again (python -m mmlib train)"
+RUN_CONFIG_REMEDY = f"put back the run's own {CONFIG_FILE}, or {RETRAIN}"
 
 
 EARLIER_RUN_OUTPUTS = ("*.pt", HISTORY_FILE, STEPS_FILE, METRICS_FILE)
@@ -148,24 +150,35 @@ def save_run_tokenizer(tokenizer: ProductionTokenizer, run_dir: str | os.PathLik
     every load of the run's weights checks (`best.pt` stays a bare `state_dict`)."""
     run_dir = Path(run_dir)
     tokenizer.save(run_dir / TOKENIZER_FILE)
+    record_vocabulary(tokenizer, run_dir)
+
+
+def record_vocabulary(tokenizer: ProductionTokenizer, run_dir: str | os.PathLike[str]) -> Path:
+    """Write `manifest.json`: the fingerprint of `tokenizer`'s vocabulary, as the run's own."""
     manifest = {VOCABULARY_KEY: tokenizer.fingerprint()}
-    atomic_write_text(run_dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    return atomic_write_text(Path(run_dir) / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
 
 
-def load_run_tokenizer(run_dir: str | os.PathLike[str]) -> ProductionTokenizer:
+def load_run_tokenizer(
+    run_dir: str | os.PathLike[str], *, check_vocabulary: bool = True
+) -> ProductionTokenizer:
     """The run's `tokenizer.json`, refused when its vocabulary is not the one `manifest.json`
-    records for the weights (they would write garbled captions with it). A run written before
-    the manifest existed loads with a warning."""
+    records for the weights (they would write garbled captions with it), or when there is no
+    manifest to check it against (`python -m mmlib trust-vocabulary RUN` records one after
+    showing captions). `check_vocabulary=False` skips the check: for that command only."""
     run_dir = Path(run_dir)
     tokenizer = ProductionTokenizer.from_file(run_dir / TOKENIZER_FILE)
+    if not check_vocabulary:
+        return tokenizer
     recorded = _recorded_fingerprint(run_dir / MANIFEST_FILE)
     if recorded is None:
-        warnings.warn(
-            f"{run_dir / MANIFEST_FILE} not found (a run written before vocabulary fingerprints): "
-            f"{TOKENIZER_FILE} cannot be checked against the weights; resuming the run writes it",
-            stacklevel=2,
+        raise CheckpointError(
+            f"{run_dir / MANIFEST_FILE}: not found, so {TOKENIZER_FILE} cannot be checked against "
+            "the weights (a run written before vocabulary fingerprints, or the file was deleted); "
+            f"run `python -m mmlib trust-vocabulary {run_dir}`, look at the captions it prints, "
+            "and it records the vocabulary"
         )
-    elif recorded != tokenizer.fingerprint():
+    if recorded != tokenizer.fingerprint():
         raise CheckpointError(
             f"{run_dir / TOKENIZER_FILE}: its vocabulary is not the one the weights were trained "
             f"with ({run_dir / MANIFEST_FILE} records {recorded[:12]}..., this file has "
@@ -179,17 +192,127 @@ def _recorded_fingerprint(path: Path) -> str | None:
     """The vocabulary fingerprint a manifest records; None when there is no manifest."""
     if not path.is_file():
         return None
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        manifest = None
+    remedy = (
+        f"restore it, or delete it and record the vocabulary with "
+        f"`python -m mmlib trust-vocabulary {path.parent}`"
+    )
+    manifest = read_json(path, remedy, CheckpointError)
     fingerprint = manifest.get(VOCABULARY_KEY) if isinstance(manifest, dict) else None
     if not isinstance(fingerprint, str):
         raise CheckpointError(
-            f"{path}: not a run manifest (a JSON object with {VOCABULARY_KEY!r}); restore it, or "
-            "delete it to load the run without checking its vocabulary"
+            f"{path}: not a run manifest (a JSON object with {VOCABULARY_KEY!r}); {remedy}"
         )
     return fingerprint
+
+
+def load_run_config(run_dir: str | os.PathLike[str]) -> Config:
+    """The run's `config.json`, validated; errors name the file, the field and what to do."""
+    return Config.load(Path(run_dir) / CONFIG_FILE, RUN_CONFIG_REMEDY)
+
+
+def model_state(
+    loaded: Any, source: str | os.PathLike[str], remedy: str = ""
+) -> dict[str, torch.Tensor]:
+    """The model weights of a loaded checkpoint: `best.pt`'s bare `state_dict`, or the `model`
+    entry of `last.pt` and `epoch_NNN.pt`; anything else is a CheckpointError naming `source`
+    and ending with `remedy` (by default: another checkpoint of the run, or retraining)."""
+    remedy = remedy or _WEIGHTS_REMEDY
+    state = loaded.get("model", loaded) if isinstance(loaded, dict) else loaded
+    where = f"{source}: 'model'" if isinstance(loaded, dict) and "model" in loaded else source
+    if not isinstance(state, dict) or not state:
+        found = "an empty dict" if isinstance(state, dict) else _described(state)
+        raise CheckpointError(
+            f"{where} holds {found}, not model weights (a dict of parameter names to tensors); "
+            f"{remedy}"
+        )
+    wrong = [key for key, value in state.items() if not isinstance(value, torch.Tensor)]
+    if wrong or not all(isinstance(key, str) for key in state):
+        raise CheckpointError(
+            f"{where}: {wrong[0] if wrong else 'a key'!r} is not a named tensor, so these are not "
+            f"model weights; {remedy}"
+        )
+    return state
+
+
+def _described(value: Any) -> str:
+    """A short description of a value found where another was expected: `a list`, `5`."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return repr(value)
+    return f"a {type(value).__name__}"
+
+
+_WEIGHTS_REMEDY = f"use another checkpoint of the run (last.pt, best.pt, epoch_NNN.pt) or {RETRAIN}"
+# The entries of last.pt (`mmlib.train.Trainer`) and of the position it holds within an epoch,
+# with the types a resume needs (`total_steps` is absent from files written before it was saved).
+TRAINING_STATE = {
+    "optimizer": dict,
+    "scheduler": dict,
+    "scaler": dict,
+    "epoch": int,
+    "global_step": int,
+    "best_val": float,
+    "epochs_without_improvement": int,
+    "history": list,
+    "steps": list,
+    "rng_cpu": torch.Tensor,
+    "rng_cuda": list,
+}
+POSITION = {"epoch": int, "batches_done": int, "sums": torch.Tensor, "samples": int, "skipped": int}
+# Entries of the position that files written before them lack.
+OPTIONAL_POSITION = {"batch_size": int}
+
+
+def check_training_state(state: Any, source: str | os.PathLike[str]) -> dict[str, Any]:
+    """`state` (a loaded `last.pt`) if it holds every entry a resume reads, with its type;
+    otherwise a CheckpointError naming `source`, the entry and what to do."""
+    remedy = (
+        f"delete {source} to start the run again from the beginning (--resume then restarts it), "
+        f"or {RETRAIN}"
+    )
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{source} holds {_described(state)}, not a training state; {remedy}")
+    model_state(state.get("model"), f"{source}: 'model'")
+    _check_entries(state, TRAINING_STATE, str(source), remedy)
+    if state.get("total_steps") is not None:
+        _check_entries(state, {"total_steps": int}, str(source), remedy)
+    position = state.get("position")
+    if position is not None:
+        where = f"{source}: 'position'"
+        if not isinstance(position, dict):
+            raise CheckpointError(f"{where} holds {_described(position)}, not a dict; {remedy}")
+        _check_entries(position, POSITION, where, remedy)
+        optional = {key: kind for key, kind in OPTIONAL_POSITION.items() if key in position}
+        _check_entries(position, optional, where, remedy)
+        unknown = sorted(set(position) - set(POSITION) - set(OPTIONAL_POSITION))
+        if unknown:
+            raise CheckpointError(f"{where}: unknown entry {unknown[0]!r}; {remedy}")
+    return state
+
+
+def _check_entries(
+    state: dict[str, Any], expected: Mapping[str, type], where: str, remedy: str
+) -> None:
+    """Every key of `expected` is in `state` with that type (an int where a float is asked)."""
+    for key, kind in expected.items():
+        if key not in state:
+            raise CheckpointError(f"{where}: no {key!r} entry; {remedy}")
+        value = state[key]
+        allowed = (int, float) if kind is float else (kind,)
+        if isinstance(value, bool) or not isinstance(value, allowed):
+            raise CheckpointError(
+                f"{where}: {key!r} is {_described(value)}, expected {_KINDS[kind]}; {remedy}"
+            )
+        if kind is int and value < 0:
+            raise CheckpointError(f"{where}: {key!r} is {value}, expected >= 0; {remedy}")
+
+
+_KINDS = {
+    dict: "a dict",
+    list: "a list",
+    int: "an integer",
+    float: "a number",
+    torch.Tensor: "a tensor",
+}
 
 
 def _last_written(run: Path) -> float:
@@ -202,14 +325,17 @@ def load_model(
     checkpoint_dir: str | os.PathLike[str] = "checkpoints",
     which: str = BEST_FILE,
     device: str | torch.device = "cpu",
+    *,
+    check_vocabulary: bool = True,
 ) -> tuple[MultimodalModel, ProductionTokenizer, Config]:
     """A ready model (eval mode), its tokenizer and config from a run folder, name or `latest`,
-    on `device` (a name `mmlib.config.resolve_device` accepts)."""
+    on `device` (a name `mmlib.config.resolve_device` accepts). `check_vocabulary`: see
+    `load_run_tokenizer`."""
     device = resolve_device(device)
     run_dir = resolve_run(run, checkpoint_dir)
-    config = Config.load(run_dir / CONFIG_FILE)
-    tokenizer = load_run_tokenizer(run_dir)
+    config = load_run_config(run_dir)
+    tokenizer = load_run_tokenizer(run_dir, check_vocabulary=check_vocabulary)
     model = MultimodalModel(config, len(tokenizer))
-    state = load_checkpoint(run_dir / which)
-    load_weights(model, state.get("model", state), run_dir / which)  # best.pt or last.pt
+    state = model_state(load_checkpoint(run_dir / which), run_dir / which)
+    load_weights(model, state, run_dir / which)
     return model.to(device).eval(), tokenizer, config

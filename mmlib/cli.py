@@ -115,6 +115,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.set_defaults(handler=_fit_imagine)
 
+    trust = commands.add_parser(
+        "trust-vocabulary",
+        help="for a run without manifest.json: print captions decoded with its tokenizer.json, "
+        "then record that vocabulary as the run's own",
+    )
+    trust.add_argument("run", help="a run folder, a run name or 'latest'")
+    trust.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    trust.add_argument("--images", type=int, default=4, help="validation images to caption")
+    trust.set_defaults(handler=_trust_vocabulary)
+
     curves = commands.add_parser(
         "curves",
         help="plot runs' loss curves, print a summary and a diagnosis of each, the runs compared "
@@ -261,6 +271,28 @@ def _fit_imagine(args: argparse.Namespace) -> int:
 
     path = fit_run_imagination(args.run, args.checkpoint_dir, args.device, args.steps)
     print(f"wrote {path}")
+    return 0
+
+
+def _trust_vocabulary(args: argparse.Namespace) -> int:
+    from mmlib.checkpoint import MANIFEST_FILE, load_run_tokenizer, record_vocabulary, resolve_run
+    from mmlib.inference import vocabulary_samples
+
+    run_dir = resolve_run(args.run, args.checkpoint_dir)
+    if (run_dir / MANIFEST_FILE).exists():
+        load_run_tokenizer(run_dir)  # a manifest that disagrees is refused, never overwritten
+        print(f"{run_dir / MANIFEST_FILE} already records this vocabulary; nothing written")
+        return 0
+    tokenizer, samples = vocabulary_samples(run_dir, args.images)
+    print(f"Captions of {len(samples)} validation image(s), decoded with its tokenizer.json:")
+    for reference, caption in samples:
+        print(f"  reference: {reference}\n  model:     {caption}")
+    path = record_vocabulary(tokenizer, run_dir)
+    print(
+        f"wrote {path}: if the captions above are garbled, tokenizer.json is not the one the "
+        f"weights were trained with: put the run's own back, delete {MANIFEST_FILE} and run this "
+        "again"
+    )
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from mmlib.files import atomic_write_text
+from mmlib.files import atomic_write_text, read_json_object
 
 
 class ConfigError(ValueError):
@@ -33,6 +33,7 @@ AUTO = "auto"  # batch_size="auto": the Trainer picks one (mmlib.memory.resolve_
 # Fitting imagine.pt: its flow's one-cycle schedule warms up over 5% of the steps and divides by
 # that share less one step (`mmlib.imagine.train_flow`), so it needs 2 / 0.05 = 40 steps.
 MIN_IMAGINE_STEPS = 40
+CONFIG_REMEDY = "correct it (a config.json that Config.save writes is a JSON object of fields)"
 
 
 def _int_range(low: int, high: int | None = None) -> Callable[[str, Any], None]:
@@ -310,20 +311,18 @@ class Config:
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Config:
-        """Read a config saved with `save`; errors name the file and the field."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
+    def load(cls, path: str | os.PathLike[str], remedy: str = CONFIG_REMEDY) -> Config:
+        """Read a config saved with `save`, validated as a whole; errors name the file and the
+        field, and end with `remedy` (what to do)."""
+        data = read_json_object(path, remedy, ConfigError)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise ConfigError(
-                f"{path}: not valid JSON (line {error.lineno}, column {error.colno}): {error.msg}"
-            ) from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a JSON object of config fields")
-        return cls.from_dict(data, source=str(path))
+            config = cls.from_dict(data, source=str(path))
+        except ConfigError as error:
+            raise ConfigError(f"{error}; {remedy}") from None
+        try:
+            return config.check_consistency()
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}; {remedy}") from None
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Config:
         """A copy with fields replaced; string values (from a CLI) are parsed by field type."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import re
 import signal
@@ -20,7 +21,7 @@ import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 TEMPORARY_SUFFIX = ".tmp"
 # `tempfile.mkstemp`'s names with our prefix and suffix: ".NAME.PID-HOST." + 8 random characters
@@ -37,6 +38,7 @@ _ADVICE = {
 }
 _WRITE_FAILURES = {*_ADVICE, errno.EACCES, errno.EPERM, errno.EIO}
 FAULT_VARIABLE = "MMLIB_FAULT_AT"
+QUOTED_LIMIT = 60  # characters of a user's text (a prompt, a caption) an error line quotes
 
 
 class WriteError(OSError):
@@ -54,6 +56,14 @@ def write_error(path: Path, error: OSError, remedy: str = "") -> WriteError:
     advice = _ADVICE.get(error.errno or 0, "make the folder writable or use another one")
     reason = error.strerror or str(error)
     return WriteError(f"{path}: cannot write ({reason}): {advice}{remedy}")
+
+
+def quoted(text: str, limit: int = QUOTED_LIMIT) -> str:
+    """`text` quoted for a one-line error message: past `limit` characters, its start and its
+    length, so that a megabyte of caption gives a readable line."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
 
 
 @contextlib.contextmanager
@@ -222,3 +232,48 @@ def _creation_mode() -> int:
     umask = os.umask(0o022)  # reading the umask means setting it: put it back at once
     os.umask(umask)
     return 0o666 & ~umask
+
+
+def read_json(
+    path: str | os.PathLike[str], remedy: str, error: type[Exception] = ValueError
+) -> Any:
+    """The JSON value in `path`. A missing, unreadable, non-UTF-8 or non-JSON file raises
+    `error`: one line naming the file and what is wrong, ending with `remedy` (what to do)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: not found; {remedy}") from None
+    except OSError as failure:
+        raise error(f"{path}: cannot be read ({failure.strerror or failure}); {remedy}") from None
+    except UnicodeDecodeError as failure:
+        raise error(
+            f"{path}: not UTF-8 text (byte {failure.start} is {_first_bad_byte(failure)}), so not "
+            f"the JSON file it should be; {remedy}"
+        ) from None
+    except json.JSONDecodeError as failure:
+        raise error(
+            f"{path}: not valid JSON (line {failure.lineno}, column {failure.colno}): "
+            f"{failure.msg}; {remedy}"
+        ) from None
+
+
+def read_json_object(
+    path: str | os.PathLike[str], remedy: str, error: type[Exception] = ValueError
+) -> dict[str, Any]:
+    """`read_json` of a file that must hold a JSON object (names as keys)."""
+    value = read_json(path, remedy, error)
+    if not isinstance(value, dict):
+        raise error(f"{path}: holds a JSON {_json_kind(value)}, not an object; {remedy}")
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    """What JSON calls the type of `value`: object, array, string, number, boolean or null."""
+    kinds = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return kinds.get(type(value), "number")
+
+
+def _first_bad_byte(failure: UnicodeDecodeError) -> str:
+    """The first byte that is not UTF-8, in hex."""
+    return f"0x{failure.object[failure.start]:02x}"

@@ -23,6 +23,7 @@ from mmlib.checkpoint import (
     CheckpointError,
     load_checkpoint,
     load_model,
+    model_state,
     resolve_run,
     save_checkpoint,
 )
@@ -208,13 +209,14 @@ def load_imagination(run_dir: str | os.PathLike[str], config: Config) -> Imagina
     if not path.is_file():
         return None
     imagination = Imagination(config.embedding_dim, config.latent_dim)
+    refit = f"refit it with `python -m mmlib fit-imagine {Path(run_dir)}` (or fit_imagination)"
+    state = model_state(load_checkpoint(path), path, refit)
     try:
-        imagination.load_state_dict(load_checkpoint(path))
+        imagination.load_state_dict(state)
     except RuntimeError as error:
-        raise CheckpointError(
-            f"{path}: does not fit this run's model ({error}); "
-            "refit it with fit_imagination or `python -m mmlib fit-imagine RUN`"
-        ) from None
+        reason = " ".join(str(error).split())  # torch's message spans lines
+        message = f"{path}: does not fit this run's model ({reason}); {refit}"
+        raise CheckpointError(message) from None
     return imagination
 
 

@@ -19,7 +19,9 @@ from torch import Tensor
 from mmlib.attention import CaptionAttention, caption_attention
 from mmlib.checkpoint import BEST_FILE, CheckpointError, load_model, resolve_run
 from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, Config
+from mmlib.data import load_split
 from mmlib.export_runtime import imagine_noise
+from mmlib.files import quoted
 from mmlib.images import fit_image, load_image, pil_to_image, to_pixels, to_uint8
 from mmlib.imagine import (
     CANDIDATES,
@@ -256,12 +258,12 @@ class Predictor:
         found = words(caption)
         if not found:
             raise PromptError(
-                f"caption {caption!r} has no words: type a caption first, e.g. one like the "
+                f"caption {quoted(caption)} has no words: type a caption first, e.g. one like the "
                 "training captions"
             )
         if not any(word in self.tokenizer.word2idx for word in found):
             raise PromptError(
-                f"caption {caption!r}: none of its words is in this run's vocabulary of "
+                f"caption {quoted(caption)}: none of its words is in this run's vocabulary of "
                 f"{len(self.tokenizer)} tokens; type a caption with words like the training "
                 "captions'"
             )
@@ -312,3 +314,16 @@ class Predictor:
     def latents(self, images: Tensor, batch_size: int = 256) -> Tensor:
         """Image latents [N, latent_dim] of uint8 images [N, 3, S, S]."""
         return image_latents(self.model, images, batch_size)
+
+
+def vocabulary_samples(
+    run_dir: str | os.PathLike[str], count: int = 4
+) -> tuple[ProductionTokenizer, list[tuple[str, str]]]:
+    """The run's tokenizer, unchecked, and (reference, greedy caption) for the first `count`
+    images of its validation split: what `python -m mmlib trust-vocabulary` shows before it
+    records the vocabulary (with another vocabulary than the weights', captions are garbled)."""
+    model, tokenizer, config = load_model(run_dir, check_vocabulary=False)
+    records = load_split(config).val[:count]
+    predictor = Predictor(model, tokenizer, config, None, Path(run_dir))
+    captions = predictor.caption([record.image_path for record in records])
+    return tokenizer, [(r.captions[0], c) for r, c in zip(records, captions, strict=True)]

@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -21,7 +22,7 @@ from torchmetrics.text import BLEUScore, Perplexity
 
 from mmlib.checkpoint import METRICS_FILE, CheckpointError, load_checkpoint
 from mmlib.data import SplitData, load_run_records, load_split
-from mmlib.files import atomic_write_text
+from mmlib.files import atomic_write_text, read_json_object
 from mmlib.images import build_image_cache, to_pixels, to_uint8
 from mmlib.imagine import CANDIDATES
 from mmlib.inference import CaptionSubjects, Predictor
@@ -444,6 +445,7 @@ def evaluate_run(
             print(f"  {text}", flush=True)
 
     predictor = Predictor.load(run, checkpoint_dir, device=device)
+    figures_written(predictor.run_dir)  # a damaged metrics.json is refused now, not at the end
     config = predictor.config
     split = load_split(config) if data is None else None
     if split is None:
@@ -505,30 +507,43 @@ def evaluated_records(split: SplitData, name: str) -> list[Record]:
 def load_metrics(run_dir: str | os.PathLike[str]) -> EvaluationMetrics:
     """The figures of a run's `metrics.json` (written by `make train` or `evaluate`)."""
     path = Path(run_dir) / METRICS_FILE
-    if not path.is_file():
-        raise CheckpointError(f"{path}: not found; run `python -m mmlib evaluate {run_dir}`")
-    written = json.loads(path.read_text(encoding="utf-8"))
+    evaluate = f"evaluate the run again with `python -m mmlib evaluate {run_dir}`"
+    written = read_json_object(path, evaluate, CheckpointError)
+    wrong = [
+        f"{f.name}={written[f.name]!r}"
+        for f in fields(EvaluationMetrics)
+        if f.name in written and not _fits(written[f.name], str(f.type))
+    ]
+    if wrong:
+        raise CheckpointError(f"{path}: {wrong[0]} is not a figure of that kind; {evaluate}")
     known = {f.name for f in fields(EvaluationMetrics)}
     try:
         return EvaluationMetrics(**{k: v for k, v in written.items() if k in known})
     except TypeError as error:
-        raise CheckpointError(
-            f"{path}: written by an older mmlib ({error}); run `python -m mmlib evaluate {run_dir}`"
-        ) from None
+        raise CheckpointError(f"{path}: written by an older mmlib ({error}); {evaluate}") from None
+
+
+def _fits(value: object, annotation: str) -> bool:
+    """Whether a JSON value is of a field's annotated type ("float | None", "int", "str")."""
+    kinds = {"float": (int, float), "int": (int,), "str": (str,), "None": (type(None),)}
+    allowed = tuple(kind for name in annotation.split(" | ") for kind in kinds[name])
+    return isinstance(value, allowed) and not isinstance(value, bool)
+
+
+def figures_written(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """What the run's `metrics.json` holds ({} without one), checked to be a JSON object."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return {}
+    remedy = f"delete it, then evaluate the run again (python -m mmlib evaluate {run_dir})"
+    return read_json_object(path, remedy, CheckpointError)
 
 
 def write_metrics(metrics: EvaluationMetrics, run_dir: str | os.PathLike[str]) -> Path:
     """Write `metrics` into the run's `metrics.json`, atomically; keys that `EvaluationMetrics`
     does not define (added by other tools) are kept."""
     path = Path(run_dir) / METRICS_FILE
-    existing: dict = {}
-    if path.is_file():
-        try:
-            existing = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as error:
-            raise CheckpointError(
-                f"{path}: not valid JSON ({error}); move it away and evaluate again"
-            ) from None
+    existing = figures_written(run_dir)
     known = {f.name for f in fields(EvaluationMetrics)}
     kept = {k: v for k, v in existing.items() if k not in known}
     return atomic_write_text(path, json.dumps({**kept, **asdict(metrics)}, indent=2) + "\n")

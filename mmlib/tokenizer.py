@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from mmlib.files import atomic_write_text
+from mmlib.files import atomic_write_text, read_json
 
 PAD, START, END, UNK = "<PAD>", "<START>", "<END>", "<UNK>"
 SPECIAL_TOKENS = (PAD, START, END, UNK)
@@ -237,15 +237,11 @@ def oov_table(
 
 def _read_payload(path: Path) -> dict:
     """Parse and check a tokenizer file; every problem names the file and what is wrong."""
-    if not path.is_file():
-        raise TokenizerError(f"{path}: tokenizer file not found")
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise TokenizerError(
-            f"{path}: not a valid tokenizer file ({error}); it may be truncated — rebuild it "
-            "with build_vocab() and save() again"
-        ) from None
+    remedy = (
+        "not a valid tokenizer file, it may be truncated: put back the run's own, or rebuild it "
+        "with build_vocab() and save() again"
+    )
+    payload = read_json(path, remedy, TokenizerError)
     if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
         raise TokenizerError(f"{path}: not an mmlib tokenizer file (no format={FILE_FORMAT!r})")
     if payload.get("version") != FILE_VERSION:

@@ -85,6 +85,9 @@ class _EpochPosition:
     sums: Tensor
     samples: int
     skipped: int
+    # The global batch size the batches were counted in: one with any number of processes or
+    # accumulation steps (process r reads positions r, r + n, ... of the same order).
+    batch_size: int
 
 
 class Trainer:
@@ -113,7 +116,7 @@ class Trainer:
             self.run_dir = ckpt.resolve_run(resume, config.checkpoint_dir)
             last = self.run_dir / ckpt.LAST_FILE
             if last.is_file():
-                self.resume_state = ckpt.load_checkpoint(last)
+                self.resume_state = ckpt.check_training_state(ckpt.load_checkpoint(last), last)
             else:
                 self._restart_note = (
                     f"{last} was never written (the run stopped before its first save): "
@@ -131,6 +134,7 @@ class Trainer:
                 f"batch_size={config.batch_size} is the global batch and must be divisible by "
                 f"the {self.world_size} processes"
             )
+        self._check_resumed_batch_size()
         self.is_main = self.rank == 0
         self.callbacks = list(callbacks) if self.is_main else []
         self.log = log if self.is_main else _silent
@@ -139,6 +143,22 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.steps: list[dict[str, float]] = []
         self._stop_requested = False
+
+    def _check_resumed_batch_size(self) -> None:
+        """Refuse a batch size other than the one a run stopped mid-epoch with: its position
+        counts batches of that size. (A position saved before it recorded the batch size was
+        counted in the run's config.json's, which the resume that started it had written.)"""
+        position = self.resume_state["position"] if self.resume_state else None
+        if position is None:
+            return
+        saved = position.get("batch_size") or ckpt.load_run_config(self.run_dir).batch_size
+        if saved != self.config.batch_size:
+            raise TrainingError(
+                f"{self.run_dir / ckpt.LAST_FILE}: the run stopped in the middle of epoch "
+                f"{position['epoch'] + 1}, after {position['batches_done']} batches of {saved}; "
+                f"resume it with --batch-size {saved} (not {self.config.batch_size}): the batch "
+                "size can change when a run resumes at the end of an epoch"
+            )
 
     def _auto_batch_size(self) -> int:
         """`resolve_batch_size`, the same on every process (the smallest if they differ)."""
@@ -216,9 +236,9 @@ class Trainer:
         log(f"Encoded shape: {encoded.shape}")
         log(f"Decoded: {self.tokenizer.decode(encoded)}")
 
-        self._write_run_files()
-        if self.resume_state is not None:
+        if self.resume_state is not None:  # everything loads before anything is written
             self._restore(self.resume_state)
+        self._write_run_files()
 
     def _open_folders(self) -> None:
         """Before the expensive work: check that the run folder and the image cache can be
@@ -363,7 +383,8 @@ class Trainer:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.config.save(self.run_dir / ckpt.CONFIG_FILE)
-        ckpt.save_run_tokenizer(self.tokenizer, self.run_dir)
+        if self.resume_state is None:  # a resume keeps the run's own, checked, tokenizer files
+            ckpt.save_run_tokenizer(self.tokenizer, self.run_dir)
 
     # ------------------------------------------------------------------ STEP 6
 
@@ -441,10 +462,11 @@ class Trainer:
                 logged = self._log_step(result.means, result.grad_norm, bar)
                 for callback in self.callbacks:
                     callback.on_step_end(self, self.global_step, logged)
+                here = (self.epoch, done, sums.cpu(), samples, skipped, config.batch_size)
                 if self._stop_agreed():
-                    return _EpochPosition(self.epoch, done, sums.cpu(), samples, skipped)
+                    return _EpochPosition(*here)
                 if done < count and self._save_due():
-                    self._save_last(_EpochPosition(self.epoch, done, sums.cpu(), samples, skipped))
+                    self._save_last(_EpochPosition(*here))
                 fault_point(f"step:{self.global_step}")
         self._train_sums, self._train_samples, self._skipped = sums, samples, skipped
         return None
@@ -624,21 +646,30 @@ class Trainer:
     def _restore(self, state: dict[str, Any]) -> None:
         source = self.run_dir / ckpt.LAST_FILE
         ckpt.load_weights(self.model, state["model"], source)
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        for name, part in (
+            ("optimizer", self.optimizer),
+            ("scheduler", self.scheduler),
+            ("scaler", self.scaler),
+        ):
+            _load_part(part, state, name, source)
         self._continue_schedule(state.get("total_steps"))
-        self.scaler.load_state_dict(state["scaler"])
         self.epoch = state["epoch"]
         self.global_step = state["global_step"]
         self.best_val = state["best_val"]
         self.epochs_without_improvement = state["epochs_without_improvement"]
         self.history = list(state["history"])
         self.steps = list(state["steps"])
-        torch.set_rng_state(state["rng_cpu"])
+        try:
+            torch.set_rng_state(state["rng_cpu"])
+        except (RuntimeError, TypeError) as error:
+            raise ckpt.CheckpointError(
+                f"{source}: 'rng_cpu' is not a random-number state ({error}); {ckpt.RETRAIN}"
+            ) from None
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         if state["position"] is not None:
-            self._position = _EpochPosition(**state["position"])
+            batch_size = {"batch_size": self.config.batch_size}  # checked in __init__
+            self._position = _EpochPosition(**{**batch_size, **state["position"]})
         self.log(f"Resumed {self.run_dir} at epoch {self.epoch + 1}, step {self.global_step}")
 
     def _continue_schedule(self, saved_total: int | None) -> None:
@@ -655,6 +686,17 @@ class Trainer:
                 f"({self.total_steps} steps, not {saved_total}): from step {step} the learning "
                 f"rate is {self.optimizer.param_groups[0]['lr']:.2e}, decaying to 0 at the end"
             )
+
+
+def _load_part(part: Any, state: dict[str, Any], name: str, source: Path) -> None:
+    """`part.load_state_dict(state[name])`; a state that does not fit is a CheckpointError."""
+    try:
+        part.load_state_dict(state[name])
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as error:
+        raise ckpt.CheckpointError(
+            f"{source}: {name!r} does not fit this run's {name} ({type(error).__name__}: "
+            f"{error}); delete {source.name} to start the run again, or {ckpt.RETRAIN}"
+        ) from None
 
 
 def _silent(_line: str) -> None:
@@ -677,7 +719,7 @@ def _distributed_context(device: torch.device) -> tuple[int, int, torch.device]:
 
 def run_config(run: str | Path, checkpoint_dir: str | Path = "checkpoints") -> Config:
     """The config a run was trained with (its `config.json`), for resuming it."""
-    return Config.load(ckpt.resolve_run(run, checkpoint_dir) / ckpt.CONFIG_FILE)
+    return ckpt.load_run_config(ckpt.resolve_run(run, checkpoint_dir))
 
 
 def _warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:

@@ -143,11 +143,14 @@ def test_a_vocabulary_that_is_not_the_weights_is_refused(tmp_path: Path) -> None
     assert "put back the run's own tokenizer.json" in message
 
 
-def test_a_run_from_before_the_manifest_loads_with_a_warning(tmp_path: Path) -> None:
+def test_a_run_from_before_the_manifest_is_refused_until_its_vocabulary_is_trusted(
+    tmp_path: Path,
+) -> None:
     run = write_untrained_run(tmp_path / "run")
     (run / MANIFEST_FILE).unlink()
-    with pytest.warns(UserWarning, match="manifest.json not found .* cannot be checked"):
-        model, tokenizer, _ = load_model(run)
+    with pytest.raises(CheckpointError, match="manifest.json: not found, .* trust-vocabulary"):
+        load_model(run)
+    model, tokenizer, _ = load_model(run, check_vocabulary=False)
     assert isinstance(model, MultimodalModel) and len(tokenizer) > 4
     (run / MANIFEST_FILE).write_text("[]")
     with pytest.raises(CheckpointError, match="manifest.json: not a run manifest"):

@@ -199,7 +199,7 @@ def _run(argv: list[str]) -> int:
         return int(exit_.code or 0)
 
 
-@pytest.mark.filterwarnings("error")  # no warning line either (a run without manifest warns)
+@pytest.mark.filterwarnings("error")  # no warning line either
 @pytest.mark.parametrize(("command", "words"), CASES.values(), ids=CASES.keys())
 def test_bad_input_is_one_line_and_status_2(
     command: str, words: list[str], where: dict[str, str], capsys: pytest.CaptureFixture[str]
