@@ -33,6 +33,10 @@ AUTO = "auto"  # batch_size="auto": the Trainer picks one (mmlib.memory.resolve_
 # Fitting imagine.pt: its flow's one-cycle schedule warms up over 5% of the steps and divides by
 # that share less one step (`mmlib.imagine.train_flow`), so it needs 2 / 0.05 = 40 steps.
 MIN_IMAGINE_STEPS = 40
+# Whether fast_path="auto" compiles on CUDA. The one GPU measurement (README: an H100, seed-large
+# at batch 16) had the plain fp32 step faster, 27.6 against 24.9 steps/s for bf16, channels_last,
+# fused AdamW and torch.compile; set it once `make gpu-check` measures the fast path faster.
+FAST_PATH_MEASURED_FASTER = False
 CONFIG_REMEDY = "correct it (a config.json that Config.save writes is a JSON object of fields)"
 
 
@@ -215,8 +219,10 @@ class Config:
     # The training set on the device as uint8, batches made there (`mmlib.dataset.DeviceLoader`,
     # the same batches as the DataLoader's): "auto" on CUDA with one process, "on", "off".
     data_on_device: str = "auto"
-    # channels_last and torch.compile in the training step (`mmlib.step.TrainingStep`), beside
-    # bf16 (`precision`), fused AdamW and `data_on_device`: "auto" on CUDA, "on", "off".
+    # channels_last, tokens padded to max_caption_length and torch.compile in the training step
+    # (`mmlib.step.TrainingStep`); "auto" is off until a GPU run measures it faster
+    # (`FAST_PATH_MEASURED_FASTER`), "on", "off". bf16 (`precision`) and fused AdamW are CUDA's
+    # defaults either way.
     fast_path: str = "auto"
     data_dir: Path | None = None  # a dataset folder in any supported format; None: the paths above
     data_format: str = "auto"
@@ -340,10 +346,10 @@ class Config:
         return self.data_on_device == "on" or torch.device(device).type == "cuda"
 
     def resolve_fast_path(self, device: torch.device | str) -> bool:
-        """Whether the training step runs channels_last and compiled (`fast_path`; "auto": on
-        CUDA, where bf16 convolutions want channels_last; compiling takes minutes on a CPU)."""
+        """Whether the training step runs channels_last, padded and compiled (`fast_path`;
+        "auto": on CUDA once `FAST_PATH_MEASURED_FASTER`; compiling takes minutes on a CPU)."""
         if self.fast_path == "auto":
-            return torch.device(device).type == "cuda"
+            return FAST_PATH_MEASURED_FASTER and torch.device(device).type == "cuda"
         return self.fast_path == "on"
 
     def check_consistency(self) -> Config:
@@ -360,20 +366,19 @@ class Config:
         on a device of `device`'s type.
 
         `precision` (if given) replaces the config's. "auto" follows the earlier script's
-        `use_amp`: on CUDA bf16 where the card supports it, else fp16; fp32 elsewhere. Without a
-        card to ask (an estimate for a card on a machine without one), bf16 is assumed, as every
-        card in `mmlib.batch_size.GPUS` has it.
+        `use_amp`: bf16 on CUDA, fp32 elsewhere. bf16 (auto's or asked for) on a card without it
+        (`supports_bf16`) is fp16, which the Trainer scales and says so. Without a card to ask
+        (an estimate for a card on a machine without one), bf16 is assumed, as every card in
+        `mmlib.batch_size.GPUS` has it.
         """
         wanted = self.precision if precision is None else precision
         if wanted not in PRECISIONS:
             raise ConfigError(f"precision={wanted!r}: allowed values are {', '.join(PRECISIONS)}")
-        if wanted != "auto":
-            return wanted
-        if not self.use_amp or torch.device(device).type != "cuda":
-            return "fp32"
-        if torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
-            return "fp16"
-        return "bf16"
+        if wanted == "auto":
+            if not self.use_amp or torch.device(device).type != "cuda":
+                return "fp32"
+            wanted = "bf16"
+        return "fp16" if wanted == "bf16" and not supports_bf16(device) else wanted
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -430,6 +435,15 @@ PRESETS: dict[str, dict[str, Any]] = {
 REAL_CAPTIONS = {"learning_rate": 5e-4, "alignment_loss_weight": 1.0}
 PRESETS["own-cpu"] = {**PRESETS["cpu-tiny"], **REAL_CAPTIONS}
 PRESETS["own-gpu"] = {**PRESETS["base"], **REAL_CAPTIONS}  # not yet measured on a GPU
+
+
+def supports_bf16(device: torch.device | str) -> bool:
+    """Whether `device` computes in bf16 natively: a CUDA card from Ampere on (an RTX 3090 or
+    A100, not a V100 or T4, where torch would emulate it slowly); any other device, and a CUDA
+    device on a machine without one (an estimate for it), are taken to."""
+    if torch.device(device).type != "cuda" or not torch.cuda.is_available():
+        return True
+    return torch.cuda.is_bf16_supported(including_emulation=False)
 
 
 def parse_override(text: str) -> tuple[str, str]:

@@ -9,6 +9,7 @@ explores is exactly what training does.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.functional import pad
 from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
 
 from mmlib.config import Config
 from mmlib.losses import (
@@ -38,12 +40,41 @@ COMPONENTS = ("total", "image", "caption", "alignment")
 REPORTED = (*COMPONENTS, "alignment_chance")
 
 
+def notice(line: str) -> None:
+    """One line on stderr that leaves a running progress bar intact."""
+    tqdm.write(line, file=sys.stderr)
+
+
+def short_reason(error: BaseException, limit: int = 160) -> str:
+    """The error's class and the first line of its message, at most `limit` characters."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+    return reason if len(reason) <= limit else reason[: limit - 3] + "..."
+
+
 def make_optimizer(model: nn.Module, config: Config, device_type: str) -> torch.optim.AdamW:
-    """AdamW as training uses it (fused on CUDA, the per-tensor loop elsewhere)."""
-    fused = True if device_type == "cuda" else None
-    return torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay, fused=fused
-    )
+    """AdamW as training uses it: fused on CUDA, the per-tensor loop elsewhere and where the
+    fused kernel is refused (then with one line that says so)."""
+    settings = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    if device_type == "cuda":
+        try:
+            return torch.optim.AdamW(model.parameters(), fused=True, **settings)
+        except RuntimeError as error:
+            notice(f"fused AdamW refused ({short_reason(error)}); using AdamW's default one")
+    return torch.optim.AdamW(model.parameters(), **settings)
+
+
+def unfuse(optimizer: torch.optim.Optimizer) -> None:
+    """Turn a fused AdamW that has not yet kept any state into AdamW's default one, in place
+    (the scheduler and the Trainer hold this optimizer)."""
+    optimizer.state.clear()  # a failed fused step may have counted its step already
+    optimizer.defaults["fused"] = False
+    for group in optimizer.param_groups:
+        group["fused"] = False
+    # Set by a fused AdamW (and by GradScaler for it), read by the scaler and by AdamW's step.
+    optimizer._step_supports_amp_scaling = False  # type: ignore[attr-defined]
+    for name in ("grad_scale", "found_inf"):
+        optimizer.__dict__.pop(name, None)
 
 
 def autocast_for(device_type: str, precision: str) -> AbstractContextManager[Any]:
@@ -95,7 +126,10 @@ class TrainingStep:
     `fast` (`Config.resolve_fast_path`): the model and each batch's images in channels_last,
     the tokens padded to `config.max_caption_length` (so that compile sees one shape instead of
     recompiling for each batch's longest caption), and `forward` compiled with torch.compile
-    unless `compiled` is False.
+    unless `compiled` is False. Compiling happens at the first step; if it fails there, that
+    step runs again on the eager `forward` (from the same random state, no gradient kept), which
+    every later step keeps, and one line says so. Likewise a fused AdamW whose first step fails
+    becomes AdamW's default one.
     """
 
     def __init__(
@@ -124,15 +158,50 @@ class TrainingStep:
         self.clip = config.gradient_clip or math.inf
         self.memory_format = torch.channels_last if fast else torch.contiguous_format
         self.pad_to = config.max_caption_length if fast else None
+        # The eager forward while the compiled one has not yet run a step, else None.
+        self._eager_fallback: nn.Module | None = None
         if fast:
             model.to(memory_format=torch.channels_last)  # in place: the optimizer's tensors
             if compiled:
+                self._eager_fallback = self.forward
                 self.forward = torch.compile(self.forward)
 
     def __call__(self, micro_batches: Sequence[MicroBatch]) -> StepResult:
         """Accumulate the gradients of `micro_batches`, then take one optimizer step."""
         if not micro_batches:
             raise ValueError("a training step needs at least one micro-batch")
+        if self._eager_fallback is None:
+            sums, samples = self._accumulate(micro_batches)
+        else:
+            sums, samples = self._accumulate_compiling(micro_batches, self._eager_fallback)
+        finite, grad_norm = self._optimizer_step()
+        return StepResult(sums=sums, samples=samples, grad_norm=grad_norm, finite=finite)
+
+    def _accumulate_compiling(
+        self, micro_batches: Sequence[MicroBatch], eager: nn.Module
+    ) -> tuple[Tensor, int]:
+        """`_accumulate` through the compiled forward, which compiles now (forward and backward);
+        if that fails, the same micro-batches again through `eager`, from the same random state
+        and with the failed attempt's gradients dropped."""
+        state = _random_state(self.device)
+        try:
+            accumulated = self._accumulate(micro_batches)
+        except torch.OutOfMemoryError:
+            raise  # the batch does not fit: no compiler's fault
+        except Exception as error:
+            self.optimizer.zero_grad(set_to_none=True)  # the optimizer has not stepped yet
+            _set_random_state(self.device, state)
+            self.forward = eager
+            notice(
+                f"torch.compile failed at the first training step ({short_reason(error)}); "
+                "training on with the eager step (--set fast_path=off silences this)"
+            )
+            accumulated = self._accumulate(micro_batches)
+        self._eager_fallback = None
+        return accumulated
+
+    def _accumulate(self, micro_batches: Sequence[MicroBatch]) -> tuple[Tensor, int]:
+        """Forward, losses and backward of each micro-batch: the summed figures and samples."""
         sums = torch.zeros(len(REPORTED), device=self.device)
         samples = 0
         for index, (images, tokens) in enumerate(micro_batches):
@@ -148,8 +217,7 @@ class TrainingStep:
                 self.scaler.scale(losses.total / len(micro_batches)).backward()
             sums += figures * len(images) * self.world_size
             samples += len(images) * self.world_size
-        finite, grad_norm = self._optimizer_step()
-        return StepResult(sums=sums, samples=samples, grad_norm=grad_norm, finite=finite)
+        return sums, samples
 
     def losses(self, output: ModelOutput, images: Tensor, tokens: Tensor) -> tuple[Losses, Tensor]:
         """The losses to back-propagate, and the figures to report (`REPORTED`).
@@ -181,12 +249,40 @@ class TrainingStep:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
         finite = self.precision == "fp16" or not bool(torch.isfinite(grad_norm).logical_not())
         if finite:
-            self.scaler.step(self.optimizer)
+            self._step_optimizer()
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
         if self.scheduler is not None:
             self.scheduler.step()
         return finite, grad_norm
+
+    def _step_optimizer(self) -> None:
+        """`scaler.step`; a fused AdamW that fails at its first step (no state kept yet) becomes
+        AdamW's default one and steps again, with one line that says so."""
+        if not (self.optimizer.defaults.get("fused") and not self.optimizer.state):
+            self.scaler.step(self.optimizer)
+            return
+        try:
+            self.scaler.step(self.optimizer)
+        except torch.OutOfMemoryError:
+            raise
+        except RuntimeError as error:
+            unfuse(self.optimizer)
+            notice(f"fused AdamW failed ({short_reason(error)}); using AdamW's default one")
+            self.scaler.step(self.optimizer)
+
+
+def _random_state(device: torch.device) -> tuple[Tensor, Tensor | None]:
+    """The CPU generator's state and, on CUDA, the device's (dropout draws from it there)."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_random_state(device: torch.device, state: tuple[Tensor, Tensor | None]) -> None:
+    cpu, cuda = state
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state(cuda, device)
 
 
 def reported(losses: Losses, same_caption: Tensor) -> Tensor:

@@ -140,6 +140,11 @@ class Trainer:
         self.log = log if self.is_main else _silent
         self.progress = progress and self.is_main
         self.precision = config.resolve_precision(self.device)
+        if self.precision == "fp16" and config.precision != "fp16":  # bf16 wanted, not native
+            self.log(
+                "precision: this GPU has no native bf16; training in fp16 with loss scaling "
+                "(--set precision=fp32 trains in fp32)"
+            )
         self.history: list[dict[str, float]] = []
         self.steps: list[dict[str, float]] = []
         self._stop_requested = False

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+import mmlib.config
 from mmlib.config import (
     PIL_PIXEL_LIMIT,
     PRESETS,
@@ -228,10 +229,15 @@ def test_data_on_device_is_auto_on_cuda_with_one_process() -> None:
         config.data_on_device = "yes"
 
 
-def test_the_fast_path_is_auto_on_cuda_only() -> None:
+def test_the_fast_path_is_auto_on_cuda_only_once_measured_faster(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     config = Config()
+    assert not config.resolve_fast_path("cuda")  # the one GPU measurement had it slower
+    monkeypatch.setattr(mmlib.config, "FAST_PATH_MEASURED_FASTER", True)
     assert config.resolve_fast_path("cuda") and config.resolve_fast_path(torch.device("cuda", 0))
     assert not config.resolve_fast_path("cpu") and not config.resolve_fast_path("mps")
+    monkeypatch.setattr(mmlib.config, "FAST_PATH_MEASURED_FASTER", False)
     config.fast_path = "on"
     assert config.resolve_fast_path("cpu")
     config.fast_path = "off"
