@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mmlib.config import AUTO, PRESETS, Config
+from mmlib.config import AUTO, PRESETS, Config, ConfigError
 from mmlib.gpu_calibration import GpuMargin
 from mmlib.memory import (
     GIB,
@@ -26,6 +26,7 @@ from mmlib.memory import (
     measure_memory,
     run_steps,
 )
+from mmlib.model import encoder_channels
 
 # Card sizes in GiB, as the cards are sold ("80 GB"); torch.cuda reports slightly less.
 GPUS: dict[str, float] = {"rtx3090": 24, "a100-40": 40, "a100-80": 80, "h100": 80, "h200": 141}
@@ -363,3 +364,90 @@ def format_guess_comparison(
             cells = f"{row.batch_size:>5}  {guess:>8.0f} GiB  {total:>5.1f} GiB"
             lines.append(f"{cells}  {guess / total:>13.1f}x")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- before training allocates
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes a training step may allocate on `device` now: on CUDA the free memory plus what
+    this process holds already, on a CPU the RAM available; None where unknown (MPS, a system
+    without sysconf)."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device)
+    if device.type != "cpu":
+        return None
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def quick_memory_bound(config: Config, batch_size: int) -> int:
+    """A cheap upper bound on `estimate_memory`'s total, in microseconds rather than seconds:
+    the parameters 8 times over (weights, gradients, AdamW's two moments, copies) and, per sample,
+    every feature map, transformer activation and logit 16 times over, counted from the shapes
+    (tests/test_cli_numbers_and_bounds.py checks it against the estimate)."""
+    levels = encoder_channels(config)
+    size, length, width = config.image_size, config.max_caption_length, config.embedding_dim
+    image = config.image_channels * size * size
+    feature_maps = sum(c * (size >> (i + 1)) ** 2 for i, c in enumerate(levels))
+    cells = (size >> len(levels)) ** 2
+    memory = config.memory_tokens + cells
+    layers = config.num_layers + config.text_encoder_layers
+    per_layer = length * (width + config.feedforward_dim) + config.num_heads * length * (
+        length + memory
+    )
+    per_sample = (
+        image
+        + 3 * feature_maps  # encoder, decoder and the perceptual term's second encoder pass
+        + config.latent_dim
+        + memory * width * (config.num_layers + 1)
+        + layers * per_layer
+        + length * config.vocab_size
+    )
+    parameters = _parameter_count(config)
+    return 4 * (8 * parameters + 16 * batch_size * (per_sample + batch_size))
+
+
+def _parameter_count(config: Config) -> int:
+    """An upper bound on the model's parameters at `config.vocab_size` words, from its layers'
+    shapes (building it, even on the meta device, takes seconds the first time)."""
+    levels = encoder_channels(config)
+    width, latent, feed = config.embedding_dim, config.latent_dim, config.feedforward_dim
+    feature, cells = levels[-1], (config.image_size >> len(levels)) ** 2
+    convs = sum(16 * a * b for a, b in zip([config.image_channels, *levels], levels, strict=False))
+    image = 2 * convs + 2 * feature * (feature * cells + latent) + feature * feature
+    layer = 4 * width * width + 2 * width * feed  # attention and feed-forward
+    text = 2 * (config.vocab_size + config.max_caption_length) * width
+    memory = (latent + width) * (latent + config.memory_tokens * width) + cells * width
+    layers = config.text_encoder_layers * layer + config.num_layers * (layer + 4 * width**2)
+    heads = config.vocab_size * width + 6 * width * width
+    return 2 * (image + text + memory + layers + heads)
+
+
+def check_memory_fits(config: Config, device: torch.device, batch_size: int) -> None:
+    """Before training allocates: refuse a first step that the estimate (`estimate_memory`) says
+    does not fit `device`'s memory, with the estimate and the largest batch that fits. The
+    estimate takes seconds, so it is skipped where `quick_memory_bound` is under half of the
+    memory (every course run on a laptop); so is the check where the memory is unknown."""
+    capacity = available_memory(device)
+    if capacity is None or quick_memory_bound(config, batch_size) <= capacity / 2:
+        return
+    precision = config.resolve_precision(device)
+    needed = estimate_memory(config, batch_size, precision, device.type).total
+    if needed <= capacity:
+        return
+    where = f"{device} has {capacity / GIB:.1f} GiB available"
+    try:
+        fitting = recommend_batch_size(
+            config, capacity / GIB, 0.0, precision, device.type, max_batch=batch_size
+        )
+        advice = f"set batch_size={fitting} (the largest that fits) and raise grad_accum_steps"
+    except ValueError:
+        advice = "use a smaller preset or a lower image_size, latent_dim or embedding_dim"
+    raise ConfigError(
+        f"batch_size={batch_size}: the first training step needs an estimated "
+        f"{needed / GIB:.1f} GiB and {where}; {advice}"
+    )

@@ -4,14 +4,18 @@ size-batch | data synth|check` (and `demo`, `export`)."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from mmlib.batch_size import GPUS
 from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
 from mmlib.files import atomic_open, check_output_file, check_output_folder
 from mmlib.memory import GIB, PRECISIONS
+from mmlib.model import MAX_BEAM_WIDTH
+from mmlib.synthetic import MAX_IMAGE_SIZE
 
 # What `imagine --out` writes, by extension: the PIL format of each.
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -32,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--out", type=Path, default=Path("data/synthetic"), help="output folder")
     synth.add_argument("--n", type=int, default=5141, help="images to train and validate on")
     synth.add_argument("--test-n", type=int, default=514, help="test images, drawn apart (0: none)")
-    synth.add_argument("--image-size", type=int, default=128, help="side in pixels")
+    synth.add_argument(
+        "--image-size",
+        type=_int_between(16, MAX_IMAGE_SIZE),
+        default=128,
+        help=f"side in pixels (16 to {MAX_IMAGE_SIZE})",
+    )
     synth.add_argument("--seed", type=int, default=42, help="dataset seed")
     synth.set_defaults(handler=_data_synth)
 
@@ -47,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, help="a config.json to start from (not --preset)")
     train.add_argument("--batch-size", help='an integer, or "auto" to size it to the device')
     train.add_argument("--epochs", type=int, dest="num_epochs")
-    train.add_argument("--lr", type=float, dest="learning_rate")
+    train.add_argument(
+        "--lr", type=_number_in(0.0, 10.0, low_open=True), dest="learning_rate", help="(0, 10]"
+    )
     train.add_argument("--metadata", type=Path, dest="metadata_path", help="seed metadata JSON")
     train.add_argument("--images", type=Path, dest="images_dir", help="seed images folder")
     train.add_argument("--data", type=Path, dest="data_dir", help="a dataset folder or file")
@@ -86,9 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     caption.add_argument("run", help="a run folder, a run name or 'latest'")
     caption.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     caption.add_argument(
-        "--beam", type=_positive_int, metavar="WIDTH", help="beam search of this width (>= 1)"
+        "--beam",
+        type=_int_between(1, MAX_BEAM_WIDTH),
+        metavar="WIDTH",
+        help=f"beam search of this width (1 to {MAX_BEAM_WIDTH})",
     )
-    caption.add_argument("--length-penalty", type=float, default=0.6)
+    caption.add_argument(
+        "--length-penalty", type=_number_in(0.0, 5.0), default=0.6, help="beam search's, 0 to 5"
+    )
     caption.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     caption.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     caption.set_defaults(handler=_caption)
@@ -147,7 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     size.add_argument(
         "--batch-sizes", type=_int_list, default=(8, 16, 32, 64), help="comma-separated"
     )
-    size.add_argument("--headroom", type=float, default=0.1, help="share of the card kept free")
+    size.add_argument(
+        "--headroom",
+        type=_number_in(0.0, 1.0, high_open=True),
+        default=0.1,
+        help="share of the card kept free, [0, 1)",
+    )
     size.add_argument(
         "--measure", action="store_true", help="also measure each step on this machine's device"
     )
@@ -173,15 +194,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_int(text: str) -> int:
-    """An integer >= 1 (argparse type)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected an integer >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text}: must be >= 1")
-    return value
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    """An argparse type: an integer from `low` to `high`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected an integer >= {low} and <= {high}"
+            ) from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text}: must be >= {low}")
+        if value > high:
+            raise argparse.ArgumentTypeError(f"{text}: must be <= {high}")
+        return value
+
+    return parse
+
+
+def _number_in(
+    low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite number from `low` to `high` (each end excluded if open)."""
+    allowed = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected a number in {allowed}") from None
+        too_low = value <= low if low_open else value < low
+        too_high = value >= high if high_open else value > high
+        if not math.isfinite(value) or too_low or too_high:
+            raise argparse.ArgumentTypeError(f"{text}: out of range: allowed {allowed}")
+        return value
+
+    return parse
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -221,7 +270,28 @@ def train_config(args: argparse.Namespace) -> Config:
     options = {
         name: getattr(args, name) for name in _TRAIN_FIELDS if getattr(args, name) is not None
     }
-    return config.with_overrides({**options, **overrides})
+    config = config.with_overrides({**options, **overrides})
+    _refuse_missing_data_paths(config, {**options, **overrides})
+    return config
+
+
+# The data paths the command line can give: field -> (option, what it must be).
+_DATA_PATHS = {"metadata_path": ("--metadata", "file"), "images_dir": ("--images", "folder")}
+
+
+def _refuse_missing_data_paths(config: Config, given: Mapping[str, Any]) -> None:
+    """A --metadata or --images given that does not exist is an error: only the defaults fall
+    back to the synthetic set (a fresh clone trains on it), never a typo."""
+    for name, (option, kind) in _DATA_PATHS.items():
+        path = getattr(config, name)
+        exists = path.is_file() if kind == "file" else path.is_dir()
+        if name in given and not exists:
+            raise ConfigError(f"{option} {path}: no such {kind}; check the path ({name})")
+    if "images_dir" in given and config.data_dir is None and not config.metadata_path.is_file():
+        raise ConfigError(
+            f"--images {config.images_dir} given, but there is no metadata at "
+            f"{config.metadata_path}; pass --metadata with the images' JSON file"
+        )
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -354,11 +424,8 @@ def _size_batch(args: argparse.Namespace) -> int:
 def _data_synth(args: argparse.Namespace) -> int:
     from mmlib.synthetic import generate
 
-    if args.n < 1 or args.image_size < 16 or args.test_n < 0:
-        raise ConfigError(
-            f"--n={args.n}, --image-size={args.image_size}, --test-n={args.test_n}: "
-            "need n >= 1, size >= 16, test-n >= 0"
-        )
+    if args.n < 1 or args.test_n < 0:
+        raise ConfigError(f"--n={args.n}, --test-n={args.test_n}: need n >= 1, test-n >= 0")
     check_output_folder(args.out, "--out")
     summary = generate(
         args.out, n=args.n, image_size=args.image_size, seed=args.seed, test_n=args.test_n

@@ -33,6 +33,10 @@ AUTO = "auto"  # batch_size="auto": the Trainer picks one (mmlib.memory.resolve_
 # Fitting imagine.pt: its flow's one-cycle schedule warms up over 5% of the steps and divides by
 # that share less one step (`mmlib.imagine.train_flow`), so it needs 2 / 0.05 = 40 steps.
 MIN_IMAGINE_STEPS = 40
+# Caps on the sizes that allocate, far past any sane run, so a typo (latent_dim=100000000 asked
+# for 51 GB) is refused at once: widths, vocabulary words.
+MAX_WIDTH = 65_536
+MAX_VOCABULARY = 1_000_000
 # Whether fast_path="auto" compiles on CUDA. The one GPU measurement (README: an H100, seed-large
 # at batch 16) had the plain fp32 step faster, 27.6 against 24.9 steps/s for bf16, channels_last,
 # fused AdamW and torch.compile; set it once `make gpu-check` measures the fast path faster.
@@ -129,12 +133,12 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "max_image_pixels": _int_range(1, PIL_PIXEL_LIMIT),
     "image_size": _image_size,
     "resize_mode": _choice(RESIZE_MODES),
-    "latent_dim": _int_range(1),
+    "latent_dim": _int_range(1, MAX_WIDTH),
     "image_channels": _int_range(1, 4),
-    "vocab_size": _int_range(5),
+    "vocab_size": _int_range(5, MAX_VOCABULARY),
     "min_freq": _int_range(1),
     "max_caption_length": _int_range(3, 4096),
-    "embedding_dim": _int_range(1),
+    "embedding_dim": _int_range(1, MAX_WIDTH),
     "batch_size": _batch_size,
     "num_epochs": _int_range(1),
     "learning_rate": _float_range(0.0, 10.0, low_open=True),
@@ -160,7 +164,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "num_heads": _int_range(1, 64),
     "num_layers": _int_range(1, 48),
     "text_encoder_layers": _int_range(1, 48),
-    "feedforward_dim": _int_range(1),
+    "feedforward_dim": _int_range(1, 4 * MAX_WIDTH),
     "memory_tokens": _int_range(1, 256),
     "dropout": _float_range(0.0, 0.9),
     "causal_caption_mask": _boolean,

@@ -25,6 +25,9 @@ MIN_FEATURE_SIZE = 4
 CHANNEL_MULTIPLIERS = (1, 2, 4, 8, 8)  # train_production.py's 64-128-256-512-512 at width 64
 LOGIT_SCALE_INIT = math.log(1 / 0.07)  # CLIP's initial temperature
 LOGIT_SCALE_MAX = 100.0
+# The widest beam `generate` searches: each beam holds a caption and its scores; 64 is past any
+# gain in caption quality, and a width of 100,000 asked for gigabytes.
+MAX_BEAM_WIDTH = 64
 EMBEDDING_INIT_STD = 0.02
 
 DecodeMethod = Literal["greedy", "beam"]
@@ -391,8 +394,8 @@ class MultimodalModel(nn.Module):
             )
         if method not in ("greedy", "beam"):
             raise ValueError(f"method={method!r}: expected 'greedy' or 'beam'")
-        if beam_width < 1:
-            raise ValueError(f"beam_width={beam_width}: must be >= 1")
+        if not 1 <= beam_width <= MAX_BEAM_WIDTH:
+            raise ValueError(f"beam_width={beam_width}: must be from 1 to {MAX_BEAM_WIDTH}")
         was_training = self.training
         self.eval()
         try:

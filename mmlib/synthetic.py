@@ -35,6 +35,7 @@ PREFIX = "An engraving depicting"
 # Test images are items numbered from here: their seeds are drawn apart from the training and
 # validation images' (items 0..n-1), so adding a test set moves no training or validation image.
 TEST_INDEX_START = 1_000_000
+MAX_IMAGE_SIZE = 4096  # Config.image_size's cap; 30000 met PIL's decompression-bomb limit
 # The metadata field, and its value, that mark a record as a test image.
 SPLIT_FIELD, TEST_SPLIT = "split", "test"
 METADATA_PATH = Path("metadata") / "engraving_metadata.json"
@@ -774,8 +775,11 @@ def generate(
     under processed/engraving/resized/, then, last and atomically, metadata/engraving_metadata.json.
     The same seed gives the same dataset, pixel for pixel, whatever the number of workers; the
     first `n` records do not depend on `test_n`."""
-    if n < 1 or image_size < 16:
-        raise ValueError(f"need n >= 1 and image_size >= 16, got n={n}, image_size={image_size}")
+    if n < 1 or not 16 <= image_size <= MAX_IMAGE_SIZE:
+        raise ValueError(
+            f"need n >= 1 and 16 <= image_size <= {MAX_IMAGE_SIZE}, got n={n}, "
+            f"image_size={image_size}"
+        )
     if n > TEST_INDEX_START or test_n < 0:
         raise ValueError(
             f"need n <= {TEST_INDEX_START} (where the test images' numbers start) and "

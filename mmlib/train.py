@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from mmlib import checkpoint as ckpt
-from mmlib.batch_size import out_of_memory_message, resolve_batch_size
+from mmlib.batch_size import check_memory_fits, out_of_memory_message, resolve_batch_size
 from mmlib.config import AUTO, Config, ConfigError, get_device
 from mmlib.data import SplitData, load_split
 from mmlib.dataset import CaptionDataset, DeviceLoader, make_loader, set_loader_epoch
@@ -129,6 +129,7 @@ class Trainer:
         self.world_size, self.rank, self.device = _distributed_context(get_device(config))
         if config.batch_size == AUTO:
             config = self.config = config.with_overrides({"batch_size": self._auto_batch_size()})
+        check_memory_fits(config, self.device, int(config.batch_size) // self.world_size)
         if config.batch_size % self.world_size:
             raise ConfigError(
                 f"batch_size={config.batch_size} is the global batch and must be divisible by "

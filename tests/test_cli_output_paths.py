@@ -56,8 +56,8 @@ IMAGINE = ["imagine", "{run}", "a ship"]
 CURVES = ["curves", "{run}"]
 EXPORT = ["export", "{run}", "--format", "torch-export"]
 
-# Each case (data synth's progress bar aside): argv ({root}, {run}: the fixture's), the simulated fault or "", then the words the
-# one line must hold: the path or option, and what to do.
+# Each case: argv ({root}, {run}: the fixture's), the simulated fault or "", then the words the
+# one line must hold (beside data synth's progress bar): the path or option, and what to do.
 CASES: dict[str, tuple[list[str], str, list[str]]] = {
     "imagine --out without extension": (
         [*IMAGINE, "--out", "{root}/noext"],
