@@ -8,17 +8,26 @@ into an image (`Predictor.imagine`), shown enlarged. Both are also API endpoints
 
 Gradio is an optional extra (`pip install -e ".[demo]"`): it is imported only when a demo is
 built. The callbacks (`caption_image`, `imagine_image`, ...) are plain functions of the
-predictor, testable without a server.
+predictor, testable without a server. Each request gives its memory back when it ends
+(`release_memory`), and a launched demo keeps its uploads in a folder of its own, removed when it
+stops.
 """
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import functools
+import gc
 import os
+import shutil
 import socket
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from PIL import Image
@@ -42,6 +51,8 @@ NEAREST_HEADERS = ["caption", "cosine"]
 MAX_UPLOAD = "20mb"  # gradio refuses larger uploads before they reach the app
 # Uploads whose header claims more pixels are refused before decoding; JPEGs decode downscaled.
 UPLOAD_MAX_PIXELS = 4096 * 4096
+UPLOADS_VARIABLE = "GRADIO_TEMP_DIR"  # where gradio keeps uploads and the files it serves
+_Result = TypeVar("_Result")
 
 
 class DemoDependencyError(ImportError):
@@ -153,6 +164,25 @@ def imagine_image(predictor: Predictor, caption: str | None) -> Image.Image:
     return enlarge(predictor.imagine([caption])[0])
 
 
+def release_memory() -> None:
+    """Give what a request freed back to the system. Decoding a 4096x4096 upload frees about
+    200 MB that glibc's malloc would otherwise keep for good; `malloc_trim` returns it (where
+    the C library has no such call, freeing is left to it)."""
+    gc.collect()
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, or None on other C libraries (macOS, musl, Windows)."""
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
 # --------------------------------------------------------------------------- the app
 
 
@@ -188,17 +218,32 @@ def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Bloc
     pool_embeddings = embed_pool(predictor, pool)
     unavailable = imagine_unavailable(predictor)
 
-    def on_caption(upload: dict[str, Any] | None) -> tuple[str, str, list[list[Any]]]:
+    # glibc keeps what a thread frees in that thread's own arena, and gradio hands requests to
+    # any of its worker threads: all of them run on this one thread, which frees after each.
+    requests = ThreadPoolExecutor(1, thread_name_prefix="mmlib-demo")
+
+    def served(work: Callable[[], _Result]) -> _Result:
+        """`work()` on the demo's request thread, its memory given back after; a
+        DemoInputError is the user's message."""
+
+        def run() -> _Result:
+            try:
+                return work()
+            finally:
+                release_memory()
+
         try:
-            return caption_image(predictor, uploaded_path(upload), pool, pool_embeddings)
+            return requests.submit(run).result()
         except DemoInputError as error:
             raise gr.Error(str(error), print_exception=False) from None  # a user's input
 
+    def on_caption(upload: dict[str, Any] | None) -> tuple[str, str, list[list[Any]]]:
+        return served(
+            lambda: caption_image(predictor, uploaded_path(upload), pool, pool_embeddings)
+        )
+
     def on_imagine(caption: str | None) -> Image.Image:
-        try:
-            return imagine_image(predictor, caption)
-        except DemoInputError as error:
-            raise gr.Error(str(error), print_exception=False) from None  # a user's input
+        return served(lambda: imagine_image(predictor, caption))
 
     name = Path(predictor.run_dir).name if predictor.run_dir else "a run"
     size = predictor.config.image_size
@@ -250,6 +295,40 @@ def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Bloc
     return demo
 
 
+class _UploadFolder:
+    """A new folder for a demo's uploads (and the files it serves): GRADIO_TEMP_DIR points into
+    it while the demo runs, and `remove` deletes it and puts GRADIO_TEMP_DIR back. Gradio itself
+    keeps uploads for good."""
+
+    def __init__(self) -> None:
+        self.previous = os.environ.get(UPLOADS_VARIABLE)
+        self.path = Path(tempfile.mkdtemp(prefix="mmlib-demo-uploads-", dir=self.previous))
+        os.environ[UPLOADS_VARIABLE] = str(self.path)
+        atexit.register(self.remove)  # a demo the process ends without closing
+
+    def remove(self) -> None:
+        """Delete the folder and what is in it; restore GRADIO_TEMP_DIR."""
+        shutil.rmtree(self.path, ignore_errors=True)
+        if os.environ.get(UPLOADS_VARIABLE) == str(self.path):
+            if self.previous is None:
+                del os.environ[UPLOADS_VARIABLE]
+            else:
+                os.environ[UPLOADS_VARIABLE] = self.previous
+        atexit.unregister(self.remove)
+
+    def removed_on_close(self, demo: gradio.Blocks) -> None:
+        """Make `demo.close()` (Ctrl+C included) remove the folder after stopping the server."""
+        close = demo.close
+
+        def close_and_remove(verbose: bool = True) -> None:
+            try:
+                close(verbose)
+            finally:
+                self.remove()
+
+        demo.close = close_and_remove  # type: ignore[method-assign]
+
+
 def port_is_free(port: int, host: str = HOST) -> bool:
     """Whether a server could listen on `host:port` now."""
     with socket.socket() as probe:
@@ -278,7 +357,8 @@ def launch_demo(
     """Load a run, build its demo and serve it on 127.0.0.1 (`port=None`: a free port).
 
     With `block=True` this returns when the server stops (Ctrl+C); with `block=False` it returns
-    the running app at once: its URL is `demo.local_url`, and `demo.close()` stops it.
+    the running app at once: its URL is `demo.local_url`, and `demo.close()` stops it. Uploads
+    go to a folder of the demo's own (GRADIO_TEMP_DIR while it runs), removed when it stops.
     """
     if port is not None and not 1 <= port <= 65535:
         raise ConfigError(
@@ -300,19 +380,25 @@ def launch_demo(
             file=sys.stderr,
         )
         pool = []
-    demo = build_demo(predictor, pool)
-    demo.launch(
-        server_name=HOST,
-        server_port=port,
-        share=False,
-        inbrowser=False,
-        prevent_thread_lock=True,
-        quiet=True,
-        show_error=True,
-        max_file_size=MAX_UPLOAD,
-        ssr_mode=False,
-        mcp_server=False,
-    )
+    uploads = _UploadFolder()  # before the app is built: gradio reads it then
+    try:
+        demo = build_demo(predictor, pool)
+        demo.launch(
+            server_name=HOST,
+            server_port=port,
+            share=False,
+            inbrowser=False,
+            prevent_thread_lock=True,
+            quiet=True,
+            show_error=True,
+            max_file_size=MAX_UPLOAD,
+            ssr_mode=False,
+            mcp_server=False,
+        )
+    except BaseException:
+        uploads.remove()
+        raise
+    uploads.removed_on_close(demo)
     print(f"mmlib demo of {predictor.run_dir} at {demo.local_url}", flush=True)
     if block:
         try:
