@@ -242,14 +242,17 @@ class Trainer:
         log(f"Encoded shape: {encoded.shape}")
         log(f"Decoded: {self.tokenizer.decode(encoded)}")
 
-        if self.resume_state is not None:  # everything loads before anything is written
+        # Everything loads before anything is written or removed: a fresh run refused for its
+        # data or model leaves an earlier run under its name as it was.
+        if self.resume_state is not None:
             self._restore(self.resume_state)
+        elif self.is_main:
+            self._clear_earlier_run()
         self._write_run_files()
 
     def _open_folders(self) -> None:
         """Before the expensive work: check that the run folder and the image cache can be
-        written, and remove what saves killed midway left in the run folder (and, for a fresh
-        run, an earlier run's outputs)."""
+        written, and remove what saves killed midway left in the run folder."""
         if self._restart_note:
             self.log(self._restart_note)
         if self.is_main:
@@ -258,8 +261,6 @@ class Trainer:
             if removed:
                 names = ", ".join(path.name for path in removed)
                 self.log(f"Removed {len(removed)} temporary file(s) of interrupted saves: {names}")
-            if self.resume_state is None:
-                self._clear_earlier_run()
         check_writable(self.config.cache_dir, "set cache_dir to a writable folder")
 
     def _clear_earlier_run(self) -> None:

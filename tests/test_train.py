@@ -17,7 +17,7 @@ from mmlib.config import Config
 from mmlib.dataset import DeviceLoader, collate_batch
 from mmlib.losses import compute_losses
 from mmlib.model import MultimodalModel
-from mmlib.readers import check_dataset
+from mmlib.readers import DatasetError, check_dataset
 from mmlib.step import REPORTED
 from mmlib.tokenizer import ProductionTokenizer
 from mmlib.train import (
@@ -199,6 +199,18 @@ def test_a_fresh_run_under_an_earlier_runs_name_replaces_its_files(tiny_config, 
     assert not (run / "metrics.json").exists()
     assert len(read_rows(run / "history.csv")) == 1
     assert any("held an earlier run" in line and "--resume tiny" in line for line in lines)
+
+
+def test_a_fresh_run_refused_for_its_data_leaves_the_earlier_run_as_it_was(
+    tiny_config, tmp_path
+) -> None:
+    Trainer(tiny_config(num_epochs=1), progress=False).fit()
+    run = tmp_path / "checkpoints" / "tiny"
+    before = {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()}
+    missing = tmp_path / "no-such-dataset"
+    with pytest.raises(DatasetError):
+        Trainer(tiny_config(num_epochs=1, data_dir=missing), progress=False).fit()
+    assert {path.name: path.read_bytes() for path in run.iterdir() if path.is_file()} == before
 
 
 # 63 training samples at batch 9: 7 batches per epoch, accumulated in groups of 3, 3 and 1.
