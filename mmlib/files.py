@@ -141,9 +141,7 @@ def check_writable(folder: str | os.PathLike[str], remedy: str) -> None:
         raise write_error(folder, error, f", or {remedy}") from error
 
 
-def check_output_file(
-    path: str | os.PathLike[str], option: str, extensions: Sequence[str]
-) -> Path:
+def check_output_file(path: str | os.PathLike[str], option: str, extensions: Sequence[str]) -> Path:
     """Before any work: refuse an output file `path` (given as `option`, e.g. "--out") that is a
     folder, whose extension is not one of `extensions` (".png", ...), or that lies under a file;
     then make its folder and check that it can be written (`check_writable`)."""
