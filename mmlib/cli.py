@@ -491,5 +491,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (*known, *bad_inputs, FileExistsError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {error_line(error)}", file=sys.stderr)
         return 2
+
+
+def error_line(error: Exception) -> str:
+    """The one line a refused command prints: the library's own message on one line, or, for an
+    error the system raised about a path, the path and what is wrong, never a raw "[Errno N]"."""
+    if type(error) in (FileExistsError, FileNotFoundError) and error.filename is not None:
+        reason = (error.strerror or "cannot be used").lower()
+        return f"{error.filename}: {reason}; check the path"
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mmlib.cli import main
+from mmlib.cli import error_line, main
 
 
 def test_data_synth_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -77,3 +78,10 @@ def test_resume_starts_from_the_runs_own_config(tmp_path) -> None:
     assert (config.num_epochs, config.learning_rate) == (30, 3e-3)
     more = build_parser().parse_args(["train", "--resume", str(tmp_path / "r"), "--epochs", "40"])
     assert train_config(more).num_epochs == 40
+
+
+def test_an_error_about_a_path_is_one_line_without_a_raw_errno() -> None:
+    missing = FileNotFoundError(errno.ENOENT, "No such file or directory", "/no/such.png")
+    assert error_line(missing) == "/no/such.png: no such file or directory; check the path"
+    assert "Errno" not in error_line(FileExistsError(errno.EEXIST, "File exists", "out"))
+    assert error_line(ValueError("first line\n  second line\n")) == "first line second line"
