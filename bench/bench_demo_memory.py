@@ -33,7 +33,7 @@ from mmlib.demo import build_demo
 from mmlib.imagine import IMAGINE_FILE, Imagination
 from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 MIB = 2**20
 ALLOWED_GROWTH_MIB = 50
@@ -55,7 +55,7 @@ def write_run(run_dir: Path) -> Path:
     """An untrained tiny run: config, tokenizer, best.pt and imagine.pt."""
     config = Config.preset("cpu-tiny").with_overrides({"run_name": run_dir.name})
     config.save(run_dir / CONFIG_FILE)
-    tokenizer = ProductionTokenizer(100).build_vocab(CAPTIONS)
+    tokenizer = WordTokenizer(100).build_vocab(CAPTIONS)
     save_run_tokenizer(tokenizer, run_dir)
     torch.manual_seed(0)
     save_checkpoint(MultimodalModel(config, len(tokenizer)).state_dict(), run_dir / BEST_FILE)

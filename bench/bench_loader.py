@@ -25,7 +25,7 @@ from mmlib.dataset import CaptionDataset, make_loader, set_loader_epoch
 from mmlib.images import build_image_cache, load_image
 from mmlib.readers import load_records
 from mmlib.synthetic import generate
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 TARGET = 5.0
 
@@ -91,7 +91,7 @@ def main() -> None:
             f"{images.numel() / 2**20:.0f} MiB); reopening it: {reopened:.3f} s"
         )
 
-        tokenizer = ProductionTokenizer().build_vocab(c for r in records for c in r.captions)
+        tokenizer = WordTokenizer().build_vocab(c for r in records for c in r.captions)
         cached = CaptionDataset(records, images, tokenizer, max_length=100)
         decoding = DecodingDataset(cached, size)
         cached_rate, cached_s = epoch_rate(cached, args.batch_size, args.workers)

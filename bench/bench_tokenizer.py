@@ -1,4 +1,4 @@
-"""Time `ProductionTokenizer.batch_encode` on the 5,141 captions of the synthetic set."""
+"""Time `WordTokenizer.batch_encode` on the 5,141 captions of the synthetic set."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
 
     captions = [record["caption"] for record in json.loads(args.metadata.read_text())]
     start = time.perf_counter()
-    tokenizer = ProductionTokenizer().build_vocab(captions)
+    tokenizer = WordTokenizer().build_vocab(captions)
     build_s = time.perf_counter() - start
     timings = []
     for _ in range(args.repeats):

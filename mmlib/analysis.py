@@ -227,9 +227,9 @@ def _parameters(history: RunHistory) -> int | None:
         import torch
 
         from mmlib.model import MultimodalModel
-        from mmlib.tokenizer import ProductionTokenizer
+        from mmlib.tokenizer import WordTokenizer
 
-        tokenizer = ProductionTokenizer.from_file(history.path / TOKENIZER_FILE)
+        tokenizer = WordTokenizer.from_file(history.path / TOKENIZER_FILE)
         with torch.device("meta"):
             model = MultimodalModel(history.config, len(tokenizer))
         return sum(p.numel() for p in model.parameters())

@@ -24,7 +24,7 @@ from mmlib.images import to_pixels
 from mmlib.model import MultimodalModel
 from mmlib.readers import Record
 from mmlib.synthetic import Box, noun_kind
-from mmlib.tokenizer import END_ID, PAD_ID, START_ID, UNK, ProductionTokenizer
+from mmlib.tokenizer import END_ID, PAD_ID, START_ID, UNK, WordTokenizer
 
 CaptionSource = Literal["generated", "reference"]
 
@@ -122,7 +122,7 @@ class CaptionAttention:
 
 def caption_attention(
     model: MultimodalModel,
-    tokenizer: ProductionTokenizer,
+    tokenizer: WordTokenizer,
     images: Tensor,
     tokens: Tensor | None = None,
 ) -> list[CaptionAttention]:
@@ -142,7 +142,7 @@ def caption_attention(
 
 
 def _words_with_attention(
-    image: Tensor, row: Tensor, maps: Tensor, latent: Tensor, tokenizer: ProductionTokenizer
+    image: Tensor, row: Tensor, maps: Tensor, latent: Tensor, tokenizer: WordTokenizer
 ) -> CaptionAttention:
     """One caption's words (as `tokenizer.decode` reads `row`) with the maps that predicted them."""
     words: list[str] = []
@@ -248,7 +248,7 @@ def measure_subject_attention(
 
 def subject_attention_share(
     model: MultimodalModel,
-    tokenizer: ProductionTokenizer,
+    tokenizer: WordTokenizer,
     records: Sequence[Record],
     images: Tensor,
     captions: CaptionSource = "generated",

@@ -25,7 +25,7 @@ import torch
 from mmlib.config import Config, resolve_device
 from mmlib.files import atomic_write_bytes, atomic_write_text, read_json
 from mmlib.model import MultimodalModel
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -35,7 +35,7 @@ LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
-VOCABULARY_KEY = "vocabulary_sha256"  # in the manifest: `ProductionTokenizer.fingerprint()`
+VOCABULARY_KEY = "vocabulary_sha256"  # in the manifest: `WordTokenizer.fingerprint()`
 RETRAIN = "train the run again (python -m mmlib train)"
 RUN_CONFIG_REMEDY = f"put back the run's own {CONFIG_FILE}, or {RETRAIN}"
 
@@ -145,7 +145,7 @@ def resolve_run(run: str | os.PathLike[str], checkpoint_dir: str | os.PathLike[s
     )
 
 
-def save_run_tokenizer(tokenizer: ProductionTokenizer, run_dir: str | os.PathLike[str]) -> None:
+def save_run_tokenizer(tokenizer: WordTokenizer, run_dir: str | os.PathLike[str]) -> None:
     """Write `tokenizer.json`, then the fingerprint of its vocabulary in `manifest.json`, which
     every load of the run's weights checks (`best.pt` stays a bare `state_dict`)."""
     run_dir = Path(run_dir)
@@ -153,7 +153,7 @@ def save_run_tokenizer(tokenizer: ProductionTokenizer, run_dir: str | os.PathLik
     record_vocabulary(tokenizer, run_dir)
 
 
-def record_vocabulary(tokenizer: ProductionTokenizer, run_dir: str | os.PathLike[str]) -> Path:
+def record_vocabulary(tokenizer: WordTokenizer, run_dir: str | os.PathLike[str]) -> Path:
     """Write `manifest.json`: the fingerprint of `tokenizer`'s vocabulary, as the run's own."""
     manifest = {VOCABULARY_KEY: tokenizer.fingerprint()}
     return atomic_write_text(Path(run_dir) / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
@@ -161,13 +161,13 @@ def record_vocabulary(tokenizer: ProductionTokenizer, run_dir: str | os.PathLike
 
 def load_run_tokenizer(
     run_dir: str | os.PathLike[str], *, check_vocabulary: bool = True
-) -> ProductionTokenizer:
+) -> WordTokenizer:
     """The run's `tokenizer.json`, refused when its vocabulary is not the one `manifest.json`
     records for the weights (they would write garbled captions with it), or when there is no
     manifest to check it against (`python -m mmlib trust-vocabulary RUN` records one after
     showing captions). `check_vocabulary=False` skips the check: for that command only."""
     run_dir = Path(run_dir)
-    tokenizer = ProductionTokenizer.from_file(run_dir / TOKENIZER_FILE)
+    tokenizer = WordTokenizer.from_file(run_dir / TOKENIZER_FILE)
     if not check_vocabulary:
         return tokenizer
     recorded = _recorded_fingerprint(run_dir / MANIFEST_FILE)
@@ -327,7 +327,7 @@ def load_model(
     device: str | torch.device = "cpu",
     *,
     check_vocabulary: bool = True,
-) -> tuple[MultimodalModel, ProductionTokenizer, Config]:
+) -> tuple[MultimodalModel, WordTokenizer, Config]:
     """A ready model (eval mode), its tokenizer and config from a run folder, name or `latest`,
     on `device` (a name `mmlib.config.resolve_device` accepts). `check_vocabulary`: see
     `load_run_tokenizer`."""

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mmlib.images import to_pixels
 from mmlib.readers import Record
-from mmlib.tokenizer import PAD_ID, ProductionTokenizer
+from mmlib.tokenizer import PAD_ID, WordTokenizer
 
 
 def shift_image(image: torch.Tensor, dx: int, dy: int) -> torch.Tensor:
@@ -41,7 +41,7 @@ class CaptionDataset(Dataset[dict[str, Any]]):
         self,
         records: Sequence[Record],
         images_uint8: torch.Tensor,
-        tokenizer: ProductionTokenizer,
+        tokenizer: WordTokenizer,
         max_length: int,
         seed: int = 0,
         train: bool = True,

@@ -42,7 +42,7 @@ from mmlib.files import (
 from mmlib.imagine import CANDIDATES, IMAGINE_FILE, Imagination, imagine_pixels
 from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel
-from mmlib.tokenizer import START_ID, ProductionTokenizer
+from mmlib.tokenizer import START_ID, WordTokenizer
 
 FORMATS = ("onnx", "torch-export")
 SUFFIXES = {"onnx": ".onnx", "torch-export": ".pt2"}
@@ -204,10 +204,10 @@ def export_run(
         "files": files,
         "skipped": skipped,
         "special_tokens": {
-            "pad_id": ProductionTokenizer.pad_id,
-            "start_id": ProductionTokenizer.start_id,
-            "end_id": ProductionTokenizer.end_id,
-            "unk_id": ProductionTokenizer.unk_id,
+            "pad_id": WordTokenizer.pad_id,
+            "start_id": WordTokenizer.start_id,
+            "end_id": WordTokenizer.end_id,
+            "unk_id": WordTokenizer.unk_id,
         },
         "max_caption_length": max_length,
         "image_size": size,

@@ -32,7 +32,7 @@ from mmlib.data import load_split
 from mmlib.images import build_image_cache, to_pixels
 from mmlib.model import MultimodalModel
 from mmlib.readers import Record
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 IMAGINE_FILE = "imagine.pt"
 # Chosen on the cpu-tiny validation round trip with one draw per caption (6,000 steps): 32
@@ -232,7 +232,7 @@ def image_latents(model: MultimodalModel, images: Tensor, batch_size: int = 256)
 @torch.no_grad()
 def caption_embeddings(
     model: MultimodalModel,
-    tokenizer: ProductionTokenizer,
+    tokenizer: WordTokenizer,
     captions: Sequence[str],
     batch_size: int = 256,
 ) -> Tensor:
@@ -244,7 +244,7 @@ def caption_embeddings(
 
 def fit_imagination(
     model: MultimodalModel,
-    tokenizer: ProductionTokenizer,
+    tokenizer: WordTokenizer,
     records: Sequence[Record],
     images: Tensor,
     steps: int = 4000,

@@ -34,7 +34,7 @@ from mmlib.imagine import (
     load_imagination,
 )
 from mmlib.model import DecodeMethod, MultimodalModel
-from mmlib.tokenizer import ProductionTokenizer, words
+from mmlib.tokenizer import WordTokenizer, words
 
 ImageInput = str | os.PathLike[str] | Image.Image | Tensor
 # Kind -> count of the subjects a caption names: only a data set with a caption grammar has one
@@ -128,7 +128,7 @@ class Predictor:
     def __init__(
         self,
         model: MultimodalModel,
-        tokenizer: ProductionTokenizer,
+        tokenizer: WordTokenizer,
         config: Config,
         imagination: Imagination | None = None,
         run_dir: Path | None = None,
@@ -318,7 +318,7 @@ class Predictor:
 
 def vocabulary_samples(
     run_dir: str | os.PathLike[str], count: int = 4
-) -> tuple[ProductionTokenizer, list[tuple[str, str]]]:
+) -> tuple[WordTokenizer, list[tuple[str, str]]]:
     """The run's tokenizer, unchecked, and (reference, greedy caption) for the first `count`
     images of its validation split: what `python -m mmlib trust-vocabulary` shows before it
     records the vocabulary (with another vocabulary than the weights', captions are garbled)."""

@@ -29,7 +29,7 @@ from mmlib.inference import CaptionSubjects, Predictor
 from mmlib.model import MultimodalModel
 from mmlib.readers import Record
 from mmlib.synthetic import subjects_in_caption
-from mmlib.tokenizer import ProductionTokenizer, normalize
+from mmlib.tokenizer import WordTokenizer, normalize
 
 RECALL_KS = (1, 5, 10)
 # One process evaluates (rank 0 under torchrun): a torchmetrics metric must not gather its state
@@ -230,7 +230,7 @@ def _batches(count: int, size: int) -> list[slice]:
 @torch.no_grad()
 def evaluate_captioning(
     model: MultimodalModel,
-    tokenizer: ProductionTokenizer,
+    tokenizer: WordTokenizer,
     records: Sequence[Record],
     images: Tensor,
     batch_size: int = 128,
@@ -245,9 +245,9 @@ def evaluate_captioning(
     model.eval()
     shuffle = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed))
     tokens = tokenizer.batch_encode([r.captions[0] for r in records], model.max_caption_length)
-    perplexity = Perplexity(
-        ignore_index=ProductionTokenizer.pad_id, sync_on_compute=SYNC_ON_COMPUTE
-    ).to(device)
+    perplexity = Perplexity(ignore_index=WordTokenizer.pad_id, sync_on_compute=SYNC_ON_COMPUTE).to(
+        device
+    )
 
     greedy, beam, embeddings, reconstructions = [], [], [], []
     correct, correct_shuffled, counted = 0, 0, 0
@@ -326,7 +326,7 @@ def evaluate_captioning(
 def _teacher_forced_hits(logits: Tensor, tokens: Tensor) -> tuple[int, int]:
     """Correctly predicted next tokens and the number of non-pad targets."""
     targets = tokens[:, 1:]
-    mask = targets != ProductionTokenizer.pad_id
+    mask = targets != WordTokenizer.pad_id
     return int(((logits.argmax(-1) == targets) & mask).sum()), int(mask.sum())
 
 

@@ -1,5 +1,6 @@
-"""`ProductionTokenizer`: train_production.py's word-level tokenizer and token ids, with its
-flaws fixed."""
+"""`WordTokenizer`: captions to word-level token ids and back, with the special ids fixed at
+0-3 and words ranked by frequency, so a vocabulary built from the same captions gives the same
+ids (what a checkpoint's embedding rows are tied to)."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ class Coverage:
         return 1.0 - self.oov_rate
 
 
-class ProductionTokenizer:
+class WordTokenizer:
     """Word-level tokenizer: `<PAD>`=0, `<START>`=1, `<END>`=2, `<UNK>`=3, then words by frequency.
 
     `vocab_size` is a cap; `len(tokenizer)` is the real size after `build_vocab`.
@@ -91,7 +92,7 @@ class ProductionTokenizer:
         """Whether the tokenizer has any words beyond the special tokens."""
         return len(self) > len(SPECIAL_TOKENS)
 
-    def build_vocab(self, captions: Iterable[str], min_freq: int = 1) -> ProductionTokenizer:
+    def build_vocab(self, captions: Iterable[str], min_freq: int = 1) -> WordTokenizer:
         """Keep the `vocab_size - 4` most frequent words seen at least `min_freq` times.
 
         Ties are broken alphabetically, so the same captions always give the same ids.
@@ -165,7 +166,7 @@ class ProductionTokenizer:
         return hashlib.sha256(json.dumps(self.idx2word, ensure_ascii=False).encode()).hexdigest()
 
     def summary(self, top: int = 3) -> str:
-        """train_production.py's "Vocabulary built" report."""
+        """The "Vocabulary built" report the Trainer prints at STEP 2."""
         return (
             "✓ Vocabulary built:\n"
             f"  Total tokens: {len(self)}\n"
@@ -186,9 +187,9 @@ class ProductionTokenizer:
         }
         return atomic_write_text(path, json.dumps(payload, ensure_ascii=False))
 
-    def load(self, path: str | os.PathLike[str]) -> ProductionTokenizer:
-        """Read a file written by `save` into this tokenizer (as train_production.py's did) and
-        return it."""
+    def load(self, path: str | os.PathLike[str]) -> WordTokenizer:
+        """Read a file written by `save` into this tokenizer and return it (so both
+        `WordTokenizer().load(path)` and `tokenizer.load(path)` read a file)."""
         payload = _read_payload(Path(path))
         self.vocab_size = payload["vocab_size"]
         self.min_freq = payload["min_freq"]
@@ -197,9 +198,13 @@ class ProductionTokenizer:
         return self
 
     @classmethod
-    def from_file(cls, path: str | os.PathLike[str]) -> ProductionTokenizer:
+    def from_file(cls, path: str | os.PathLike[str]) -> WordTokenizer:
         """A tokenizer loaded from `path`."""
         return cls().load(path)
+
+
+# The earlier script's name for it, kept so code written against that script keeps working.
+ProductionTokenizer = WordTokenizer
 
 
 def caption_lengths(captions: Iterable[str]) -> list[int]:
@@ -227,7 +232,7 @@ def oov_table(
     """Vocabulary size and validation OOV rate for each `min_freq`, built on training captions."""
     rows = []
     for min_freq in min_freqs:
-        tokenizer = ProductionTokenizer(vocab_size).build_vocab(train_captions, min_freq)
+        tokenizer = WordTokenizer(vocab_size).build_vocab(train_captions, min_freq)
         coverage = tokenizer.coverage(val_captions)
         share = coverage.captions_with_oov / coverage.captions if coverage.captions else 0.0
         vocabulary = len(tokenizer)

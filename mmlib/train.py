@@ -44,7 +44,7 @@ from mmlib.images import build_image_cache
 from mmlib.losses import LossWeights, compute_losses, same_caption_mask
 from mmlib.model import MultimodalModel
 from mmlib.step import REPORTED, TrainingStep, autocast_for, make_optimizer, reported
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 # Each split's loss components, then its alignment loss at chance level (the exact value for
 # the epoch's batches: `mmlib.losses.alignment_chance`).
@@ -272,13 +272,11 @@ class Trainer:
                 f"(to continue that run instead, use --resume {self.run_dir.name})"
             )
 
-    def _tokenizer(self, split: SplitData) -> ProductionTokenizer:
+    def _tokenizer(self, split: SplitData) -> WordTokenizer:
         if self.resume_state is not None:
             return ckpt.load_run_tokenizer(self.run_dir)
         captions = [caption for record in split.train for caption in record.captions]
-        return ProductionTokenizer(self.config.vocab_size).build_vocab(
-            captions, self.config.min_freq
-        )
+        return WordTokenizer(self.config.vocab_size).build_vocab(captions, self.config.min_freq)
 
     def _make_loaders(self, split: SplitData) -> None:
         config = self.config

@@ -31,7 +31,7 @@ from mmlib.memory import (
 )
 from mmlib.plots import plot_step_losses
 from mmlib.step import COMPONENTS
-from mmlib.tokenizer import ProductionTokenizer, oov_table
+from mmlib.tokenizer import WordTokenizer, oov_table
 from mmlib.train import Callback
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ def vocabulary_explorer(
     return Panel(widgets.VBox([min_freq, vocab_size, result, figure_view]), controls, result)
 
 
-def token_inspector(tokenizer: ProductionTokenizer, max_length: int = 32) -> Panel:
+def token_inspector(tokenizer: WordTokenizer, max_length: int = 32) -> Panel:
     """A text box that shows the token ids and the decoded text of what you type."""
     text = widgets.Text(
         value="An engraving depicting a small ship", description="caption", layout={"width": "80%"}

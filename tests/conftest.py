@@ -261,11 +261,11 @@ def write_untrained_run(run_dir: Path) -> Path:
     from mmlib.checkpoint import BEST_FILE, CONFIG_FILE, save_checkpoint, save_run_tokenizer
     from mmlib.imagine import IMAGINE_FILE, Imagination
     from mmlib.model import MultimodalModel
-    from mmlib.tokenizer import ProductionTokenizer
+    from mmlib.tokenizer import WordTokenizer
 
     config = Config(**TINY_MODEL, data_dir=run_dir / "no-data", run_name=run_dir.name)
     config.save(run_dir / CONFIG_FILE)
-    tokenizer = ProductionTokenizer(100).build_vocab(CAPTIONS)
+    tokenizer = WordTokenizer(100).build_vocab(CAPTIONS)
     save_run_tokenizer(tokenizer, run_dir)
     torch.manual_seed(0)
     model = MultimodalModel(config, len(tokenizer))

@@ -29,7 +29,7 @@ from mmlib.dataset import CaptionDataset, make_loader
 from mmlib.images import build_image_cache
 from mmlib.losses import LossWeights, alignment_chance, compute_losses, same_caption_mask
 from mmlib.model import MultimodalModel, build_model, encoder_channels
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 Batch = tuple[Config, int, torch.Tensor, torch.Tensor]
 
@@ -42,7 +42,7 @@ def course_batch(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFacto
         "cpu-tiny", data_dir=synthetic_dataset, cache_dir=tmp_path_factory.mktemp("cache")
     )
     train = load_split(config).train
-    tokenizer = ProductionTokenizer(config.vocab_size).build_vocab(
+    tokenizer = WordTokenizer(config.vocab_size).build_vocab(
         [caption for record in train for caption in record.captions], config.min_freq
     )
     images = build_image_cache(train, config.image_size, config.resize_mode, progress=False)

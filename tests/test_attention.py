@@ -26,7 +26,7 @@ from mmlib.images import build_image_cache, to_pixels
 from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel, build_model
 from mmlib.plots import plot_word_attention
-from mmlib.tokenizer import END_ID, PAD_ID, START_ID, ProductionTokenizer
+from mmlib.tokenizer import END_ID, PAD_ID, START_ID, WordTokenizer
 
 matplotlib.use("Agg")
 
@@ -35,12 +35,12 @@ CAPTIONS = ["a small ship beside a tall tower", "two birds above a house under t
 
 
 @pytest.fixture(scope="module")
-def tokenizer() -> ProductionTokenizer:
-    return ProductionTokenizer().build_vocab(CAPTIONS)
+def tokenizer() -> WordTokenizer:
+    return WordTokenizer().build_vocab(CAPTIONS)
 
 
 @pytest.fixture(scope="module")
-def model(tokenizer: ProductionTokenizer) -> MultimodalModel:
+def model(tokenizer: WordTokenizer) -> MultimodalModel:
     torch.manual_seed(0)
     return build_model(Config(**SMALL), len(tokenizer))
 
@@ -50,12 +50,12 @@ def images() -> torch.Tensor:
     return torch.randint(0, 256, (2, 3, 32, 32), generator=torch.Generator().manual_seed(1)).byte()
 
 
-def _tokens(tokenizer: ProductionTokenizer) -> torch.Tensor:
+def _tokens(tokenizer: WordTokenizer) -> torch.Tensor:
     return tokenizer.batch_encode(CAPTIONS, SMALL["max_caption_length"])
 
 
 def test_shapes_and_every_row_is_a_distribution(
-    model: MultimodalModel, tokenizer: ProductionTokenizer, images: torch.Tensor
+    model: MultimodalModel, tokenizer: WordTokenizer, images: torch.Tensor
 ) -> None:
     tokens = _tokens(tokenizer)
     maps = attention_maps(model, to_pixels(images), tokens)
@@ -76,7 +76,7 @@ def test_shapes_and_every_row_is_a_distribution(
 
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_taking_the_maps_leaves_the_logits_and_the_model_unchanged(
-    norm_first: bool, tokenizer: ProductionTokenizer, images: torch.Tensor
+    norm_first: bool, tokenizer: WordTokenizer, images: torch.Tensor
 ) -> None:
     torch.manual_seed(0)
     model = build_model(Config(**SMALL), len(tokenizer))
@@ -94,7 +94,7 @@ def test_taking_the_maps_leaves_the_logits_and_the_model_unchanged(
 
 
 def test_the_weights_are_the_first_layers_cross_attention_at_each_position(
-    model: MultimodalModel, tokenizer: ProductionTokenizer, images: torch.Tensor
+    model: MultimodalModel, tokenizer: WordTokenizer, images: torch.Tensor
 ) -> None:
     """Recomputed by hand for layer 0 (pre-norm): self-attention, then the cross-attention's
     weights over the memory, query t = input token t, which predicts token t + 1."""
@@ -191,7 +191,7 @@ def test_subject_attention_share_on_synthetic_records(synthetic_dataset: Path) -
     overrides = {"data_dir": synthetic_dataset, "val_fraction": 0.2, "max_caption_length": 32}
     config = Config(**{**SMALL, **overrides})
     records = load_split(config).val[:6]
-    tokenizer = ProductionTokenizer().build_vocab(r.captions[0] for r in records)
+    tokenizer = WordTokenizer().build_vocab(r.captions[0] for r in records)
     torch.manual_seed(0)
     model = build_model(config, len(tokenizer))
     images = build_image_cache(records, 32, progress=False, workers=1)
@@ -208,7 +208,7 @@ def test_subject_attention_share_on_synthetic_records(synthetic_dataset: Path) -
 
 
 def test_caption_attention_pairs_each_word_with_the_position_that_predicts_it(
-    model: MultimodalModel, tokenizer: ProductionTokenizer, images: torch.Tensor
+    model: MultimodalModel, tokenizer: WordTokenizer, images: torch.Tensor
 ) -> None:
     word = tokenizer.word2idx
     tokens = torch.tensor(
@@ -227,7 +227,7 @@ def test_caption_attention_pairs_each_word_with_the_position_that_predicts_it(
 
 
 def test_predictor_caption_attention_follows_its_greedy_captions(
-    model: MultimodalModel, tokenizer: ProductionTokenizer, images: torch.Tensor
+    model: MultimodalModel, tokenizer: WordTokenizer, images: torch.Tensor
 ) -> None:
     predictor = Predictor(model, tokenizer, Config(**SMALL))
     found = predictor.caption_attention(images, batch_size=1)

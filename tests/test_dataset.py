@@ -21,20 +21,20 @@ from mmlib.dataset import (
 )
 from mmlib.images import build_image_cache
 from mmlib.readers import Record, load_records
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 
 @pytest.fixture
-def tokenizer() -> ProductionTokenizer:
+def tokenizer() -> WordTokenizer:
     words = [f"image {i} caption {c} word" for i in range(20) for c in range(4)]
-    return ProductionTokenizer(vocab_size=200).build_vocab(words)
+    return WordTokenizer(vocab_size=200).build_vocab(words)
 
 
 # --------------------------------------------------------------------------- dataset and loaders
 
 
 def test_dataset_scales_images_and_tokenizes_once(
-    tmp_path: Path, tokenizer: ProductionTokenizer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tokenizer: WordTokenizer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     records = make_records(tmp_path, 6, captions_per_record=2)
     images = build_image_cache(records, 16, progress=False)
@@ -61,7 +61,7 @@ def test_dataset_scales_images_and_tokenizes_once(
 
 
 def test_set_epoch_draws_captions_deterministically(
-    tmp_path: Path, tokenizer: ProductionTokenizer
+    tmp_path: Path, tokenizer: WordTokenizer
 ) -> None:
     records = make_records(tmp_path, 12, captions_per_record=4)
     images = build_image_cache(records, 16, progress=False)
@@ -95,7 +95,7 @@ def test_shift_image_moves_content_and_repeats_edges() -> None:
 
 
 def test_training_shifts_follow_seed_and_epoch_only(
-    tmp_path: Path, tokenizer: ProductionTokenizer
+    tmp_path: Path, tokenizer: WordTokenizer
 ) -> None:
     records = make_records(tmp_path, 8)
     images = build_image_cache(records, 16, progress=False)
@@ -117,9 +117,7 @@ def test_training_shifts_follow_seed_and_epoch_only(
     assert torch.equal(pictures(evaluation), plain)  # validation images never move
 
 
-def test_collate_trims_to_the_longest_caption(
-    tmp_path: Path, tokenizer: ProductionTokenizer
-) -> None:
+def test_collate_trims_to_the_longest_caption(tmp_path: Path, tokenizer: WordTokenizer) -> None:
     records = make_records(tmp_path, 2)
     records = [
         Record("a", records[0].image_path, ("image caption",)),
@@ -133,9 +131,7 @@ def test_collate_trims_to_the_longest_caption(
     assert collate_batch([dataset[0]])["tokens"].shape == (1, 4)
 
 
-def test_loader_order_follows_seed_and_epoch(
-    tmp_path: Path, tokenizer: ProductionTokenizer
-) -> None:
+def test_loader_order_follows_seed_and_epoch(tmp_path: Path, tokenizer: WordTokenizer) -> None:
     records = make_records(tmp_path, 10)
     dataset = CaptionDataset(records, build_image_cache(records, 16, progress=False), tokenizer, 8)
 
@@ -152,7 +148,7 @@ def test_loader_order_follows_seed_and_epoch(
 
 
 def test_distributed_ranks_cover_the_data_disjointly(
-    tmp_path: Path, tokenizer: ProductionTokenizer
+    tmp_path: Path, tokenizer: WordTokenizer
 ) -> None:
     records = make_records(tmp_path, 10)
     dataset = CaptionDataset(records, build_image_cache(records, 16, progress=False), tokenizer, 8)
@@ -168,7 +164,7 @@ def test_distributed_ranks_cover_the_data_disjointly(
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="worker start-up is slow where it spawns")
-def test_persistent_workers_see_set_epoch(tmp_path: Path, tokenizer: ProductionTokenizer) -> None:
+def test_persistent_workers_see_set_epoch(tmp_path: Path, tokenizer: WordTokenizer) -> None:
     records = make_records(tmp_path, 8, captions_per_record=4)
     dataset = CaptionDataset(records, build_image_cache(records, 16, progress=False), tokenizer, 12)
     loader = make_loader(dataset, 8, shuffle=False, num_workers=1)
@@ -192,7 +188,7 @@ def test_real_flickr8k_sample(real_samples: Path, tmp_path: Path) -> None:
 
     train, val, _ = split_records(records, 0.1, seed=42)
     images = build_image_cache(train[:48], 64, cache_dir=tmp_path, progress=False)
-    tokenizer = ProductionTokenizer(8000).build_vocab(c for r in train for c in r.captions)
+    tokenizer = WordTokenizer(8000).build_vocab(c for r in train for c in r.captions)
     dataset = CaptionDataset(train[:48], images, tokenizer, max_length=40, seed=42)
     batch = next(iter(make_loader(dataset, 16, shuffle=True, seed=42)))
 
@@ -205,7 +201,7 @@ def test_real_flickr8k_sample(real_samples: Path, tmp_path: Path) -> None:
 def test_starting_an_epoch_leaves_the_global_rng_alone(seed_dataset) -> None:
     records, _ = load_records(seed_dataset(n=8))
     images = build_image_cache(records, 16, cache_dir=None, progress=False)
-    dataset = CaptionDataset(records, images, ProductionTokenizer().build_vocab(["a"]), 8)
+    dataset = CaptionDataset(records, images, WordTokenizer().build_vocab(["a"]), 8)
     loader = make_loader(dataset, 4, shuffle=True, seed=0)
     before = torch.get_rng_state()
     next(iter(loader))
@@ -217,7 +213,7 @@ def test_starting_an_epoch_leaves_the_global_rng_alone(seed_dataset) -> None:
 
 @pytest.mark.parametrize("drop_last", [True, False])
 def test_device_loader_gives_the_dataloaders_batches(
-    tmp_path: Path, tokenizer: ProductionTokenizer, drop_last: bool
+    tmp_path: Path, tokenizer: WordTokenizer, drop_last: bool
 ) -> None:
     # Several captions of different lengths per record and shifts: the caption choice, the
     # order, the shift and the token cut must all match, in every epoch.

@@ -25,7 +25,7 @@ from mmlib.export import FORMATS, ExportError, export_run
 from mmlib.imagine import imagine_pixels
 from mmlib.inference import Predictor
 from mmlib.model import MultimodalModel
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 # Measured on the tiny run (CPU, torch 2.14, onnxruntime 1.32): exported vs eager max |diff| is
 # ~3e-7 for text->image (both formats), ~3e-6 (ONNX) / 0 (torch-export) for the memory and
@@ -89,7 +89,7 @@ def test_greedy_decode_over_the_exported_step(
     runner: export_runtime.ExportedModel, predictor: Predictor, val_pixels: torch.Tensor
 ) -> None:
     memory, _ = runner.encode_images(val_pixels.numpy())
-    special = ProductionTokenizer
+    special = WordTokenizer
     tokens = export_runtime.greedy_decode(
         runner.next_logits,
         memory,

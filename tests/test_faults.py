@@ -25,7 +25,7 @@ from mmlib.checkpoint import load_checkpoint, save_checkpoint
 from mmlib.cli import main
 from mmlib.config import Config
 from mmlib.files import FAULT_VARIABLE, WriteError
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 from mmlib.train import WALL_CLOCK_COLUMNS, Trainer
 
 # 63 training samples at batch 16: 3 optimizer steps per epoch, 6 in all; last.pt is written
@@ -205,7 +205,7 @@ def test_an_unwritable_folder_is_one_line_before_the_data_is_loaded(
 
 WRITERS: dict[str, Callable[[Path], object]] = {
     "config.json": lambda path: Config().save(path),
-    "tokenizer.json": lambda path: ProductionTokenizer(10).build_vocab(["a ship"]).save(path),
+    "tokenizer.json": lambda path: WordTokenizer(10).build_vocab(["a ship"]).save(path),
     "last.pt": lambda path: save_checkpoint({"w": torch.ones(2)}, path),
 }
 

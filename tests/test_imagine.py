@@ -26,11 +26,11 @@ from mmlib.imagine import (
     train_flow,
 )
 from mmlib.model import MultimodalModel
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_run: Path) -> tuple[MultimodalModel, ProductionTokenizer, Config]:
+def trained(tiny_run: Path) -> tuple[MultimodalModel, WordTokenizer, Config]:
     return load_model(tiny_run)
 
 
@@ -45,7 +45,7 @@ def test_latent_gaussian_fits_mean_and_covariance() -> None:
 
 
 def test_fit_imagination_lowers_the_flow_loss_and_leaves_the_model_alone(
-    trained: tuple[MultimodalModel, ProductionTokenizer, Config],
+    trained: tuple[MultimodalModel, WordTokenizer, Config],
 ) -> None:
     model, tokenizer, config = trained
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -101,7 +101,7 @@ def test_train_flow_learns_which_cluster_a_condition_means() -> None:
 
 
 def test_imagine_pixels_keeps_the_best_aligned_candidate(
-    tiny_run: Path, trained: tuple[MultimodalModel, ProductionTokenizer, Config]
+    tiny_run: Path, trained: tuple[MultimodalModel, WordTokenizer, Config]
 ) -> None:
     model, tokenizer, config = trained
     flow = load_imagination(tiny_run, config).flow

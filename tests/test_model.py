@@ -8,7 +8,7 @@ from conftest import SMALL_MODEL
 
 from mmlib.config import Config
 from mmlib.model import CaptionDecoder, MultimodalModel, build_model, encoder_levels
-from mmlib.tokenizer import END_ID, PAD_ID, START_ID, ProductionTokenizer
+from mmlib.tokenizer import END_ID, PAD_ID, START_ID, WordTokenizer
 
 VOCAB = 20
 SMALL = SMALL_MODEL
@@ -165,7 +165,7 @@ def test_logits_depend_on_earlier_context_and_on_the_image() -> None:
 
 def test_text_encoder_is_order_aware() -> None:
     captions = ["a small ship beside a large tower", "a large ship beside a small tower"]
-    tokenizer = ProductionTokenizer().build_vocab(captions)
+    tokenizer = WordTokenizer().build_vocab(captions)
     torch.manual_seed(0)
     model = build_model(small_config(), len(tokenizer)).eval()
     first, second = model.encode_text(tokenizer.batch_encode(captions, 12))
@@ -209,7 +209,7 @@ def test_generate_with_a_latent_replaces_only_the_latent() -> None:
 
 
 def test_overfits_eight_captions_to_exact_greedy_and_beam_reproduction() -> None:
-    tokenizer = ProductionTokenizer().build_vocab(OVERFIT_CAPTIONS)
+    tokenizer = WordTokenizer().build_vocab(OVERFIT_CAPTIONS)
     targets = tokenizer.batch_encode(OVERFIT_CAPTIONS, 12)
     pictures = images(len(OVERFIT_CAPTIONS), seed=3)
     torch.manual_seed(0)

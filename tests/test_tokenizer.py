@@ -1,4 +1,4 @@
-"""Tests for mmlib.tokenizer: train_production.py's API and ids, with its flaws fixed."""
+"""Tests for mmlib.tokenizer: the special ids, vocabulary, encoding, coverage and files."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from mmlib.tokenizer import (
     UNK_ID,
     ProductionTokenizer,
     TokenizerError,
+    WordTokenizer,
     caption_lengths,
     normalize,
     oov_table,
@@ -31,14 +32,14 @@ CAPTIONS = [
 
 
 @pytest.fixture
-def tokenizer() -> ProductionTokenizer:
-    return ProductionTokenizer(vocab_size=8000).build_vocab(CAPTIONS)
+def tokenizer() -> WordTokenizer:
+    return WordTokenizer(vocab_size=8000).build_vocab(CAPTIONS)
 
 
 def test_a_built_vocabulary_keeps_the_special_ids_that_encoding_uses(
-    tokenizer: ProductionTokenizer,
+    tokenizer: WordTokenizer,
 ) -> None:
-    # train_production.py's ids, which its checkpoints' embeddings were trained with.
+    # Fixed ids: every saved checkpoint's embedding rows 0-3 were trained with them.
     assert [tokenizer.word2idx[t] for t in SPECIAL_TOKENS] == [PAD_ID, START_ID, END_ID, UNK_ID]
     assert [PAD_ID, START_ID, END_ID, UNK_ID] == [0, 1, 2, 3]
     ids = tokenizer.encode("a ship sailing", max_length=8).tolist()
@@ -46,49 +47,49 @@ def test_a_built_vocabulary_keeps_the_special_ids_that_encoding_uses(
     assert ids[5:] == [PAD_ID] * 3
 
 
-def test_vocabulary_strips_punctuation_like_encode(tokenizer: ProductionTokenizer) -> None:
+def test_vocabulary_strips_punctuation_like_encode(tokenizer: WordTokenizer) -> None:
     assert "tower" in tokenizer.word2idx and "tower." not in tokenizer.word2idx
     assert "moon" in tokenizer.word2idx and "moon!" not in tokenizer.word2idx
     assert "<UNK>" not in tokenizer.decode(tokenizer.encode("A TALL Tower."))
 
 
-def test_vocabulary_ranked_by_frequency_then_alphabet(tokenizer: ProductionTokenizer) -> None:
+def test_vocabulary_ranked_by_frequency_then_alphabet(tokenizer: WordTokenizer) -> None:
     # "a" appears 5 times, then "an", "depicting", "engraving" 3 times each (alphabetical).
     assert tokenizer.idx2word[4:8] == ["a", "an", "depicting", "engraving"]
     assert tokenizer.most_common(2) == [("a", 5), ("an", 3)]
 
 
 def test_vocab_size_is_a_cap_and_len_is_real_size() -> None:
-    tok = ProductionTokenizer(vocab_size=6).build_vocab(CAPTIONS)
+    tok = WordTokenizer(vocab_size=6).build_vocab(CAPTIONS)
     assert len(tok) == 6
-    assert len(ProductionTokenizer(vocab_size=8000).build_vocab(["one two"])) == 6
+    assert len(WordTokenizer(vocab_size=8000).build_vocab(["one two"])) == 6
 
 
 def test_min_freq_drops_rare_words() -> None:
-    tok = ProductionTokenizer().build_vocab(CAPTIONS, min_freq=3)
+    tok = WordTokenizer().build_vocab(CAPTIONS, min_freq=3)
     assert set(tok.idx2word[4:]) == {"a", "an", "depicting", "engraving"}
 
 
-def test_encode_layout_matches_train_production(tokenizer: ProductionTokenizer) -> None:
+def test_encode_layout_start_words_end_padding(tokenizer: WordTokenizer) -> None:
     ids = tokenizer.encode("An engraving depicting a woman", max_length=10)
     assert ids.dtype == torch.long and ids.shape == (10,)
     assert ids[0] == 1 and ids[6] == 2 and ids[7:].tolist() == [0, 0, 0]
     assert ids[5] == tokenizer.unk_id  # "woman" is not in the vocabulary
 
 
-def test_truncation_keeps_end(tokenizer: ProductionTokenizer) -> None:
+def test_truncation_keeps_end(tokenizer: WordTokenizer) -> None:
     ids = tokenizer.encode(" ".join(["a"] * 50), max_length=8)
     assert ids.tolist() == [1, 4, 4, 4, 4, 4, 4, 2]
 
 
-def test_decode_stops_at_end(tokenizer: ProductionTokenizer) -> None:
+def test_decode_stops_at_end(tokenizer: WordTokenizer) -> None:
     ship = tokenizer.word2idx["ship"]
     assert tokenizer.decode([1, ship, 2, ship, ship]) == "ship"
     assert tokenizer.decode(torch.tensor([ship, 0, ship])) == "ship ship"
     assert tokenizer.decode([ship, 10_000]) == "ship <UNK>"
 
 
-def test_batch_encode_stacks_encode(tokenizer: ProductionTokenizer) -> None:
+def test_batch_encode_stacks_encode(tokenizer: WordTokenizer) -> None:
     batch = tokenizer.batch_encode(CAPTIONS, max_length=20)
     assert batch.shape == (3, 20)
     for row, caption in zip(batch, CAPTIONS, strict=True):
@@ -97,33 +98,50 @@ def test_batch_encode_stacks_encode(tokenizer: ProductionTokenizer) -> None:
     assert tokenizer.batch_encode([], max_length=7).shape == (0, 7)
 
 
-def test_max_length_too_small_is_an_error(tokenizer: ProductionTokenizer) -> None:
+def test_max_length_too_small_is_an_error(tokenizer: WordTokenizer) -> None:
     with pytest.raises(TokenizerError, match="max_length=2"):
         tokenizer.encode("a", max_length=2)
 
 
-def test_coverage_counts_oov_words_and_captions(tokenizer: ProductionTokenizer) -> None:
+def test_coverage_counts_oov_words_and_captions(tokenizer: WordTokenizer) -> None:
     cov = tokenizer.coverage(["a ship", "a woman in a dress", ""])
     assert (cov.words, cov.oov_words, cov.captions, cov.captions_with_oov) == (7, 3, 3, 1)
     assert cov.oov_rate == pytest.approx(3 / 7)
     assert cov.coverage == pytest.approx(4 / 7)
 
 
-def test_summary_names_counts(tokenizer: ProductionTokenizer) -> None:
+def test_summary_names_counts(tokenizer: WordTokenizer) -> None:
     text = tokenizer.summary()
     assert f"Total tokens: {len(tokenizer)}" in text
     assert f"Unique words added: {len(tokenizer) - 4}" in text
 
 
-def test_save_load_round_trip(tokenizer: ProductionTokenizer, tmp_path) -> None:
+def test_save_load_round_trip(tokenizer: WordTokenizer, tmp_path) -> None:
     path = tokenizer.save(tmp_path / "tokenizer.json")
-    loaded = ProductionTokenizer()
-    assert loaded.load(path) is loaded  # train_production.py's `tokenizer.load(path)` style
+    loaded = WordTokenizer()
+    assert loaded.load(path) is loaded  # `tokenizer.load(path)` style as well as `from_file`
     assert loaded.idx2word == tokenizer.idx2word
     assert loaded.most_common(3) == tokenizer.most_common(3)
     assert torch.equal(loaded.encode(CAPTIONS[1]), tokenizer.encode(CAPTIONS[1]))
-    assert ProductionTokenizer.from_file(path).idx2word == tokenizer.idx2word
+    assert WordTokenizer.from_file(path).idx2word == tokenizer.idx2word
     assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_the_earlier_name_is_the_same_class_and_reads_a_saved_file(tmp_path) -> None:
+    assert ProductionTokenizer is WordTokenizer
+    saved = {  # a tokenizer.json as `save` writes it (format version 1)
+        "format": "mmlib-tokenizer",
+        "version": 1,
+        "vocab_size": 8000,
+        "min_freq": 1,
+        "idx2word": [*SPECIAL_TOKENS, "a", "ship"],
+        "word_counts": {"a": 2, "ship": 1},
+    }
+    path = tmp_path / "tokenizer.json"
+    path.write_text(json.dumps(saved))
+    for loaded in (ProductionTokenizer.from_file(path), WordTokenizer().load(path)):
+        assert loaded.idx2word == saved["idx2word"] and loaded.most_common(1) == [("a", 2)]
+        assert loaded.encode("A ship, a boat", max_length=7).tolist() == [1, 4, 5, 4, 3, 2, 0]
 
 
 @pytest.mark.parametrize(
@@ -146,26 +164,26 @@ def test_load_rejects_inconsistent_files(tokenizer, tmp_path, mutate, message) -
     mutate(payload)
     path.write_text(json.dumps(payload))
     with pytest.raises(TokenizerError, match=message) as info:
-        ProductionTokenizer().load(path)
+        WordTokenizer().load(path)
     assert str(path) in str(info.value)
 
 
 def test_fingerprint_follows_the_ids_words_in_order(tokenizer, tmp_path) -> None:
     path = tokenizer.save(tmp_path / "tokenizer.json")
-    assert ProductionTokenizer.from_file(path).fingerprint() == tokenizer.fingerprint()
+    assert WordTokenizer.from_file(path).fingerprint() == tokenizer.fingerprint()
     payload = json.loads(path.read_text())
     payload["idx2word"] = [*SPECIAL_TOKENS, *payload["idx2word"][:3:-1]]  # same words, new ids
     path.write_text(json.dumps(payload))
-    assert ProductionTokenizer.from_file(path).fingerprint() != tokenizer.fingerprint()
+    assert WordTokenizer.from_file(path).fingerprint() != tokenizer.fingerprint()
 
 
 def test_load_rejects_truncated_and_missing_files(tokenizer, tmp_path) -> None:
     path = tokenizer.save(tmp_path / "tokenizer.json")
     path.write_text(path.read_text()[:40])
     with pytest.raises(TokenizerError, match="truncated"):
-        ProductionTokenizer().load(path)
+        WordTokenizer().load(path)
     with pytest.raises(TokenizerError, match="not found"):
-        ProductionTokenizer().load(tmp_path / "missing.json")
+        WordTokenizer().load(tmp_path / "missing.json")
 
 
 def test_normalize_examples() -> None:
@@ -186,7 +204,7 @@ def test_normalize_is_idempotent(text: str) -> None:
 
 @given(st.lists(word_strategy, max_size=12), st.integers(min_value=3, max_value=40))
 def test_round_trip_for_in_vocabulary_text(word_list: list[str], max_length: int) -> None:
-    tok = ProductionTokenizer().build_vocab(["ship tower a small moon two birds an"])
+    tok = WordTokenizer().build_vocab(["ship tower a small moon two birds an"])
     text = " ".join(word_list)
     ids = tok.encode(text, max_length=max_length)
     assert ids.shape == (max_length,)
@@ -196,7 +214,7 @@ def test_round_trip_for_in_vocabulary_text(word_list: list[str], max_length: int
 
 @given(text_strategy, st.integers(min_value=3, max_value=30))
 def test_encode_length_is_always_max_length(text: str, max_length: int) -> None:
-    tok = ProductionTokenizer().build_vocab(CAPTIONS)
+    tok = WordTokenizer().build_vocab(CAPTIONS)
     ids = tok.encode(text, max_length=max_length)
     assert ids.shape == (max_length,)
     assert tok.end_id in ids.tolist()

@@ -19,7 +19,7 @@ from mmlib.losses import compute_losses
 from mmlib.model import MultimodalModel
 from mmlib.readers import DatasetError, check_dataset
 from mmlib.step import REPORTED
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 from mmlib.train import (
     HISTORY_COLUMNS,
     WALL_CLOCK_COLUMNS,
@@ -65,7 +65,7 @@ def test_fit_prints_steps_1_to_6_and_writes_the_run(tiny_config, tmp_path) -> No
     assert len(rows) == len(history) == 2 and tuple(rows[0]) == HISTORY_COLUMNS
     assert len(read_rows(run / "steps.csv")) == 6  # 3 batches x 2 epochs, log_interval 1
     # The loading snippet in train_production.py's notes works on best.pt: a plain state_dict.
-    tokenizer = ProductionTokenizer().load(run / "tokenizer.json")
+    tokenizer = WordTokenizer().load(run / "tokenizer.json")
     model = MultimodalModel(Config.load(run / "config.json"), len(tokenizer))
     model.load_state_dict(torch.load(run / "best.pt", weights_only=True))
 

@@ -17,7 +17,7 @@ from mmlib.batch_size import recommend_batch_size
 from mmlib.config import Config
 from mmlib.gpu_calibration import GpuMargin, GpuMeasurement
 from mmlib.memory import GIB, estimate_table
-from mmlib.tokenizer import ProductionTokenizer
+from mmlib.tokenizer import WordTokenizer
 from mmlib.widgets import (
     LiveLossPlot,
     config_from_panel,
@@ -103,7 +103,7 @@ def test_vocabulary_explorer_redraws_the_oov_curve_at_the_slider(
 
 
 def test_token_inspector_shows_ids_of_typed_text() -> None:
-    tokenizer = ProductionTokenizer().build_vocab(TRAIN)
+    tokenizer = WordTokenizer().build_vocab(TRAIN)
     panel = token_inspector(tokenizer, max_length=8)
     panel.controls["text"].value = "A ship, a HORSE"
     ship = tokenizer.word2idx["ship"]
