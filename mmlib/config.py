@@ -1,5 +1,5 @@
-"""`Config`: every hyperparameter of a run, with train_production.py's names and defaults,
-validated."""
+"""`Config`: every hyperparameter of a run, validated on assignment, saved as a flat
+`config.json`; and the presets."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ RESIZE_MODES = ("pad", "crop")
 # refuses the file), so max_image_pixels stays at or under it and PIL never has to.
 PIL_PIXEL_LIMIT = 89_478_485
 DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192  # 67 MP (a 61 MP camera frame passes); 192 MiB as RGB
-AUTO = "auto"  # batch_size="auto": the Trainer picks one (mmlib.memory.resolve_batch_size)
+AUTO = "auto"  # batch_size="auto": the Trainer picks one (mmlib.batch_size.resolve_batch_size)
 # Fitting imagine.pt: its flow's one-cycle schedule warms up over 5% of the steps and divides by
 # that share less one step (`mmlib.imagine.train_flow`), so it needs 2 / 0.05 = 40 steps.
 MIN_IMAGINE_STEPS = 40
@@ -42,6 +42,12 @@ MAX_VOCABULARY = 1_000_000
 # fused AdamW and torch.compile; set it once `make gpu-check` measures the fast path faster.
 FAST_PATH_MEASURED_FASTER = False
 CONFIG_REMEDY = "correct it (a config.json that Config.save writes is a JSON object of fields)"
+# Setting `use_amp`, a field `precision` took over, says what to set instead; a config.json
+# that still has it loads (`Config.from_dict` reads it into `precision`).
+USE_AMP_REMEDY = (
+    "use_amp is now part of precision: set precision=fp32 for use_amp=false, "
+    "precision=auto (bf16 on CUDA, fp32 elsewhere) for use_amp=true"
+)
 
 
 def _int_range(low: int, high: int | None = None) -> Callable[[str, Any], None]:
@@ -143,7 +149,6 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "num_epochs": _int_range(1),
     "learning_rate": _float_range(0.0, 10.0, low_open=True),
     "weight_decay": _float_range(0.0, 1.0),
-    "use_amp": _boolean,
     "precision": _choice(PRECISIONS),
     "data_on_device": _choice(("auto", "on", "off")),
     "fast_path": _choice(("auto", "on", "off")),
@@ -181,63 +186,40 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
 
 @dataclass
 class Config:
-    """Hyperparameters of a run. Fields and defaults up to `save_interval` are
-    train_production.py's.
+    """Hyperparameters of a run, grouped by concern: data, model, losses, optimisation, and the
+    run with its hardware. The defaults are the "seed-large" preset.
 
     Every assignment is validated, so `config.batch_size = 0` fails at once with a message
-    naming the field, the value and the allowed range.
+    naming the field, the value and the allowed range. `config.json` (`to_dict`) is flat: the
+    groups are only the order of the fields here.
     """
 
-    # --- train_production.py's fields, names and defaults ---
+    # --- data: where the captioned images are, how they become tensors, the splits ---
     metadata_path: Path = Path("data/metadata/engraving_metadata.json")
     images_dir: Path = Path("data/processed/engraving/resized")
-    checkpoint_dir: Path = Path("checkpoints")
-    latent_dim: int = 1024
-    image_channels: int = 3
-    vocab_size: int = 8000
-    max_caption_length: int = 100
-    embedding_dim: int = 512
-    batch_size: int | str = 16  # or "auto"
-    num_epochs: int = 100
-    learning_rate: float = 1e-3
-    weight_decay: float = 1e-4
-    use_amp: bool = True
-    gradient_clip: float = 1.0
-    image_loss_weight: float = 1.0
-    caption_loss_weight: float = 1.0
-    alignment_loss_weight: float = 0.5
-    num_workers: int = 4
-    pin_memory: bool = True
-    log_interval: int = 10
-    save_interval: int = 1
-    # --- what the course adds ---
-    image_size: int = 512
-    seed: int = 42
-    val_fraction: float = 0.1
-    # Images held out for the final figures only, for data without a test split of their own
-    # (the synthetic set has one). 0 keeps every existing split and takes no training images
-    # from small data sets; evaluation then reports on validation and says so.
-    test_fraction: float = 0.0
-    device: str = "auto"
-    precision: str = "auto"  # "auto": bf16/fp16 on CUDA when use_amp, else fp32
-    # The training set on the device as uint8, batches made there (`mmlib.dataset.DeviceLoader`,
-    # the same batches as the DataLoader's): "auto" on CUDA with one process, "on", "off".
-    data_on_device: str = "auto"
-    # channels_last, tokens padded to max_caption_length and torch.compile in the training step
-    # (`mmlib.step.TrainingStep`); "auto" is off until a GPU run measures it faster
-    # (`FAST_PATH_MEASURED_FASTER`), "on", "off". bf16 (`precision`) and fused AdamW are CUDA's
-    # defaults either way.
-    fast_path: str = "auto"
     data_dir: Path | None = None  # a dataset folder in any supported format; None: the paths above
     data_format: str = "auto"
-    resize_mode: str = "pad"  # how non-square images become square: pad or centre-crop
-    min_freq: int = 1
     synthetic_dir: Path = Path("data/synthetic")
     cache_dir: Path = Path("data/cache")
     # Images with more pixels (width x height, read from the header before any decoding) are
     # skipped and named in the data report; at most PIL_PIXEL_LIMIT.
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
-    # --- model shape beyond train_production.py's fields (its values as defaults) ---
+    image_size: int = 512
+    image_channels: int = 3
+    resize_mode: str = "pad"  # how non-square images become square: pad or centre-crop
+    # Training images move by up to this many pixels (edges repeated); 0: no augmentation.
+    augment_max_shift: int = 0
+    vocab_size: int = 8000  # at most: the tokenizer keeps the most frequent training words
+    min_freq: int = 1
+    max_caption_length: int = 100
+    val_fraction: float = 0.1
+    # Images held out for the final figures only, for data without a test split of their own
+    # (the synthetic set has one). 0 keeps every existing split and takes no training images
+    # from small data sets; evaluation then reports on validation and says so.
+    test_fraction: float = 0.0
+    # --- model: the sizes of its parts ---
+    latent_dim: int = 1024
+    embedding_dim: int = 512
     base_channels: int = 64  # image encoder widths: base x (1, 2, 4, 8, 8, ...)
     num_heads: int = 8
     num_layers: int = 4  # caption decoder layers
@@ -248,30 +230,57 @@ class Config:
     # The caption decoder's causal mask: position t reads tokens up to t only. False lets every
     # position read the whole caption, the answer included (the course shows why that fails).
     causal_caption_mask: bool = True
-    # Training images move by up to this many pixels (edges repeated); 0: no augmentation.
-    augment_max_shift: int = 0
+    # --- losses: how much each term counts (`mmlib.losses.LossWeights`) ---
+    image_loss_weight: float = 1.0
+    caption_loss_weight: float = 1.0
+    alignment_loss_weight: float = 0.5
     # Adds this x the mean squared difference between the image encoder's feature maps of the
     # reconstruction and of the image (encoder weights held fixed for it) to the image loss:
     # reconstructions keep what the encoder sees (small birds, the moon), not just pixel means.
     perceptual_loss_weight: float = 0.0
-    # --- training loop beyond train_production.py's fields ---
-    warmup_steps: int = 0  # linear warm-up before the cosine decay
+    # --- optimisation ---
+    batch_size: int | str = 16  # or "auto" (AUTO)
     grad_accum_steps: int = 1
-    keep_checkpoints: int = 3  # epoch_NNN.pt files kept (train_production.py kept every one)
+    num_epochs: int = 100
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 0  # linear warm-up before the cosine decay
+    gradient_clip: float = 1.0
+    early_stopping_patience: int = 0  # epochs without a better val loss before stopping; 0: off
+    # --- the run and its hardware: seed, device, precision, loading, files, logging ---
+    seed: int = 42  # the split, the initial weights and the batch order
+    device: str = "auto"
+    precision: str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere (`resolve_precision`)
+    # The training set on the device as uint8, batches made there (`mmlib.dataset.DeviceLoader`,
+    # the same batches as the DataLoader's): "auto" on CUDA with one process, "on", "off".
+    data_on_device: str = "auto"
+    # channels_last, tokens padded to max_caption_length and torch.compile in the training step
+    # (`mmlib.step.TrainingStep`); "auto" is off until a GPU run measures it faster
+    # (`FAST_PATH_MEASURED_FASTER`), "on", "off". bf16 (`precision`) and fused AdamW are CUDA's
+    # defaults either way.
+    fast_path: str = "auto"
+    num_workers: int = 4
+    pin_memory: bool = True
+    checkpoint_dir: Path = Path("checkpoints")
+    run_name: str = ""  # folder under checkpoint_dir; "" means the preset's name
+    log_interval: int = 10  # optimizer steps between the rows of steps.csv
+    save_interval: int = 1  # epochs between epoch_NNN.pt files
+    # The newest epoch_NNN.pt files kept (older ones are removed as training goes); 0: none.
+    keep_checkpoints: int = 3
     # last.pt is also written during an epoch, at the first optimizer step this many minutes after
     # it was last written, so a crash loses at most that much of a long epoch; 0: at epoch ends
     # only. Minutes, not steps: a seed-large last.pt is about 1.5 GB.
     save_every_minutes: float = 15.0
-    early_stopping_patience: int = 0  # epochs without a better val loss before stopping; 0: off
-    # --- after training (`python -m mmlib train`, `make train`) ---
-    # Steps that fitting imagine.pt (text -> image) may take; fewer on a small data set
-    # (`mmlib.imagine.fit_steps`), at least MIN_IMAGINE_STEPS; 0 skips it.
+    # Steps that fitting imagine.pt (text -> image) may take after training (`python -m mmlib
+    # train`, `make train`); fewer on a small data set (`mmlib.imagine.fit_steps`), at least
+    # MIN_IMAGINE_STEPS; 0 skips it.
     imagine_steps: int = 4000
-    run_name: str = ""  # folder under checkpoint_dir; "" means the preset's name
     preset_name: str = field(default="custom", compare=False)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name != "preset_name":
+            if name == "use_amp":
+                raise ConfigError(USE_AMP_REMEDY)
             if name not in _VALIDATORS:
                 raise ConfigError(f"unknown config field {name!r}; known fields: {_field_list()}")
             value = _coerce(name, value)
@@ -299,15 +308,26 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> Config:
-        """A config from a dict such as `to_dict` returns; unknown keys are an error."""
+        """A config from a dict such as `to_dict` returns; unknown keys are an error.
+
+        A `use_amp` key (config.json files from before `precision` took it over) is read into
+        `precision`, resolving as it did: false with precision "auto" is "fp32"; true is what
+        "auto" is.
+        """
+        values = dict(data)
+        if "use_amp" in values:
+            use_amp = values.pop("use_amp")
+            if not isinstance(use_amp, bool):
+                raise ConfigError(f"{source}: use_amp={use_amp!r}: expected true or false")
+            if not use_amp and values.get("precision", "auto") == "auto":
+                values["precision"] = "fp32"
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(
                 f"{source}: unknown config field(s) {', '.join(unknown)}; "
                 f"known fields: {_field_list()}"
             )
-        values = dict(data)
         preset_name = values.pop("preset_name", "custom")
         try:
             config = cls(**values)
@@ -369,17 +389,16 @@ class Config:
         """fp32, bf16 or fp16: what training, the memory estimate and the batch-size finder use
         on a device of `device`'s type.
 
-        `precision` (if given) replaces the config's. "auto" follows the earlier script's
-        `use_amp`: bf16 on CUDA, fp32 elsewhere. bf16 (auto's or asked for) on a card without it
-        (`supports_bf16`) is fp16, which the Trainer scales and says so. Without a card to ask
-        (an estimate for a card on a machine without one), bf16 is assumed, as every card in
-        `mmlib.batch_size.GPUS` has it.
+        `precision` (if given) replaces the config's. "auto" is bf16 on CUDA and fp32 elsewhere.
+        bf16 (auto's or asked for) on a card without it (`supports_bf16`) is fp16, which the
+        Trainer scales and says so. Without a card to ask (an estimate for a card on a machine
+        without one), bf16 is assumed, as every card in `mmlib.batch_size.GPUS` has it.
         """
         wanted = self.precision if precision is None else precision
         if wanted not in PRECISIONS:
             raise ConfigError(f"precision={wanted!r}: allowed values are {', '.join(PRECISIONS)}")
         if wanted == "auto":
-            if not self.use_amp or torch.device(device).type != "cuda":
+            if torch.device(device).type != "cuda":
                 return "fp32"
             wanted = "bf16"
         return "fp16" if wanted == "bf16" and not supports_bf16(device) else wanted
@@ -387,15 +406,11 @@ class Config:
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The course on a laptop CPU: small images, short captions; `make train` in about 9 minutes.
-    # Tuned on the synthetic validation split (subject match, 2-core CPU): 12 epochs with
-    # dropout 0.1 gave 0.922, 16 without dropout 0.944, 18 without 0.947, and 18 with the
-    # caption loss counted twice (more of the shared encoder's gradient for what the caption
-    # needs) 0.951; batch 32 (0.928), an 8x8 spatial memory and +-4 px shifts learned slower.
-    # Then for the image path (subject match / reconstruction PSNR / imagine round trip): the
-    # encoder head that keeps the layout 0.961 / 21.8 dB / 0.156, with the image loss x5
-    # 0.955 / 22.3 / 0.193, plus the perceptual term x1 0.957 / 22.4 / 0.307 (chosen), x3
-    # 0.959 / 22.2 / 0.331 with a lower SSIM. (Round trips with the first, regressing
-    # text-to-latent MLP; the latent flow that replaced it gives 0.589 on the chosen model.)
+    # No dropout, 18 epochs and the caption loss counted twice (more of the shared encoder's
+    # gradient for what the caption needs) reach the course's subject-match target; the image
+    # loss x5 and the perceptual term x1 keep small subjects in reconstructions and imagined
+    # images. fp32 on a GPU too, as in the CPU runs behind the course's figures. The
+    # measurements behind each value: docs/coming-from-train-production.md.
     "cpu-tiny": {
         "image_size": 64,
         "latent_dim": 256,
@@ -415,7 +430,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "perceptual_loss_weight": 1.0,
         "warmup_steps": 50,
         "num_workers": 0,
-        "use_amp": False,
+        "precision": "fp32",
     },
     # One 24 GB card.
     "base": {
@@ -426,16 +441,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 32,
         "num_epochs": 40,
     },
-    # The earlier system's dimensions.
+    # `Config`'s defaults: the dimensions of the engraving model this library replaces.
     "seed-large": {},
 }
 # Your own captioned images (README, "Train on your own captioned images"): cpu-tiny's and
-# base's models at a lower learning rate with a heavier alignment loss. With lr 1e-3 and
-# alignment weight 0.5, a real set's image and caption embeddings collapsed to one point. Eval-
-# mode training alignment / its chance level after 24 steps on 200 Flickr8k photographs (lr at
-# its peak after 5 steps): 1.00 before; lr 5e-4 with alignment 2.0: 0.61, with 1.0: 0.70 (0.62
-# with the 50-step warm-up). On the synthetic course the same changes gave subject match 0.946
-# (2 threads) to 0.961 (1 thread) against the 0.95 target, so the course keeps its own values.
+# base's models at a lower learning rate with a heavier alignment loss, which keep a real set's
+# image and caption embeddings apart (at lr 1e-3 with alignment 0.5 they collapse to one point).
+# The synthetic course keeps its own values, which meet its targets (the measurements:
+# docs/coming-from-train-production.md).
 REAL_CAPTIONS = {"learning_rate": 5e-4, "alignment_loss_weight": 1.0}
 PRESETS["own-cpu"] = {**PRESETS["cpu-tiny"], **REAL_CAPTIONS}
 PRESETS["own-gpu"] = {**PRESETS["base"], **REAL_CAPTIONS}  # not yet measured on a GPU

@@ -210,7 +210,7 @@ def tiny_config(synthetic_dataset: Path, tmp_path: Path) -> Callable[..., Config
             "num_workers": 0,
             "log_interval": 1,
             "run_name": "tiny",
-            "use_amp": False,
+            "precision": "fp32",
             "warmup_steps": 2,
         }
         return Config(**{**values, **overrides})
@@ -235,7 +235,7 @@ def tiny_run(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
         num_epochs=8,
         num_workers=0,
         run_name="tiny",
-        use_amp=False,
+        precision="fp32",
         warmup_steps=2,
     )
     trainer = Trainer(config, log=lambda _line: None, progress=False)

@@ -35,7 +35,7 @@ SMALL_VOCAB = 50
 
 def tiny(**overrides: Any) -> Config:
     """A model small enough that a real step takes milliseconds."""
-    return Config(**{**TINY_MODEL, "use_amp": False, **overrides})
+    return Config(**{**TINY_MODEL, "precision": "fp32", **overrides})
 
 
 def test_gpu_memory_names_and_sizes() -> None:

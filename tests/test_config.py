@@ -1,8 +1,9 @@
-"""Tests for mmlib.config: train_production.py's fields and defaults, validation, presets, JSON,
-devices."""
+"""Tests for mmlib.config: the earlier script's fields and defaults, validation, presets, JSON
+(with configs saved before `precision` took over `use_amp`), devices, precision."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from PIL import Image
 import mmlib.config
 from mmlib.config import (
     PIL_PIXEL_LIMIT,
+    PRECISIONS,
     PRESETS,
     Config,
     ConfigError,
@@ -34,7 +36,7 @@ TRAIN_PRODUCTION_DEFAULTS = {
     "num_epochs": 100,
     "learning_rate": 1e-3,
     "weight_decay": 1e-4,
-    "use_amp": True,
+    "precision": "auto",  # its use_amp=True
     "gradient_clip": 1.0,
     "image_loss_weight": 1.0,
     "caption_loss_weight": 1.0,
@@ -70,7 +72,7 @@ def test_attribute_style_use_as_in_train_production() -> None:
         ("device", "tpu", "device='tpu': allowed values are auto, cpu, cuda, mps"),
         ("imagine_steps", 20, "imagine_steps=20 is out of range: allowed 0 (off) or >= 40"),
         ("precision", "int8", "precision='int8'"),
-        ("use_amp", "maybe", "use_amp='maybe': expected true or false"),
+        ("pin_memory", "maybe", "pin_memory='maybe': expected true or false"),
         ("causal_caption_mask", 1, "causal_caption_mask=1: expected true or false"),
         ("batch_size", 2.5, "batch_size=2.5: expected an integer"),
         ("batch_size", "many", "batch_size='many': expected an integer"),
@@ -100,11 +102,11 @@ def test_unknown_field_is_an_error() -> None:
 def test_strings_are_coerced_by_field_type() -> None:
     config = Config()
     config.batch_size = "32"
-    config.use_amp = "false"
+    config.pin_memory = "false"
     config.learning_rate = "5e-4"
     config.images_dir = "some/where"
     config.weight_decay = 0
-    assert (config.batch_size, config.use_amp, config.learning_rate) == (32, False, 5e-4)
+    assert (config.batch_size, config.pin_memory, config.learning_rate) == (32, False, 5e-4)
     assert config.images_dir == Path("some/where")
     assert isinstance(config.weight_decay, float)
 
@@ -163,8 +165,8 @@ def test_cli_overrides() -> None:
     with pytest.raises(ConfigError, match="expected FIELD=VALUE"):
         parse_override("batch_size")
     base = Config()
-    config = base.with_overrides(dict([parse_override("batch_size=8"), ("use_amp", "no")]))
-    assert (config.batch_size, config.use_amp) == (8, False)
+    config = base.with_overrides(dict([parse_override("batch_size=8"), ("pin_memory", "no")]))
+    assert (config.batch_size, config.pin_memory) == (8, False)
     assert base.batch_size == 16  # the original is unchanged
 
 
@@ -191,13 +193,16 @@ def test_resolve_device_names_what_is_allowed(monkeypatch: pytest.MonkeyPatch) -
 
 
 @pytest.mark.parametrize("bf16", [True, False])
-def test_precision_follows_use_amp_and_the_card(monkeypatch: pytest.MonkeyPatch, bf16) -> None:
+def test_precision_auto_is_bf16_on_cuda_as_the_card_allows(
+    monkeypatch: pytest.MonkeyPatch, bf16
+) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
-    amp = Config(use_amp=True)
+    amp = Config()
     assert amp.resolve_precision("cuda") == ("bf16" if bf16 else "fp16")
     assert amp.resolve_precision(torch.device("cpu")) == "fp32"
-    assert Config(use_amp=False).resolve_precision("cuda") == "fp32"
+    assert Config(precision="fp32").resolve_precision("cuda") == "fp32"
+    assert Config.preset("cpu-tiny").resolve_precision("cuda") == "fp32"
     assert Config(precision="fp16").resolve_precision("cpu") == "fp16"
     assert amp.resolve_precision("cuda", "fp32") == "fp32"
     with pytest.raises(ConfigError, match="fp64"):
@@ -206,7 +211,69 @@ def test_precision_follows_use_amp_and_the_card(monkeypatch: pytest.MonkeyPatch,
 
 def test_precision_without_a_card_to_ask_is_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert Config(use_amp=True).resolve_precision("cuda") == "bf16"
+    assert Config().resolve_precision("cuda") == "bf16"
+
+
+def _resolved_before(use_amp: bool, precision: str, device: str, bf16: bool) -> str:
+    """`resolve_precision` as it was while `use_amp` was a field of its own."""
+    if precision == "auto":
+        if not use_amp or device != "cuda":
+            return "fp32"
+        precision = "bf16"
+    return "fp16" if precision == "bf16" and not bf16 and device == "cuda" else precision
+
+
+@pytest.mark.parametrize("use_amp", [True, False])
+@pytest.mark.parametrize("precision", PRECISIONS)
+@pytest.mark.parametrize("bf16", [True, False])
+def test_a_config_json_with_use_amp_resolves_its_precision_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_amp: bool, precision: str, bf16: bool
+) -> None:
+    old = {**Config.preset("cpu-tiny").to_dict(), "use_amp": use_amp, "precision": precision}
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(old))
+    loaded = Config.load(path)
+    assert "use_amp" not in loaded.to_dict() and loaded.preset_name == "cpu-tiny"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: bf16)
+    for device in ("cpu", "cuda"):
+        expected = _resolved_before(use_amp, precision, device, bf16)
+        assert loaded.resolve_precision(device) == expected, device
+
+
+def test_a_config_json_without_precision_and_use_amp_false_is_fp32(tmp_path: Path) -> None:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"batch_size": 8, "use_amp": False}))
+    assert Config.load(path).precision == "fp32"
+    path.write_text(json.dumps({"batch_size": 8, "use_amp": True}))
+    assert Config.load(path) == Config(batch_size=8)
+    path.write_text(json.dumps({"use_amp": "maybe"}))
+    with pytest.raises(ConfigError, match=r"config.json: use_amp='maybe': expected true or false"):
+        Config.load(path)
+
+
+def test_setting_use_amp_says_to_set_precision(tmp_path: Path, capsys) -> None:
+    from mmlib.cli import build_parser, main, train_config
+
+    with pytest.raises(ConfigError, match="precision=fp32 for use_amp=false"):
+        Config().with_overrides({"use_amp": "false"})
+    with pytest.raises(ConfigError, match="use_amp is now part of precision"):
+        Config().use_amp = True  # type: ignore[attr-defined]
+    assert main(["train", "--preset", "cpu-tiny", "--set", "use_amp=false"]) == 2
+    assert "precision=fp32 for use_amp=false" in capsys.readouterr().err
+    # Resuming a run whose config.json has use_amp reads it into precision.
+    saved = {**Config.preset("base").to_dict(), "use_amp": False}
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps(saved))
+    argv = ["train", "--resume", "r", "--set", f"checkpoint_dir={tmp_path}"]
+    assert train_config(build_parser().parse_args(argv)).precision == "fp32"
+
+
+def test_fields_are_grouped_in_code_but_config_json_stays_flat(tmp_path: Path) -> None:
+    written = json.loads(Config().save(tmp_path / "config.json").read_text())
+    assert set(written) == {f.name for f in dataclasses.fields(Config)}
+    assert all(not isinstance(value, dict) for value in written.values())
+    assert "use_amp" not in written and written["precision"] == "auto"
 
 
 def test_cross_field_consistency() -> None:

@@ -22,7 +22,7 @@ COMPILE_LINE = "torch.compile failed at the first training step"
 
 
 def _setup(device_type: str = "cpu") -> tuple[Config, MultimodalModel, torch.optim.Optimizer]:
-    config = Config(**{**TINY_MODEL, "use_amp": False, "dropout": 0.1})  # dropout draws
+    config = Config(**{**TINY_MODEL, "precision": "fp32", "dropout": 0.1})  # dropout draws
     torch.manual_seed(0)
     model = MultimodalModel(config, VOCAB)
     return config, model, make_optimizer(model, config, device_type)
@@ -189,10 +189,10 @@ def test_bf16_on_a_card_without_it_is_fp16_for_training_and_the_estimate(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(mmlib.config, "supports_bf16", lambda device: False)
-    for config in (Config(use_amp=True), Config(precision="bf16")):
+    for config in (Config(), Config(precision="bf16")):
         assert config.resolve_precision("cuda") == "fp16"
     assert Config(precision="fp32").resolve_precision("cuda") == "fp32"
-    tiny = Config(**TINY_MODEL, use_amp=True)
+    tiny = Config(**TINY_MODEL)
     assert estimate_memory(tiny, 2, device_type="cuda", vocab_size=VOCAB).precision == "fp16"
 
 

@@ -36,7 +36,7 @@ FAULT_RUN = {
     "num_epochs": 2,
     "num_workers": 0,
     "log_interval": 1,
-    "use_amp": False,
+    "precision": "fp32",
     "warmup_steps": 2,
     "imagine_steps": 0,
     "save_every_minutes": 1e-6,

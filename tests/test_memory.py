@@ -33,7 +33,7 @@ CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "mmlib" / "calibration"
 
 def tiny(**overrides: Any) -> Config:
     """A model small enough that a real step takes milliseconds."""
-    return Config(**{**TINY_MODEL, "use_amp": False, **overrides})
+    return Config(**{**TINY_MODEL, "precision": "fp32", **overrides})
 
 
 # The CPU accuracy claim: base at batch 8 only, to keep the test short (the bench runs all).
@@ -116,7 +116,7 @@ def test_estimate_follows_the_trainers_precision_on_a_card_without_bf16(
     # The card's answer is patched, not torch.cuda.is_available: with that patched, the fused
     # optimizer's step queries a CUDA driver this machine lacks.
     monkeypatch.setattr(mmlib.config, "supports_bf16", lambda device: False)
-    config = tiny(use_amp=True)
+    config = tiny(precision="auto")
     trained_at = config.resolve_precision(torch.device("cuda"))
     estimate = estimate_memory(config, 2, device_type="cuda", vocab_size=SMALL_VOCAB)
     assert trained_at == estimate.precision == "fp16"

@@ -61,7 +61,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory, synthetic_dataset: Path) -> P
         num_epochs=2,
         num_workers=0,
         run_name="stopped",
-        use_amp=False,
+        precision="fp32",
         imagine_steps=0,
     )
     Trainer(config, callbacks=[StopAtStep(2)], log=lambda _line: None, progress=False).fit()

@@ -19,7 +19,7 @@ VOCAB = 40
 
 
 def _setup(**overrides: Any) -> tuple[Config, MultimodalModel, torch.optim.Optimizer]:
-    config = Config(**{**TINY_MODEL, "use_amp": False, "dropout": 0.0, **overrides})
+    config = Config(**{**TINY_MODEL, "precision": "fp32", "dropout": 0.0, **overrides})
     torch.manual_seed(0)
     model = MultimodalModel(config, VOCAB)
     return config, model, make_optimizer(model, config, "cpu")

@@ -73,7 +73,7 @@ def killed_run_config(tmp_path: Path, seed_dataset: Callable[..., Path]) -> Conf
         batch_size=8,
         num_epochs=1,
         num_workers=0,
-        use_amp=False,
+        precision="fp32",
         warmup_steps=1,
         imagine_steps=0,
     )

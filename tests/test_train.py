@@ -79,7 +79,7 @@ def test_step_1_skips_and_reports_what_data_check_does(tmp_path) -> None:
         cache_dir=tmp_path / "cache",
         batch_size=4,
         num_workers=0,
-        use_amp=False,
+        precision="fp32",
     )
     lines: list[str] = []
     trainer = Trainer(config, log=lines.append, progress=False)

@@ -148,7 +148,7 @@ def test_memory_panel_recommends_from_one_table_per_precision(
         return real(config, batch_size, *args, **kwargs)
 
     monkeypatch.setattr(memory, "estimate_memory", counted)
-    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16, "use_amp": True})
+    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16})
     panel = memory_panel(config, batch_sizes=(1, 8, 64))
     assert panel.controls["precision"].value == "bf16" and asked == [1, 8, 64]
     assert "recommended batch_size <b>64</b> for 24 GiB" in panel.result.value  # the table's top
@@ -353,7 +353,7 @@ def test_memory_panel_batch_slider_redraws_the_bars_with_the_recorded_margin(
     )
     margin = GpuMargin(0.5, record, 1, today=False)
     monkeypatch.setattr(widgets_module, "config_margin", lambda *_: margin)
-    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16, "use_amp": True})
+    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16})
     panel = memory_panel(config, batch_sizes=(1, 8, 64))
     slider = panel.controls["batch"]
     assert "mmlib-teach" in slider._dom_classes
@@ -366,7 +366,7 @@ def test_memory_panel_batch_slider_redraws_the_bars_with_the_recorded_margin(
 
 
 def test_memory_panel_uses_the_tables_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16, "use_amp": True})
+    config = Config(**{**TINY_MODEL, "vocab_size": 50, "max_caption_length": 16})
     table = estimate_table(config, "bf16", batch_sizes=(1, 8, 64))
 
     def refuse(*_: Any, **__: Any) -> Any:
