@@ -32,7 +32,8 @@ from mmlib.model import encoder_channels
 GPUS: dict[str, float] = {"rtx3090": 24, "a100-40": 40, "a100-80": 80, "h100": 80, "h200": 141}
 SAFETY_MARGIN = 0.9  # the finder returns this share of the largest batch that passed
 MAX_AUTO_BATCH = 512
-# train_production.py's notes' table for its model (batch size -> GB), a guess never measured.
+# A guessed table (batch size -> GB) for seed-large's model, never measured: notebook 04 and
+# `format_guess_comparison` set it beside the estimate (docs/coming-from-train-production.md).
 GUESSED_GB: dict[int, float] = {8: 12, 16: 20, 32: 35, 64: 65}
 
 
@@ -354,9 +355,8 @@ def accumulation_for(target_batch: int, max_per_step: int) -> tuple[int, int]:
 def format_guess_comparison(
     rows: Sequence[BatchSizeRow], guessed_gb: dict[int, float] = GUESSED_GB
 ) -> str:
-    """The table guessed in train_production.py's notes beside the estimated totals in `rows`,
-    for the batch sizes in both (the guess in GB as the notes wrote it, read as GiB like the card
-    sizes)."""
+    """The guessed table (`GUESSED_GB`) beside the estimated totals in `rows`, for the batch
+    sizes in both (the guess in GB as it was written, read as GiB like the card sizes)."""
     lines = [f"{'batch':>5}  {'guessed':>12}  {'estimated':>9}  {'guess/estimate':>14}"]
     for row in rows:
         if row.batch_size in guessed_gb:

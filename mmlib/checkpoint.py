@@ -3,8 +3,9 @@
 A run folder `checkpoints/<run>/` holds `config.json`, `tokenizer.json`, `manifest.json` (the
 fingerprint of the vocabulary the weights were trained with), `history.csv`, `steps.csv`,
 `epoch_NNN.pt` (the last few), `last.pt` (full training state) and `best.pt` (the model's
-`state_dict` alone, as train_production.py wrote it). Training writes through this module;
-inference, analysis and the course read through it, without importing the trainer.
+`state_dict` alone, so `model.load_state_dict(torch.load(path))` loads it). Training writes
+through this module; inference, analysis and the course read through it, without importing the
+trainer.
 """
 
 from __future__ import annotations

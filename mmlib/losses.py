@@ -23,8 +23,9 @@ RANGE_TOLERANCE = 1e-4
 def reconstruction_loss(output: Tensor, target: Tensor) -> Tensor:
     """Mean squared error between a tanh output and a target image, both in [-1, 1].
 
-    The range of `target` is checked on CPU tensors only: on a GPU the check would wait for
-    the device on every step. (train_production.py compared [-1, 1] outputs with [0, 1] targets.)
+    A target scaled to [0, 1] by mistake would train without an error and decode washed out, so
+    its range is checked; on CPU tensors only: on a GPU the check would wait for the device on
+    every step.
     """
     if output.shape != target.shape:
         raise ValueError(
@@ -125,8 +126,8 @@ def _soft_cross_entropy(logits: Tensor, positives: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class LossWeights:
-    """How much each loss counts in the total (train_production.py's 1.0 / 1.0 / 0.5), and the
-    weight of the perceptual term inside the image loss (train_production.py had none)."""
+    """How much each loss counts in the total (defaults 1.0 / 1.0 / 0.5, `Config`'s), and the
+    weight of the perceptual term inside the image loss (default 0: off)."""
 
     image: float = 1.0
     caption: float = 1.0

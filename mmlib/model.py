@@ -3,9 +3,10 @@
 The image encoder gives a latent and a spatial feature map. The latent feeds the image decoder
 (reconstruction); latent and feature map together become the image memory, which the caption
 decoder (a causal transformer) cross-attends to and which an attention pool summarises into the
-image embedding, compared with the text encoder's embedding of the caption (CLIP-style). The
-parts that mirror train_production.py's model (image encoder, image decoder, caption decoder)
-keep its sizes for the "seed-large" preset; see `parameter_summary`.
+image embedding, compared with the text encoder's embedding of the caption (CLIP-style). At
+the "seed-large" preset the image encoder, image decoder and caption decoder have the sizes of
+the engraving model this library replaces (docs/coming-from-train-production.md); see
+`parameter_summary`.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mmlib.tokenizer import END_ID, PAD_ID, SPECIAL_TOKENS, START_ID
 
 MAX_LEVELS = 5
 MIN_FEATURE_SIZE = 4
-CHANNEL_MULTIPLIERS = (1, 2, 4, 8, 8)  # train_production.py's 64-128-256-512-512 at width 64
+CHANNEL_MULTIPLIERS = (1, 2, 4, 8, 8)  # 64-128-256-512-512 at base_channels 64 (seed-large)
 LOGIT_SCALE_INIT = math.log(1 / 0.07)  # CLIP's initial temperature
 LOGIT_SCALE_MAX = 100.0
 # The widest beam `generate` searches: each beam holds a caption and its scores; 64 is past any
@@ -36,7 +37,7 @@ DecodeMethod = Literal["greedy", "beam"]
 def encoder_levels(image_size: int) -> int:
     """Number of stride-2 levels: halve while the map stays an even split >= 4 pixels, at most 5.
 
-    512 -> 5 levels (16x16 map, train_production.py's), 256 -> 5 (8x8), 128 -> 5 (4x4),
+    512 -> 5 levels (16x16 map, seed-large's), 256 -> 5 (8x8), 128 -> 5 (4x4),
     64 -> 4 (4x4), 32 -> 3 (4x4), 16 -> 2 (4x4), 48 -> 3 (6x6).
     """
     levels, size = 0, image_size
@@ -112,9 +113,8 @@ class ImageEncoder(nn.Module):
         width = self.feature_channels
         cells = self.feature_size**2
         # The head keeps where things are: a 1x1 conv narrows the map to ~4 x latent_dim values,
-        # which are flattened. Global average pooling (train_production.py's) made the latent
-        # nearly position-free; on cpu-tiny this head lowered val image loss from 0.0335 to
-        # 0.0266 and raised the course metrics (subject match 0.951 -> 0.961).
+        # which are flattened. A global average pool would make the latent nearly position-free,
+        # and the image decoder could not put a subject back where it was.
         reduced = min(width, max(1, 4 * config.latent_dim // cells))
         self.head = nn.Sequential(
             nn.Conv2d(width, reduced, 1),
@@ -214,9 +214,10 @@ class TextEncoder(nn.Module):
 class CaptionDecoder(nn.Module):
     """Causal transformer decoder over caption tokens, cross-attending to image memory.
 
-    Memory = `memory_tokens` tokens from an MLP on the latent (train_production.py's latent
-    MLP 1024 -> 768 -> 512, widened to memory_tokens x 512) plus one token per cell of the
-    encoder's last feature map (projected to the width, with learned positions).
+    Memory = `memory_tokens` tokens from an MLP on the latent (latent_dim -> the mean of
+    latent_dim and embedding_dim -> memory_tokens x embedding_dim; 1024 -> 768 -> 4 x 512 at
+    seed-large) plus one token per cell of the encoder's last feature map (projected to the
+    width, with learned positions).
     """
 
     def __init__(
@@ -309,8 +310,8 @@ class MultimodalModel(nn.Module):
             self.image_encoder.feature_size,
         )
         # The image embedding pools the caption memory rather than projecting the latent alone:
-        # with train_production.py's globally pooled latent, a latent-only embedding reached
-        # image->text recall@1 0.10-0.26 where this one reached 0.85 (cpu-tiny dims, 800 steps).
+        # the memory's tokens per feature-map cell say where things are, which captions (and so
+        # retrieval) depend on, and the caption decoder already learns to read them.
         self.image_pool = AttentionPool(config.embedding_dim, config.num_heads)
         self.image_projection = nn.Linear(config.embedding_dim, config.embedding_dim)
         self.text_projection = nn.Linear(config.embedding_dim, config.embedding_dim)

@@ -1,7 +1,7 @@
 """Reading captioned-image datasets: files -> `Record`s, one per image, and a `DataReport`.
 
-Formats (`FORMATS`): `seed` (a metadata JSON + images folder, the layout train_production.py
-read), Flickr8k, JSONL, CSV, COCO captions and sidecar .txt files. Every problem with the input
+Formats (`FORMATS`): `seed` (a metadata JSON + images folder, `Config`'s default paths'
+layout), Flickr8k, JSONL, CSV, COCO captions and sidecar .txt files. Every problem with the input
 is a `DatasetError` whose message names the file, the record and what to do.
 """
 

@@ -1,5 +1,5 @@
-"""`Trainer`: train_production.py's STEP 1..6 pipeline, the training loop, validation, resume,
-history.
+"""`Trainer`: the STEP 1..6 pipeline (data, tokenizer, loaders, model, a tokenization check,
+training), the training loop, validation, resume, history.
 
 Everything a run writes goes to `checkpoint_dir/<run>/` through `mmlib.checkpoint`.
 """
@@ -93,7 +93,7 @@ class _EpochPosition:
 class Trainer:
     """Train `MultimodalModel` on the configured data into `checkpoint_dir/<run>/`.
 
-    `Trainer(config).fit()` prints train_production.py's steps, then per epoch the train and val
+    `Trainer(config).fit()` prints STEP 1..6 as it reaches them, then per epoch the train and val
     losses (Img / Cap / Align), "Best model saved", the epoch time and the learning rate.
     `resume` takes a run folder, a run name or "latest" and continues from its `last.pt` (or,
     when the run stopped before its first `last.pt`, starts it again from the beginning);
