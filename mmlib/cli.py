@@ -24,11 +24,39 @@ IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
 PLOT_EXTENSIONS = (".png", ".pdf", ".svg", ".svgz", ".eps", ".ps", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
+# What `add_subparsers` returns: each command group below adds its commands to it.
+Commands = argparse._SubParsersAction
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every `python -m mmlib` command."""
     parser = argparse.ArgumentParser(prog="python -m mmlib", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    for add_commands in (  # in the order `--help` lists the commands
+        _add_data_commands,
+        _add_train_command,
+        _add_model_commands,
+        _add_run_upkeep_commands,
+        _add_analysis_commands,
+        _add_sharing_commands,
+    ):
+        add_commands(commands)
+    return parser
 
+
+def _run_arguments(*, device: bool = True) -> argparse.ArgumentParser:
+    """The arguments of a command that opens a trained run, as an argparse parent: the run,
+    the folder of runs and (with `device`) the device to load it on."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("run", help="a run folder, a run name or 'latest'")
+    parent.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+    if device:
+        parent.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
+    return parent
+
+
+def _add_data_commands(commands: Commands) -> None:
+    """`data synth` and `data check`."""
     data = commands.add_parser("data", help="make or check a dataset")
     data_commands = data.add_subparsers(dest="data_command", required=True)
 
@@ -51,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--images", type=Path, default=None, help="images folder (seed format)")
     check.set_defaults(handler=_data_check)
 
+
+def _add_train_command(commands: Commands) -> None:
+    """`train`."""
     train = commands.add_parser("train", help="train a model into checkpoint_dir/<run>/")
     train.add_argument("--preset", choices=PRESETS, default="cpu-tiny")
     train.add_argument("--config", type=Path, help="a config.json to start from (not --preset)")
@@ -82,19 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.set_defaults(handler=_train)
 
-    evaluate = commands.add_parser("evaluate", help="write metrics.json for a run")
-    evaluate.add_argument("run", help="a run folder, a run name or 'latest'")
-    evaluate.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
+
+def _add_model_commands(commands: Commands) -> None:
+    """`evaluate`, `caption` and `imagine`: a trained run's model at work."""
+    evaluate = commands.add_parser(
+        "evaluate", parents=[_run_arguments()], help="write metrics.json for a run"
+    )
     evaluate.add_argument("--data", type=Path, help="evaluate on this dataset, not the val split")
     evaluate.add_argument("--format", choices=DATA_FORMATS, default="auto", dest="data_format")
     evaluate.add_argument(
         "--fid-weights", type=Path, help="local FID Inception weights (pt_inception-...pth)"
     )
-    evaluate.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     evaluate.set_defaults(handler=_evaluate)
 
-    caption = commands.add_parser("caption", help="print a caption for each image")
-    caption.add_argument("run", help="a run folder, a run name or 'latest'")
+    caption = commands.add_parser(
+        "caption", parents=[_run_arguments()], help="print a caption for each image"
+    )
     caption.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
     caption.add_argument(
         "--beam",
@@ -105,27 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
     caption.add_argument(
         "--length-penalty", type=_number_in(0.0, 5.0), default=0.6, help="beam search's, 0 to 5"
     )
-    caption.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
-    caption.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     caption.set_defaults(handler=_caption)
 
-    imagine = commands.add_parser("imagine", help="draw an image from a caption")
-    imagine.add_argument("run", help="a run folder, a run name or 'latest'")
+    imagine = commands.add_parser(
+        "imagine", parents=[_run_arguments()], help="draw an image from a caption"
+    )
     imagine.add_argument("caption", help="the caption, in quotes")
     imagine.add_argument(
         "--out", type=Path, default=Path("imagined.png"), help="image to write (.png, .jpg)"
     )
     imagine.add_argument("--seed", type=int, default=0, help="another seed, another image")
-    imagine.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
-    imagine.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     imagine.set_defaults(handler=_imagine)
 
+
+def _add_run_upkeep_commands(commands: Commands) -> None:
+    """`fit-imagine` and `trust-vocabulary`: what a trained run may need added."""
     fit = commands.add_parser(
-        "fit-imagine", help="fit a run's imagine.pt (text-conditioned latent flow, latent prior)"
+        "fit-imagine",
+        parents=[_run_arguments()],
+        help="fit a run's imagine.pt (text-conditioned latent flow, latent prior)",
     )
-    fit.add_argument("run", help="a run folder, a run name or 'latest'")
-    fit.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
-    fit.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     fit.add_argument(
         "--steps", type=int, help="flow training steps (default: in proportion to the data set)"
     )
@@ -133,14 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     trust = commands.add_parser(
         "trust-vocabulary",
+        parents=[_run_arguments(device=False)],
         help="for a run without manifest.json: print captions decoded with its tokenizer.json, "
         "then record that vocabulary as the run's own",
     )
-    trust.add_argument("run", help="a run folder, a run name or 'latest'")
-    trust.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     trust.add_argument("--images", type=int, default=4, help="validation images to caption")
     trust.set_defaults(handler=_trust_vocabulary)
 
+
+def _add_analysis_commands(commands: Commands) -> None:
+    """`curves` and `size-batch`."""
     curves = commands.add_parser(
         "curves",
         help="plot runs' loss curves, print a summary and a diagnosis of each, the runs compared "
@@ -174,24 +209,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     size.set_defaults(handler=_size_batch)
 
+
+def _add_sharing_commands(commands: Commands) -> None:
+    """`demo` and `export`: a trained run for others to use."""
     demo = commands.add_parser(
-        "demo", help="a local web app: caption an uploaded image, imagine a typed caption"
+        "demo",
+        parents=[_run_arguments()],
+        help="a local web app: caption an uploaded image, imagine a typed caption",
     )
-    demo.add_argument("run", help="a run folder, a run name or 'latest'")
     demo.add_argument("--port", type=int, help="port on 127.0.0.1 (default: a free one)")
-    demo.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
-    demo.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps")
     demo.set_defaults(handler=_demo)
 
     export = commands.add_parser(
-        "export", help="export a run as ONNX or torch.export graphs with a NumPy runtime"
+        "export",
+        parents=[_run_arguments(device=False)],
+        help="export a run as ONNX or torch.export graphs with a NumPy runtime",
     )
-    export.add_argument("run", help="a run folder, a run name or 'latest'")
     export.add_argument("--format", choices=("onnx", "torch-export"), required=True)
     export.add_argument("--out", type=Path, help="output folder (default: RUN/export-FORMAT/)")
-    export.add_argument("--checkpoint-dir", type=Path, default=Path("checkpoints"))
     export.set_defaults(handler=_export)
-    return parser
 
 
 def _int_between(low: int, high: int) -> Callable[[str], int]:
