@@ -52,7 +52,7 @@ from mmlib import synthetic
 from mmlib.analysis import ema, smoothed_relative_gap
 from mmlib.batch_size import find_max_batch_size
 from mmlib.checkpoint import save_checkpoint
-from mmlib.config import Config, parse_override
+from mmlib.config import PRESETS, Config, parse_override
 from mmlib.dataset import DeviceLoader, make_loader, set_loader_epoch
 from mmlib.files import atomic_write_text
 from mmlib.memory import (
@@ -74,20 +74,7 @@ EPOCH_SAMPLES = 4627  # the training split of the 5,141 engravings, so s/epoch r
 # H200 SXM 989.4 TFLOP/s (half the "with sparsity" 1,979), H100 PCIe 756, A100 312.
 BF16_PEAKS = {"H100 PCIe": 756e12, "H100": 989.4e12, "H200": 989.4e12, "A100": 312e12}
 # The tiny run (`--tiny`): a few-thousand-parameter model, for the CPU test of this script.
-TINY = {
-    "image_size": 32,
-    "latent_dim": 32,
-    "embedding_dim": 32,
-    "base_channels": 8,
-    "num_heads": 2,
-    "num_layers": 1,
-    "text_encoder_layers": 1,
-    "feedforward_dim": 64,
-    "memory_tokens": 2,
-    "max_caption_length": 32,
-    "vocab_size": 200,
-    "num_workers": 0,
-}
+TINY = {**PRESETS["tiny"], "vocab_size": 200, "num_workers": 0}
 
 
 def bf16_peak(card: str) -> float | None:

@@ -443,6 +443,20 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
     # `Config`'s defaults: the dimensions of the engraving model this library replaces.
     "seed-large": {},
+    # The tests' model and `bench/gpu_check.py --tiny`'s: its model and input sizes only, small
+    # enough that a run trains in seconds on a CPU.
+    "tiny": {
+        "image_size": 32,
+        "latent_dim": 32,
+        "embedding_dim": 32,
+        "base_channels": 8,
+        "num_heads": 2,
+        "num_layers": 1,
+        "text_encoder_layers": 1,
+        "feedforward_dim": 64,
+        "memory_tokens": 2,
+        "max_caption_length": 32,
+    },
 }
 # Your own captioned images (README, "Train on your own captioned images"): cpu-tiny's and
 # base's models at a lower learning rate with a heavier alignment loss, which keep a real set's

@@ -175,8 +175,11 @@ def config_panel(base: Config | None = None) -> Panel:
     """
     base = base or Config.preset("cpu-tiny")
     style = {"description_width": "150px"}
+    latent_dims = [64, 128, 256, 512, 1024]
+    # The presets the controls can show: not the tests' `tiny`, whose latent_dim is smaller.
+    presets = [name for name in PRESETS if Config.preset(name).latent_dim in latent_dims]
     controls: dict[str, widgets.Widget] = {
-        "preset": widgets.Dropdown(options=list(PRESETS), value="cpu-tiny", description="preset"),
+        "preset": widgets.Dropdown(options=presets, value="cpu-tiny", description="preset"),
         "batch_size": widgets.IntSlider(value=base.batch_size, min=4, max=256, step=4),
         "learning_rate": widgets.FloatLogSlider(
             value=base.learning_rate, base=10, min=-5, max=-1, step=0.1, readout_format=".1e"
@@ -190,7 +193,7 @@ def config_panel(base: Config | None = None) -> Panel:
         "alignment_loss_weight": widgets.FloatSlider(
             value=base.alignment_loss_weight, min=0, max=3
         ),
-        "latent_dim": widgets.Dropdown(options=[64, 128, 256, 512, 1024], value=base.latent_dim),
+        "latent_dim": widgets.Dropdown(options=latent_dims, value=base.latent_dim),
     }
     for name, control in controls.items():
         control.description, control.style = name, style

@@ -19,7 +19,7 @@ from hypothesis import settings
 from PIL import Image, ImageDraw
 
 from mmlib import synthetic
-from mmlib.config import Config
+from mmlib.config import PRESETS, Config
 from mmlib.readers import Record
 
 # `make test` (and so CI) sets HYPOTHESIS_PROFILE=ci: derandomised, so a failure reproduces.
@@ -181,18 +181,7 @@ SMALL_MODEL = {
 }
 
 
-TINY_MODEL = {
-    "image_size": 32,
-    "latent_dim": 32,
-    "embedding_dim": 32,
-    "base_channels": 8,
-    "num_heads": 2,
-    "num_layers": 1,
-    "text_encoder_layers": 1,
-    "feedforward_dim": 64,
-    "memory_tokens": 2,
-    "max_caption_length": 32,
-}
+TINY_MODEL = dict(PRESETS["tiny"])  # a copy: a test that changes it leaves the preset
 
 
 @pytest.fixture
