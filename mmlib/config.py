@@ -184,14 +184,32 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
 }
 
 
+# The order of `to_dict`'s keys (config.json, the config panel's code, `config_differences`)
+# and of field listings in messages: the fields' order before they were grouped by concern, so
+# saved files and printed outputs stay as they were. A field not named here comes after these.
+SAVED_ORDER = tuple(
+    """
+    metadata_path images_dir checkpoint_dir latent_dim image_channels vocab_size
+    max_caption_length embedding_dim batch_size num_epochs learning_rate weight_decay
+    gradient_clip image_loss_weight caption_loss_weight alignment_loss_weight num_workers
+    pin_memory log_interval save_interval image_size seed val_fraction test_fraction device
+    precision data_on_device fast_path data_dir data_format resize_mode min_freq synthetic_dir
+    cache_dir max_image_pixels base_channels num_heads num_layers text_encoder_layers
+    feedforward_dim memory_tokens dropout causal_caption_mask augment_max_shift
+    perceptual_loss_weight warmup_steps grad_accum_steps keep_checkpoints save_every_minutes
+    early_stopping_patience imagine_steps run_name preset_name
+    """.split()
+)
+
+
 @dataclass
 class Config:
     """Hyperparameters of a run, grouped by concern: data, model, losses, optimisation, and the
     run with its hardware. The defaults are the "seed-large" preset.
 
     Every assignment is validated, so `config.batch_size = 0` fails at once with a message
-    naming the field, the value and the allowed range. `config.json` (`to_dict`) is flat: the
-    groups are only the order of the fields here.
+    naming the field, the value and the allowed range. `config.json` (`to_dict`) is flat, its
+    keys in `SAVED_ORDER`.
     """
 
     # --- data: where the captioned images are, how they become tensors, the splits ---
@@ -299,11 +317,11 @@ class Config:
 
     # --- conversion and persistence ---
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (paths as strings)."""
+        """A JSON-ready dict (paths as strings), its keys in `SAVED_ORDER`."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = str(value) if isinstance(value, Path) else value
+        for name in _field_names():
+            value = getattr(self, name)
+            out[name] = str(value) if isinstance(value, Path) else value
         return out
 
     @classmethod
@@ -511,8 +529,14 @@ def resolve_device(wanted: str | torch.device) -> torch.device:
     return torch.device(name)
 
 
+def _field_names() -> list[str]:
+    """`Config`'s field names in `SAVED_ORDER`; any other field after them, as declared."""
+    ranks = {name: rank for rank, name in enumerate(SAVED_ORDER)}
+    return sorted((f.name for f in fields(Config)), key=lambda name: ranks.get(name, len(ranks)))
+
+
 def _field_list() -> str:
-    return ", ".join(f.name for f in fields(Config))
+    return ", ".join(_field_names())
 
 
 def _coerce(name: str, value: Any) -> Any:

@@ -16,6 +16,7 @@ from mmlib.config import (
     PIL_PIXEL_LIMIT,
     PRECISIONS,
     PRESETS,
+    SAVED_ORDER,
     Config,
     ConfigError,
     get_device,
@@ -269,9 +270,12 @@ def test_setting_use_amp_says_to_set_precision(tmp_path: Path, capsys) -> None:
     assert train_config(build_parser().parse_args(argv)).precision == "fp32"
 
 
-def test_fields_are_grouped_in_code_but_config_json_stays_flat(tmp_path: Path) -> None:
+def test_fields_are_grouped_in_code_but_config_json_stays_flat_in_its_order(
+    tmp_path: Path,
+) -> None:
     written = json.loads(Config().save(tmp_path / "config.json").read_text())
-    assert set(written) == {f.name for f in dataclasses.fields(Config)}
+    assert list(written) == list(SAVED_ORDER)  # as before the grouping, use_amp aside
+    assert set(SAVED_ORDER) == {f.name for f in dataclasses.fields(Config)}
     assert all(not isinstance(value, dict) for value in written.values())
     assert "use_amp" not in written and written["precision"] == "auto"
 
