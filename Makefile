@@ -27,6 +27,7 @@ data: $(SYNTHETIC)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mmlib tests bench
 	$(VENV)/bin/ruff format --check mmlib tests bench
+	$(VENV)/bin/mypy
 
 # The course model is trained first (again only when mmlib/ changed): the notebooks load it and
 # tests/test_course_model.py checks its metrics.json against the course targets.

@@ -303,7 +303,7 @@ def _check_entries(
             raise CheckpointError(
                 f"{where}: {key!r} is {_described(value)}, expected {_KINDS[kind]}; {remedy}"
             )
-        if kind is int and value < 0:
+        if kind is int and isinstance(value, int) and value < 0:
             raise CheckpointError(f"{where}: {key!r} is {value}, expected >= 0; {remedy}")
 
 

@@ -8,7 +8,7 @@ import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mmlib.batch_size import GPUS
 from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
@@ -351,7 +351,7 @@ def _caption(args: argparse.Namespace) -> int:
     from mmlib.inference import Predictor
 
     predictor = Predictor.load(args.run, args.checkpoint_dir, device=args.device)
-    method = "greedy" if args.beam is None else "beam"
+    method: Literal["greedy", "beam"] = "greedy" if args.beam is None else "beam"
     captions = predictor.caption(args.images, method, args.beam or 1, args.length_penalty)
     for path, caption in zip(args.images, captions, strict=True):
         print(f"{path}\t{caption}")
@@ -534,7 +534,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def error_line(error: Exception) -> str:
     """The one line a refused command prints: the library's own message on one line, or, for an
     error the system raised about a path, the path and what is wrong, never a raw "[Errno N]"."""
-    if type(error) in (FileExistsError, FileNotFoundError) and error.filename is not None:
+    if (
+        isinstance(error, OSError)  # narrows for the checker: both types below are OSErrors
+        and type(error) in (FileExistsError, FileNotFoundError)
+        and error.filename is not None
+    ):
         reason = (error.strerror or "cannot be used").lower()
         return f"{error.filename}: {reason}; check the path"
     return " ".join(line.strip() for line in str(error).splitlines() if line.strip())

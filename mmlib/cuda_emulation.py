@@ -155,11 +155,11 @@ def _append_dtype_kernel(op: torch._ops.OpOverload, target: str) -> Callable[...
 def _promote_kernel(op: torch._ops.OpOverload) -> Callable[..., Any]:
     def kernel(*args: Any, **kwargs: Any) -> Any:
         dtypes = [t.dtype for t in tree_leaves((args, kwargs)) if _eligible(t)]
-        widest = dtypes[0] if dtypes else None
+        if not dtypes:
+            return _below_autocast(op, args, kwargs)
+        widest = dtypes[0]
         for dtype in dtypes[1:]:
             widest = torch.promote_types(widest, dtype)
-        if widest is None:
-            return _below_autocast(op, args, kwargs)
         return _below_autocast(op, _cast_all(args, widest), _cast_all(kwargs, widest))
 
     return kernel

@@ -129,7 +129,7 @@ def make_loader(
     if distributed:
         # drop_last here too: process r then reads positions r, r + n, ... of the same seeded
         # order as one process would, so each global batch holds the same samples.
-        sampler = DistributedSampler(
+        sampler: DistributedSampler[int] = DistributedSampler(
             dataset,
             num_replicas=num_replicas,
             rank=rank,

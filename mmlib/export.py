@@ -272,6 +272,7 @@ def _export_graph(
                     opset_version=ONNX_OPSET,
                     verbose=False,
                 )
+                assert onnx_program is not None  # None only with dynamo=False
                 with _replaced_atomically(path) as temporary:
                     # weights inline, or beside it past protobuf's 2 GB
                     onnx_program.save(temporary)

@@ -260,6 +260,7 @@ class OnnxModel(ExportedModel):
 
     def text_to_image(self, tokens: np.ndarray, noise: np.ndarray) -> np.ndarray:
         self._require_text_to_image()
+        assert self._text_to_image is not None  # set whenever the export has the graph
         feeds = {"tokens": self._tokens(tokens), "noise": np.asarray(noise, dtype=np.float32)}
         return self._text_to_image.run(None, feeds)[0]
 
@@ -308,7 +309,10 @@ class TorchExportModel(ExportedModel):
         return self._run(self._text_to_image, self._tokens(tokens), noise)[0]
 
 
-RUNNERS: dict[str, type[ExportedModel]] = {"onnx": OnnxModel, "torch-export": TorchExportModel}
+RUNNERS: dict[str, Callable[[Path, int], ExportedModel]] = {
+    "onnx": OnnxModel,
+    "torch-export": TorchExportModel,
+}
 
 
 def load_exported(folder: str | Path, threads: int = 0) -> ExportedModel:

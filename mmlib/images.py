@@ -174,7 +174,8 @@ def build_image_cache(
         return torch.from_file(str(path), shared=False, size=nbytes, dtype=torch.uint8).view(shape)
     cached = torch.empty(shape, dtype=torch.uint8)
     with path.open("rb") as handle:
-        handle.readinto(cached.view(-1).numpy())
+        # numpy's stubs declare ndarray.__buffer__ for Python >= 3.12 only.
+        handle.readinto(cached.view(-1).numpy())  # type: ignore[arg-type]
     return cached
 
 

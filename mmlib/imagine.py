@@ -60,6 +60,13 @@ class LatentFlow(nn.Module):
     the image decoder draws sharply; a regressed mean of many layouts decodes to a blur.
     """
 
+    latent_mean: Tensor
+    basis: Tensor
+    scales: Tensor
+    text_mean: Tensor
+    text_scale: Tensor
+    frequencies: Tensor
+
     def __init__(
         self,
         embedding_dim: int,
@@ -153,6 +160,9 @@ class LatentFlow(nn.Module):
 
 class LatentGaussian(nn.Module):
     """A full-covariance Gaussian over image latents, fitted to the training set's."""
+
+    mean: Tensor
+    scale_tril: Tensor
 
     def __init__(self, latent_dim: int) -> None:
         super().__init__()

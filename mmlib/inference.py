@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import torch
 from PIL import Image
@@ -210,10 +211,10 @@ class Predictor:
 
     def _embed(self, items: Sequence[ImageInput] | Tensor | Sequence[str]) -> Tensor:
         if not isinstance(items, Tensor) and len(items) and all(isinstance(i, str) for i in items):
-            paths = [Path(i) for i in items]
+            paths = [Path(cast(str, i)) for i in items]
             if not any(p.suffix and p.is_file() for p in paths):
                 return self.embed_captions(items)  # type: ignore[arg-type]
-        return self.embed_images(items)  # type: ignore[arg-type]
+        return self.embed_images(items)
 
     def retrieve(
         self,
@@ -230,7 +231,7 @@ class Predictor:
         similarity = self._embed(queries) @ self._embed(candidates).T
         scores, indices = similarity.topk(min(k, similarity.shape[1]), dim=1)
         texts = (
-            candidates
+            cast(Sequence[str], candidates)
             if not isinstance(candidates, Tensor) and isinstance(candidates[0], str)
             else None
         )

@@ -209,7 +209,11 @@ class _StorageTracker(TorchDispatchMode):
             self.sizes[number] = storage.nbytes()
             self.live.add(number)
             self.live_bytes += storage.nbytes()
-            self._refs[key] = weakref.ref(storage, lambda _, key=key: self._free(key))
+
+            def free(_: object, key: int = key) -> None:
+                self._free(key)
+
+            self._refs[key] = weakref.ref(storage, free)
         return self._numbers[key]
 
     def _free(self, key: int) -> None:
@@ -347,7 +351,7 @@ def _classify(
         "activations": saved,
     }
     remaining = set(tracker.at_peak)
-    sizes: dict[str, int] = {}
+    sizes: dict[str, Any] = {}  # MemoryEstimate's int fields, by name
     for name, numbers in groups.items():
         chosen = remaining & numbers
         sizes[name] = sum(tracker.sizes[n] for n in chosen)
@@ -421,7 +425,9 @@ def _interpolate(low: MemoryEstimate, high: MemoryEstimate, batch_size: int) -> 
     def between(start: int, end: int) -> int:
         return round(start + (end - start) * share)
 
-    parts = {name: between(getattr(low, name), getattr(high, name)) for name in _PARTS}
+    parts: dict[str, Any] = {
+        name: between(getattr(low, name), getattr(high, name)) for name in _PARTS
+    }
     terms = tuple(
         replace(term, bytes=between(term.bytes, other.bytes))
         for term, other in zip(low.gpu_terms, high.gpu_terms, strict=True)
@@ -478,7 +484,11 @@ class _OpRecorder(TorchDispatchMode):
             key = id(storage)
             if key not in self._producer:
                 self._producer[key] = len(self.records)
-                self._refs[key] = weakref.ref(storage, lambda _, key=key: self._forget(key))
+
+                def forget(_: object, key: int = key) -> None:
+                    self._forget(key)
+
+                self._refs[key] = weakref.ref(storage, forget)
         dtypes = tuple(str(t.dtype).removeprefix("torch.") for t in tensors)
         self.records.append({"op": str(func), "dtypes": dtypes, "saved_bytes": 0})
         return out
@@ -615,14 +625,17 @@ def _measure_cuda(
 def _profiler_peak(profiler: torch.profiler.profile) -> int:
     """The largest running sum of the CPU allocation (+) and free (-) events, in time order."""
     cpu_types = {"CPU", "MKLDNN", "IDEEP"}
+    assert profiler.profiler is not None  # both set once the profile has stopped
+    results = profiler.profiler.kineto_results
+    assert results is not None
     events = [
         event
-        for event in profiler.profiler.kineto_results.events()
+        for event in results.events()
         if event.name() == "[memory]" and event.device_type().name in cpu_types
     ]
     live = peak = 0
     for event in sorted(events, key=lambda event: event.start_ns()):
-        live += event.nbytes()
+        live += event.nbytes()  # type: ignore[attr-defined]  # missing from torch's stub
         peak = max(peak, live)
     return peak
 

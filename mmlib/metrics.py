@@ -245,9 +245,9 @@ def evaluate_captioning(
     model.eval()
     shuffle = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed))
     tokens = tokenizer.batch_encode([r.captions[0] for r in records], model.max_caption_length)
-    perplexity = Perplexity(ignore_index=WordTokenizer.pad_id, sync_on_compute=SYNC_ON_COMPUTE).to(
-        device
-    )
+    # torchmetrics annotates **kwargs as dict values
+    perplexity = Perplexity(ignore_index=WordTokenizer.pad_id, sync_on_compute=SYNC_ON_COMPUTE)  # type: ignore[arg-type]
+    perplexity = perplexity.to(device)
 
     greedy, beam, embeddings, reconstructions = [], [], [], []
     correct, correct_shuffled, counted = 0, 0, 0
@@ -445,10 +445,12 @@ def evaluate_run(
             print(f"  {text}", flush=True)
 
     predictor = Predictor.load(run, checkpoint_dir, device=device)
+    assert predictor.run_dir is not None  # load always sets it
     figures_written(predictor.run_dir)  # a damaged metrics.json is refused now, not at the end
     config = predictor.config
     split = load_split(config) if data is None else None
     if split is None:
+        assert data is not None  # split is None only when data is given
         records, split_name = load_run_records(data, data_format, None, config)[0], str(data)
     elif split.test:
         records, split_name = split.test, "test"
@@ -486,7 +488,7 @@ def evaluate_run(
         fid, kid, kid_std = inception_distances(images, reconstructed, fid_weights)
         extra.update(fid=fid, kid=kid, kid_std=kid_std, fid_note=f"weights: {fid_weights}")
     metrics = EvaluationMetrics(**{**asdict(metrics), **extra})
-    write_metrics(metrics, predictor.run_dir)  # type: ignore[arg-type]
+    write_metrics(metrics, predictor.run_dir)
     return metrics
 
 

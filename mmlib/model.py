@@ -12,7 +12,7 @@ the engraving model this library replaces (docs/coming-from-train-production.md)
 from __future__ import annotations
 
 import math
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypedDict
 
 import torch
 import torch.nn.functional as F
@@ -63,7 +63,18 @@ def _length_penalty(lengths: Tensor, alpha: float) -> Tensor:
     return ((5.0 + lengths) / 6.0) ** alpha
 
 
-def _layer_options(config: Config) -> dict[str, object]:
+class _LayerOptions(TypedDict):
+    """Keyword arguments of `nn.TransformerEncoderLayer` and `nn.TransformerDecoderLayer`."""
+
+    nhead: int
+    dim_feedforward: int
+    dropout: float
+    activation: str
+    batch_first: bool
+    norm_first: bool
+
+
+def _layer_options(config: Config) -> _LayerOptions:
     """The options every transformer layer shares: heads, feed-forward, dropout, pre-norm GELU."""
     return {
         "nhead": config.num_heads,

@@ -220,7 +220,7 @@ def _wrap(text: str, width: int) -> str:
     return "\n".join(lines)
 
 
-def plot_step_losses(steps: Sequence[int], losses: dict[str, Sequence[float]]) -> Figure:
+def plot_step_losses(steps: Sequence[int], losses: Mapping[str, Sequence[float]]) -> Figure:
     """Each loss component against the optimizer step, on a log scale."""
     figure, axis = plt.subplots(figsize=(7, 3.5))
     for name, values in losses.items():

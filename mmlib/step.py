@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -55,13 +55,15 @@ def short_reason(error: BaseException, limit: int = 160) -> str:
 def make_optimizer(model: nn.Module, config: Config, device_type: str) -> torch.optim.AdamW:
     """AdamW as training uses it: fused on CUDA, the per-tensor loop elsewhere and where the
     fused kernel is refused (then with one line that says so)."""
-    settings = {"lr": config.learning_rate, "weight_decay": config.weight_decay}
+    lr, weight_decay = config.learning_rate, config.weight_decay
     if device_type == "cuda":
         try:
-            return torch.optim.AdamW(model.parameters(), fused=True, **settings)
+            return torch.optim.AdamW(
+                model.parameters(), lr=lr, weight_decay=weight_decay, fused=True
+            )
         except RuntimeError as error:
             notice(f"fused AdamW refused ({short_reason(error)}); using AdamW's default one")
-    return torch.optim.AdamW(model.parameters(), **settings)
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
 
 
 def unfuse(optimizer: torch.optim.Optimizer) -> None:
@@ -164,7 +166,8 @@ class TrainingStep:
             model.to(memory_format=torch.channels_last)  # in place: the optimizer's tensors
             if compiled:
                 self._eager_fallback = self.forward
-                self.forward = torch.compile(self.forward)
+                # An nn.Module compiles to one (an OptimizedModule); the stub says any callable.
+                self.forward = cast(nn.Module, torch.compile(self.forward))
 
     def __call__(self, micro_batches: Sequence[MicroBatch]) -> StepResult:
         """Accumulate the gradients of `micro_batches`, then take one optimizer step."""

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.distributed as dist
@@ -280,6 +280,7 @@ class Trainer:
 
     def _make_loaders(self, split: SplitData) -> None:
         config = self.config
+        assert isinstance(config.batch_size, int)  # __init__ resolved "auto"
         caches = [
             build_image_cache(
                 records,
@@ -308,7 +309,7 @@ class Trainer:
             split.train, caches[0], self.tokenizer, length, config.seed, train=False
         )
         self.train_eval_set = Subset(train_view, self._train_eval_indices())
-        common = {
+        common: dict[str, Any] = {
             "num_workers": config.num_workers,
             "pin_memory": config.pin_memory,
             "device_type": self.device.type,
@@ -350,6 +351,7 @@ class Trainer:
         """This process's evaluation batches: whole batches of `batch_size` consecutive samples,
         dealt round-robin, so each sample counts once and every batch (and so its contrastive
         loss) is the same as with one process."""
+        assert isinstance(self.config.batch_size, int)  # __init__ resolved "auto"
         size, count = self.config.batch_size, len(dataset)
         batches = range(self.rank, -(-count // size), self.world_size)
         indices = [i for b in batches for i in range(b * size, min((b + 1) * size, count))]
@@ -428,6 +430,7 @@ class Trainer:
         the next epoch and `last.pt` holds all of it.
         """
         config = self.config
+        assert isinstance(config.batch_size, int)  # __init__ resolved "auto"
         set_loader_epoch(self.train_loader, self.epoch)
         self.model.train()
         resumed, self._position = self._position, None
@@ -513,7 +516,7 @@ class Trainer:
                 "step": self.global_step,
                 "epoch": self.epoch + 1,
                 **values,
-                "lr": self.scheduler.get_last_lr()[0],
+                "lr": cast(float, self.scheduler.get_last_lr()[0]),  # config lr: a float
                 "grad_norm": float(grad_norm),
             }
         )
