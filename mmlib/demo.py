@@ -211,20 +211,18 @@ def uploaded_path(payload: dict[str, Any] | None) -> str | None:
     return str(path)
 
 
-def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Blocks:
-    """The demo app (not launched). The pool's distinct captions are embedded once, here."""
-    gr = _gradio()
-    pool = list(dict.fromkeys(caption_pool))
-    pool_embeddings = embed_pool(predictor, pool)
-    unavailable = imagine_unavailable(predictor)
+class _RequestThread:
+    """The demo's one request thread: glibc keeps what a thread frees in that thread's own arena,
+    and gradio hands requests to any of its worker threads, so all of them run on this one
+    thread, which gives memory back after each."""
 
-    # glibc keeps what a thread frees in that thread's own arena, and gradio hands requests to
-    # any of its worker threads: all of them run on this one thread, which frees after each.
-    requests = ThreadPoolExecutor(1, thread_name_prefix="mmlib-demo")
+    def __init__(self, user_error: Callable[..., Exception]) -> None:
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="mmlib-demo")
+        self._user_error = user_error  # gradio's gr.Error
 
-    def served(work: Callable[[], _Result]) -> _Result:
-        """`work()` on the demo's request thread, its memory given back after; a
-        DemoInputError is the user's message."""
+    def serve(self, work: Callable[[], _Result]) -> _Result:
+        """`work()` on the request thread, its memory given back after; a DemoInputError is
+        the user's message."""
 
         def run() -> _Result:
             try:
@@ -233,17 +231,26 @@ def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Bloc
                 release_memory()
 
         try:
-            return requests.submit(run).result()
+            return self._thread.submit(run).result()
         except DemoInputError as error:
-            raise gr.Error(str(error), print_exception=False) from None  # a user's input
+            raise self._user_error(str(error), print_exception=False) from None  # a user's input
+
+
+def build_demo(predictor: Predictor, caption_pool: Sequence[str]) -> gradio.Blocks:
+    """The demo app (not launched). The pool's distinct captions are embedded once, here."""
+    gr = _gradio()
+    pool = list(dict.fromkeys(caption_pool))
+    pool_embeddings = embed_pool(predictor, pool)
+    unavailable = imagine_unavailable(predictor)
+    requests = _RequestThread(gr.Error)
 
     def on_caption(upload: dict[str, Any] | None) -> tuple[str, str, list[list[Any]]]:
-        return served(
+        return requests.serve(
             lambda: caption_image(predictor, uploaded_path(upload), pool, pool_embeddings)
         )
 
     def on_imagine(caption: str | None) -> Image.Image:
-        return served(lambda: imagine_image(predictor, caption))
+        return requests.serve(lambda: imagine_image(predictor, caption))
 
     name = Path(predictor.run_dir).name if predictor.run_dir else "a run"
     size = predictor.config.image_size

@@ -24,6 +24,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -52,6 +53,8 @@ MANIFEST_FILE = export_runtime.MANIFEST_FILE
 RUNTIME_FILE = "runtime.py"
 GRAPHS = ("image_encoder", "caption_step", "text_to_image")
 EXAMPLE_BATCH = 2  # > 1, so that the batch dimension stays symbolic while tracing
+# A graph to export: its module, example inputs, their dynamic dimensions and its output names.
+GraphSpec = tuple[nn.Module, tuple[Tensor, ...], dict, list[str]]
 INPUT_NOTE = (
     "pixels: float32 [B, 3, S, S], RGB in [-1, 1] (uint8 / 127.5 - 1), each image fitted to "
     "S x S as in training (config.json resize_mode); tokens: int64 ids from tokenizer.json, "
@@ -136,18 +139,30 @@ def export_run(
     run_dir = predictor.run_dir
     assert run_dir is not None
     folder = check_output_folder(out if out is not None else run_dir / f"export-{format}", "out")
-    model, config = predictor.model.eval(), predictor.config
-    max_length, size = config.max_caption_length, config.image_size
+    config = predictor.config
+    pixels = torch.zeros(EXAMPLE_BATCH, config.image_channels, config.image_size, config.image_size)
+    with torch.no_grad():
+        memory = predictor.model.eval().image_memory(pixels)
+    graphs, skipped = _graphs(predictor, pixels, memory)
+    files = _write_graphs(graphs, format, folder)
+    files.update(_copy_run_files(run_dir, folder))
+    manifest = _manifest(predictor, format, files, skipped, list(memory.shape[1:]), list(graphs))
+    atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    return folder
 
+
+def _graphs(
+    predictor: Predictor, pixels: Tensor, memory: Tensor
+) -> tuple[dict[str, GraphSpec], dict[str, str]]:
+    """The graphs to export, by name, with the example `pixels` and their `memory`; and the
+    graphs skipped, with why."""
+    model, max_length = predictor.model, predictor.config.max_caption_length
     batch = torch.export.Dim("batch", min=1)
     steps = torch.export.Dim("steps", min=1, max=max_length)
     length = torch.export.Dim("length", min=2, max=max_length)
     candidates = torch.export.Dim("candidates", min=1)
-    pixels = torch.zeros(EXAMPLE_BATCH, config.image_channels, size, size)
-    with torch.no_grad():
-        memory = model.image_memory(pixels)
     example_captions = ["an example caption", "another"][:EXAMPLE_BATCH]
-    graphs: dict[str, tuple[nn.Module, tuple[Tensor, ...], dict, list[str]]] = {
+    graphs: dict[str, GraphSpec] = {
         "image_encoder": (
             ImageEncoderGraph(model),
             (pixels,),
@@ -177,7 +192,12 @@ def export_run(
             f"the run has no {IMAGINE_FILE}; fit one with `python -m mmlib fit-imagine RUN` "
             "and export again"
         )
+    return graphs, skipped
 
+
+def _write_graphs(graphs: dict[str, GraphSpec], format: str, folder: Path) -> dict[str, str | None]:
+    """Export `graphs` into `folder`, and remove a stale file of each graph not among them:
+    each of `GRAPHS` with its file name, or None."""
     files: dict[str, str | None] = {}
     for name in GRAPHS:
         path = folder / f"{name}{SUFFIXES[format]}"
@@ -188,19 +208,37 @@ def export_run(
         module, args, dynamic, outputs = graphs[name]
         _export_graph(module.eval(), args, dynamic, outputs, format, path)
         files[name] = path.name
+    return files
+
+
+def _copy_run_files(run_dir: Path, folder: Path) -> dict[str, str]:
+    """Copy the run's tokenizer and config, and the runtime, into `folder`: their file names."""
     for source, name in (
         (run_dir / TOKENIZER_FILE, TOKENIZER_FILE),
         (run_dir / CONFIG_FILE, CONFIG_FILE),
         (Path(export_runtime.__file__), RUNTIME_FILE),
     ):
         atomic_write_bytes(folder / name, source.read_bytes())
-    files.update(tokenizer=TOKENIZER_FILE, config=CONFIG_FILE, runtime=RUNTIME_FILE)
+    return {"tokenizer": TOKENIZER_FILE, "config": CONFIG_FILE, "runtime": RUNTIME_FILE}
 
-    components = predictor.imagination.flow.components if predictor.imagination else None
-    signatures = _signatures(config, list(memory.shape[1:]), model.vocab_size, components)
-    manifest = {
+
+def _manifest(
+    predictor: Predictor,
+    format: str,
+    files: dict[str, str | None],
+    skipped: dict[str, str],
+    memory_shape: list[int],
+    exported: list[str],
+) -> dict[str, Any]:
+    """What `manifest.json` says of an export: its files, the inputs and outputs of the
+    `exported` graphs, the special tokens and the sizes the runtime needs."""
+    config, model, imagination = predictor.config, predictor.model, predictor.imagination
+    components = imagination.flow.components if imagination else None
+    signatures = _signatures(config, memory_shape, model.vocab_size, components)
+    assert predictor.run_dir is not None
+    return {
         "format": format,
-        "run": run_dir.name,
+        "run": predictor.run_dir.name,
         "files": files,
         "skipped": skipped,
         "special_tokens": {
@@ -209,22 +247,20 @@ def export_run(
             "end_id": WordTokenizer.end_id,
             "unk_id": WordTokenizer.unk_id,
         },
-        "max_caption_length": max_length,
-        "image_size": size,
+        "max_caption_length": config.max_caption_length,
+        "image_size": config.image_size,
         "image_channels": config.image_channels,
         "resize_mode": config.resize_mode,
         "vocab_size": model.vocab_size,
-        "memory_shape": list(memory.shape[1:]),
+        "memory_shape": memory_shape,
         "embedding_dim": config.embedding_dim,
         "flow_components": components,
         "imagine_candidates": CANDIDATES,
         "inputs": INPUT_NOTE,
-        "signatures": {name: signatures[name] for name in graphs},
+        "signatures": {name: signatures[name] for name in exported},
         "torch_version": torch.__version__,
         **({"onnx_opset": ONNX_OPSET} if format == "onnx" else {}),
     }
-    atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
-    return folder
 
 
 def _signatures(

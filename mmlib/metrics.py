@@ -241,26 +241,60 @@ def evaluate_captioning(
     """Captioning, retrieval and reconstruction figures on `records` (uint8 `images`); subject
     match against each record's first caption only with `subjects` (the data set's reading of
     the subjects a caption names), else None."""
-    device = next(model.parameters()).device
     model.eval()
     shuffle = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed))
+    batches = _batches(len(records), batch_size)
+    data = _EvaluationData(model, tokenizer, records, images, batches, shuffle)
+    return EvaluationMetrics(
+        images=len(records),
+        **_captioning_figures(data, beam_width, subjects),
+        **_retrieval_figures(data),
+        **_reconstruction_figures(data),
+    )
+
+
+@dataclass(frozen=True)
+class _EvaluationData:
+    """What `evaluate_captioning` measures on: the model and its tokenizer, the records and
+    their uint8 images, taken in `batches`, and the `shuffle` of the images for the baselines."""
+
+    model: MultimodalModel
+    tokenizer: WordTokenizer
+    records: Sequence[Record]
+    images: Tensor
+    batches: list[slice]
+    shuffle: Tensor
+
+    @property
+    def device(self) -> torch.device:
+        """The model's device."""
+        return next(self.model.parameters()).device
+
+    def pixels(self, rows: slice | Tensor) -> Tensor:
+        """The images at `rows` as the model's input, on its device."""
+        return to_pixels(self.images[rows].to(self.device))
+
+
+def _captioning_figures(
+    data: _EvaluationData, beam_width: int, subjects: CaptionSubjects | None
+) -> dict[str, Any]:
+    """BLEU of greedy and beam captions, subject match, teacher-forced token accuracy and
+    perplexity of the first captions, with the shuffled-image baselines."""
+    model, tokenizer, records, shuffle = data.model, data.tokenizer, data.records, data.shuffle
     tokens = tokenizer.batch_encode([r.captions[0] for r in records], model.max_caption_length)
     # torchmetrics annotates **kwargs as dict values
     perplexity = Perplexity(ignore_index=WordTokenizer.pad_id, sync_on_compute=SYNC_ON_COMPUTE)  # type: ignore[arg-type]
-    perplexity = perplexity.to(device)
-
-    greedy, beam, embeddings, reconstructions = [], [], [], []
+    perplexity = perplexity.to(data.device)
+    greedy: list[str] = []
+    beam: list[str] = []
     correct, correct_shuffled, counted = 0, 0, 0
-    for rows in _batches(len(records), batch_size):
-        batch = to_pixels(images[rows].to(device))
-        shuffled = to_pixels(images[shuffle[rows]].to(device))
-        batch_tokens = tokens[rows].to(device)
+    for rows in data.batches:
+        batch, shuffled = data.pixels(rows), data.pixels(shuffle[rows])
+        batch_tokens = tokens[rows].to(data.device)
         greedy += tokenizer.batch_decode(model.generate(batch).cpu())
         beam += tokenizer.batch_decode(
             model.generate(batch, method="beam", beam_width=beam_width).cpu()
         )
-        embeddings.append(model.encode_image(batch))
-        reconstructions.append(to_uint8(model.reconstruct(batch)))
         logits = model(batch, batch_tokens).caption_logits
         perplexity.update(logits.float(), batch_tokens[:, 1:])
         hits, total = _teacher_forced_hits(logits, batch_tokens)
@@ -273,17 +307,6 @@ def evaluate_captioning(
             counted + total,
         )
 
-    distinct = sorted({normalize(r.captions[0]) for r in records})
-    index = {caption: i for i, caption in enumerate(distinct)}
-    targets = torch.tensor([index[normalize(r.captions[0])] for r in records], device=device)
-    text_embeddings = model.encode_text(
-        tokenizer.batch_encode(distinct, model.max_caption_length).to(device)
-    )
-    similarity = torch.cat(embeddings) @ text_embeddings.T
-    image_recall = {k: recall_at_k(similarity, targets, k) for k in RECALL_KS}
-    caption_images = targets[None, :] == torch.arange(len(distinct), device=device)[:, None]
-    text_recall = {k: recall_at_k(similarity.T, caption_images, k) for k in RECALL_KS}
-
     references = [list(r.captions) for r in records]
     greedy_bleu, beam_bleu = bleu_scores(greedy, references), bleu_scores(beam, references)
     shuffled_greedy = [greedy[i] for i in shuffle.tolist()]
@@ -292,35 +315,45 @@ def evaluate_captioning(
     def matched(captions: list[str]) -> float | None:
         return subject_match(captions, truth, subjects) if subjects is not None else None
 
-    psnr, ssim = image_quality(images, torch.cat(reconstructions))
-    return EvaluationMetrics(
-        bleu4=greedy_bleu[3],
-        bleu4_shuffled=bleu4(shuffled_greedy, references),
-        subject_match=matched(greedy),
-        subject_match_shuffled=matched(shuffled_greedy),
-        token_accuracy=correct / counted,
-        token_accuracy_shuffled=correct_shuffled / counted,
-        recall_at_1=image_recall[1],
-        recall_at_1_shuffled=recall_at_k(similarity[shuffle.to(device)], targets, 1),
-        images=len(records),
-        distinct_captions=len(distinct),
-        bleu1=greedy_bleu[0],
-        bleu2=greedy_bleu[1],
-        bleu3=greedy_bleu[2],
-        beam_bleu1=beam_bleu[0],
-        beam_bleu2=beam_bleu[1],
-        beam_bleu3=beam_bleu[2],
-        beam_bleu4=beam_bleu[3],
-        beam_subject_match=matched(beam),
-        perplexity=float(perplexity.compute()),
-        recall_at_5=image_recall[5],
-        recall_at_10=image_recall[10],
-        text_recall_at_1=text_recall[1],
-        text_recall_at_5=text_recall[5],
-        text_recall_at_10=text_recall[10],
-        psnr=psnr,
-        ssim=ssim,
+    return {
+        **{f"bleu{n}": score for n, score in enumerate(greedy_bleu, start=1)},
+        **{f"beam_bleu{n}": score for n, score in enumerate(beam_bleu, start=1)},
+        "bleu4_shuffled": bleu4(shuffled_greedy, references),
+        "subject_match": matched(greedy),
+        "subject_match_shuffled": matched(shuffled_greedy),
+        "beam_subject_match": matched(beam),
+        "token_accuracy": correct / counted,
+        "token_accuracy_shuffled": correct_shuffled / counted,
+        "perplexity": float(perplexity.compute()),
+    }
+
+
+def _retrieval_figures(data: _EvaluationData) -> dict[str, Any]:
+    """Image->text recall@k against the distinct first captions (at 1 also for the shuffled
+    images) and text->image recall@k against all images."""
+    model, device = data.model, data.device
+    embeddings = [model.encode_image(data.pixels(rows)) for rows in data.batches]
+    distinct = sorted({normalize(r.captions[0]) for r in data.records})
+    index = {caption: i for i, caption in enumerate(distinct)}
+    targets = torch.tensor([index[normalize(r.captions[0])] for r in data.records], device=device)
+    text_embeddings = model.encode_text(
+        data.tokenizer.batch_encode(distinct, model.max_caption_length).to(device)
     )
+    similarity = torch.cat(embeddings) @ text_embeddings.T
+    caption_images = targets[None, :] == torch.arange(len(distinct), device=device)[:, None]
+    return {
+        "distinct_captions": len(distinct),
+        **{f"recall_at_{k}": recall_at_k(similarity, targets, k) for k in RECALL_KS},
+        "recall_at_1_shuffled": recall_at_k(similarity[data.shuffle.to(device)], targets, 1),
+        **{f"text_recall_at_{k}": recall_at_k(similarity.T, caption_images, k) for k in RECALL_KS},
+    }
+
+
+def _reconstruction_figures(data: _EvaluationData) -> dict[str, Any]:
+    """PSNR and SSIM of the model's reconstructions of the images."""
+    reconstructions = [to_uint8(data.model.reconstruct(data.pixels(rows))) for rows in data.batches]
+    psnr, ssim = image_quality(data.images, torch.cat(reconstructions))
+    return {"psnr": psnr, "ssim": ssim}
 
 
 def _teacher_forced_hits(logits: Tensor, tokens: Tensor) -> tuple[int, int]:

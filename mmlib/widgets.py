@@ -20,7 +20,7 @@ from mmlib.anatomy import EmbeddedBatch, temperature_view
 from mmlib.batch_size import GPUS, recommend_batch_size
 from mmlib.config import PRESETS, Config
 from mmlib.data import split_indices
-from mmlib.gpu_calibration import config_margin, margin_note
+from mmlib.gpu_calibration import GpuMargin, config_margin, margin_note
 from mmlib.memory import (
     GIB,
     PRECISIONS,
@@ -57,6 +57,22 @@ def _on_change(controls: Sequence[widgets.Widget], update: Callable[[], None]) -
     update()
 
 
+def _slider(
+    kind: type[widgets.Widget],
+    description: str,
+    *,
+    label_width: str | None = None,
+    teach: bool = False,
+    **options: Any,
+) -> widgets.Widget:
+    """A `kind` slider that reports its value once released, not while dragged; `teach` marks
+    it as the cell's teaching control."""
+    if label_width is not None:
+        options["style"] = {"description_width": label_width}
+    slider = kind(description=description, continuous_update=False, **options)
+    return slider.add_class("mmlib-teach") if teach else slider
+
+
 def sample_browser(images: torch.Tensor, captions: Sequence[str]) -> Panel:
     """A slider over uint8 images [N, 3, H, W] that shows each one with its caption."""
     index = widgets.IntSlider(value=0, min=0, max=len(images) - 1, description="sample")
@@ -77,15 +93,16 @@ def split_panel(n: int, val_fraction: float, seed: int, most_test_fraction: floa
     """A `test_fraction` slider over a data set of `n` images without a test split of its own:
     `plots.plot_split_map` of `data.split_indices` at that fraction, redrawn on every move (the
     validation cells stay put; the test cells are taken from training)."""
-    test_fraction = widgets.FloatSlider(
+    test_fraction = _slider(
+        widgets.FloatSlider,
+        "test_fraction",
+        label_width="100px",
+        teach=True,
         value=0.1,
         min=0.0,
         max=most_test_fraction,
         step=0.05,
-        description="test_fraction",
-        continuous_update=False,
-        style={"description_width": "100px"},
-    ).add_class("mmlib-teach")
+    )
     figure_view = widgets.Output().add_class("mmlib-teach-figure")
 
     def update() -> None:
@@ -112,16 +129,9 @@ def vocabulary_explorer(
     """Sliders for `min_freq` (the teaching control) and `vocab_size`: the vocabulary and
     validation OOV rate they give, and `plots.plot_oov` over the `curve` min_freqs with the
     slider's value marked, redrawn on every move."""
-    min_freq = widgets.IntSlider(
-        value=1, min=1, max=max_min_freq, description="min_freq", continuous_update=False
-    )
-    min_freq.add_class("mmlib-teach")
-    vocab_size = widgets.IntSlider(
-        value=max_vocab_size,
-        min=5,
-        max=max_vocab_size,
-        description="vocab_size",
-        continuous_update=False,
+    min_freq = _slider(widgets.IntSlider, "min_freq", teach=True, value=1, min=1, max=max_min_freq)
+    vocab_size = _slider(
+        widgets.IntSlider, "vocab_size", value=max_vocab_size, min=5, max=max_vocab_size
     )
     result = widgets.HTML()
     figure_view = widgets.Output()
@@ -240,24 +250,60 @@ def memory_panel(
     it is instant. `estimated` gives tables already made, by precision.
     """
     sized = Config.preset(config) if isinstance(config, str) else config
-    known = dict(estimated or {})
-    tables = functools.cache(
-        lambda precision: (
-            known.get(precision) or estimate_table(sized, precision, "cuda", batch_sizes)
+    estimates = _memory_estimates(sized, batch_sizes, estimated)
+    controls = _memory_controls(sized, batch_sizes)
+    memory_gb, precision, batch = controls["memory_gb"], controls["precision"], controls["batch"]
+    result = widgets.HTML()
+    figure_view = widgets.Output()
+    figure_view.add_class("mmlib-teach-figure")
+
+    def update() -> None:
+        table, margin = estimates(precision.value)
+        figure_view.clear_output(wait=True)
+        with figure_view:
+            figure = plots.plot_memory_on_card(
+                table(batch.value), controls["card"].value, memory_gb.value, headroom, margin
+            )
+            display(figure)
+            plt.close(figure)
+        result.value = _recommendation(
+            sized, table, margin, memory_gb.value, headroom, precision.value
         )
-    )
-    margins = functools.cache(lambda precision: config_margin(sized, precision, tables(precision)))
+
+    _on_change([memory_gb, precision, batch], update)
+    box = widgets.VBox([*controls.values(), result, figure_view])
+    return Panel(box, controls, result)
+
+
+def _memory_estimates(
+    sized: Config, batch_sizes: Sequence[int], estimated: Mapping[str, EstimateTable] | None
+) -> Callable[[str], tuple[EstimateTable, GpuMargin | None]]:
+    """By precision, made once each: the step's memory table (`estimated`'s, else estimated at
+    `batch_sizes`) and the margin a GPU measured for it."""
+    known = dict(estimated or {})
+
+    @functools.cache
+    def estimates(precision: str) -> tuple[EstimateTable, GpuMargin | None]:
+        table = known.get(precision) or estimate_table(sized, precision, "cuda", batch_sizes)
+        return table, config_margin(sized, precision, table)
+
+    return estimates
+
+
+def _memory_controls(sized: Config, batch_sizes: Sequence[int]) -> dict[str, widgets.Widget]:
+    """The card dropdown (it sets the memory slider, in GiB), the memory slider, the precision
+    dropdown and the batch-size slider (the teaching control)."""
     first = next(iter(GPUS))
     style = {"description_width": "90px"}
     card = widgets.Dropdown(options=list(GPUS), value=first, description="card", style=style)
-    memory_gb = widgets.FloatSlider(
+    memory_gb = _slider(
+        widgets.FloatSlider,
+        "memory (GiB)",
+        label_width="90px",
         value=GPUS[first],
         min=0.5,
         max=160,
         step=0.5,
-        description="memory (GiB)",
-        style=style,
-        continuous_update=False,
     )
     precision = widgets.Dropdown(
         options=list(PRECISIONS),
@@ -265,53 +311,46 @@ def memory_panel(
         description="precision",
         style=style,
     )
-    batch = widgets.IntSlider(
+    batch = _slider(
+        widgets.IntSlider,
+        "batch size",
+        label_width="90px",
+        teach=True,
         value=min(64, batch_sizes[-1]),
         min=8,
         max=min(1024, batch_sizes[-1]),
         step=8,
-        description="batch size",
-        style=style,
-        continuous_update=False,
     )
-    batch.add_class("mmlib-teach")
-    result = widgets.HTML()
-    figure_view = widgets.Output()
-    figure_view.add_class("mmlib-teach-figure")
 
     def pick_card(change: dict[str, Any]) -> None:
         memory_gb.value = GPUS[change["new"]]
 
     card.observe(pick_card, names="value")
+    return {"card": card, "memory_gb": memory_gb, "precision": precision, "batch": batch}
 
-    def update() -> None:
-        table, margin = tables(precision.value), margins(precision.value)
-        figure_view.clear_output(wait=True)
-        with figure_view:
-            figure = plots.plot_memory_on_card(
-                table(batch.value), card.value, memory_gb.value, headroom, margin
-            )
-            display(figure)
-            plt.close(figure)
-        try:
-            best = recommend_batch_size(
-                sized,
-                memory_gb.value,
-                headroom,
-                max_batch=table.batch_sizes[-1],
-                estimate=table,
-                margin=margin,
-            )
-        except ValueError as error:
-            result.value = f"<b>does not fit</b>: {error}"
-            return
-        note = margin_note(sized.preset_name, precision.value, margin)
-        result.value = _recommendation_html(table(best), memory_gb.value, headroom, note)
 
-    _on_change([memory_gb, precision, batch], update)
-    controls = {"card": card, "memory_gb": memory_gb, "precision": precision, "batch": batch}
-    box = widgets.VBox([card, memory_gb, precision, batch, result, figure_view])
-    return Panel(box, controls, result)
+def _recommendation(
+    sized: Config,
+    table: EstimateTable,
+    margin: GpuMargin | None,
+    memory_gb: float,
+    headroom: float,
+    precision: str,
+) -> str:
+    """The batch size recommended for `memory_gb` GiB, as HTML, or why none fits."""
+    try:
+        best = recommend_batch_size(
+            sized,
+            memory_gb,
+            headroom,
+            max_batch=table.batch_sizes[-1],
+            estimate=table,
+            margin=margin,
+        )
+    except ValueError as error:
+        return f"<b>does not fit</b>: {error}"
+    note = margin_note(sized.preset_name, precision, margin)
+    return _recommendation_html(table(best), memory_gb, headroom, note)
 
 
 def _recommendation_html(
@@ -367,17 +406,18 @@ def learning_rate_panel(
 
     `panel.result` says what the latest trial did; `trials` (pass a dict to read them) gets
     each rate tried with its losses."""
-    rate = widgets.FloatLogSlider(
+    rate = _slider(
+        widgets.FloatLogSlider,
+        "learning rate",
+        label_width="90px",
+        teach=True,
         value=learning_rate,
         base=10,
         min=-5,
         max=0,
         step=0.5,
-        description="learning rate",
         readout_format=".1e",
-        continuous_update=False,
-        style={"description_width": "90px"},
-    ).add_class("mmlib-teach")
+    )
     run = widgets.Button(description=f"train {steps} steps", icon="play").add_class(
         "mmlib-teach-run"
     )
@@ -431,18 +471,12 @@ def curves_panel(histories: Sequence[RunHistory]) -> Panel:
         "scale": widgets.ToggleButtons(
             options=list(plots.CURVE_SCALES), value="linear", description="scale"
         ),
-        "smoothing": widgets.FloatSlider(
-            value=0.0,
-            min=0.0,
-            max=0.95,
-            step=0.05,
-            description="smoothing",
-            continuous_update=False,
+        "smoothing": _slider(
+            widgets.FloatSlider, "smoothing", teach=True, value=0.0, min=0.0, max=0.95, step=0.05
         ),
     }
     for control in controls.values():
         control.style = style
-    controls["smoothing"].add_class("mmlib-teach")
     result = widgets.Output()
     result.add_class("mmlib-teach-figure")
 
@@ -531,14 +565,15 @@ def round_trip_panel(
     by `plots.plot_round_trip` with each match or miss, redrawn on every move."""
     from mmlib.metrics import imagine_round_trip
 
-    candidates = widgets.IntSlider(
+    candidates = _slider(
+        widgets.IntSlider,
+        "candidates",
+        label_width="90px",
+        teach=True,
         value=1,
         min=1,
         max=most_candidates,
-        description="candidates",
-        continuous_update=False,
-        style={"description_width": "90px"},
-    ).add_class("mmlib-teach")
+    )
     figure_view = widgets.Output().add_class("mmlib-teach-figure")
 
     def update() -> None:
@@ -565,26 +600,20 @@ def temperature_panel(batch: EmbeddedBatch) -> Panel:
     """A temperature slider (log scale, starting at the model's own) and a batch-size slider
     over an embedded batch: `plots.plot_temperature` of the first pairs at that temperature,
     redrawn on every move, and the alignment loss against its chance level (`panel.result`)."""
-    style = {"description_width": "90px"}
-    temperature = widgets.FloatLogSlider(
+    temperature = _slider(
+        widgets.FloatLogSlider,
+        "temperature",
+        label_width="90px",
+        teach=True,
         value=batch.temperature,
         base=10,
         min=-3,
         max=1,
         step=0.05,
-        description="temperature",
         readout_format=".3g",
-        continuous_update=False,
-        style=style,
     )
-    temperature.add_class("mmlib-teach")
-    size = widgets.IntSlider(
-        value=len(batch),
-        min=2,
-        max=len(batch),
-        description="batch size",
-        continuous_update=False,
-        style=style,
+    size = _slider(
+        widgets.IntSlider, "batch size", label_width="90px", value=len(batch), min=2, max=len(batch)
     )
     result = widgets.HTML()
     figure_view = widgets.Output()
