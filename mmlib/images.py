@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as TF
-from tqdm.auto import tqdm
 
 from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, PIL_PIXEL_LIMIT, RESIZE_MODES
 from mmlib.files import atomic_open, remove_temporaries
+from mmlib.progress import progress_bar
 from mmlib.readers import DatasetError, Record
 
 DEFAULT_MEMMAP_THRESHOLD = 256 * 2**20
@@ -219,7 +219,7 @@ def _decode_records(
     try:
         with (
             ThreadPoolExecutor(workers) as pool,
-            tqdm(total=len(records), desc=desc, unit="img", disable=not progress) as bar,
+            progress_bar(total=len(records), desc=desc, unit="img", enabled=progress) as bar,
         ):
             for start in range(0, len(records), _DECODE_CHUNK):
                 for image in pool.map(decode, records[start : start + _DECODE_CHUNK]):

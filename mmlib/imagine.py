@@ -17,7 +17,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from mmlib.checkpoint import (
     CheckpointError,
@@ -31,6 +30,7 @@ from mmlib.config import MIN_IMAGINE_STEPS, Config, ConfigError
 from mmlib.data import load_split
 from mmlib.images import build_image_cache, to_pixels
 from mmlib.model import MultimodalModel
+from mmlib.progress import progress_bar
 from mmlib.readers import Record
 from mmlib.tokenizer import WordTokenizer
 
@@ -310,7 +310,9 @@ def train_flow(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.05)
     generator = torch.Generator().manual_seed(seed)
     device = latents.device
-    for _ in tqdm(range(steps), desc=f"fitting {IMAGINE_FILE}", disable=not progress, leave=False):
+    for _ in progress_bar(
+        range(steps), desc=f"fitting {IMAGINE_FILE}", unit="step", enabled=progress, leave=False
+    ):
         rows = torch.randint(len(latents), (batch_size,), generator=generator).to(device)
         jitter = torch.randn(batch_size, conditions.shape[1], generator=generator).to(device)
         keep = torch.rand(batch_size, 1, generator=generator).to(device) >= condition_dropout

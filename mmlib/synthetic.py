@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
-from tqdm.auto import tqdm
 
 from mmlib.files import atomic_open, atomic_write_text, check_output_folder, check_writable
+from mmlib.progress import progress_bar
 
 PREFIX = "An engraving depicting"
 # Test images are items numbered from here: their seeds are drawn apart from the training and
@@ -805,8 +805,8 @@ def generate(
             pool = stack.enter_context(Pool(workers))
             chunk = max(1, min(64, total // (8 * workers)))
             results = pool.imap(_make_item, tasks, chunksize=chunk)
-        bar = tqdm(
-            results, total=total, desc="synthetic engravings", unit="img", disable=not progress
+        bar = progress_bar(
+            results, total=total, desc="synthetic engravings", unit="img", enabled=progress
         )
         records = list(bar)
     atomic_write_text(metadata, json.dumps(records))

@@ -26,7 +26,7 @@ import torch.distributed as dist
 from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mmlib import checkpoint as ckpt
 from mmlib.batch_size import check_memory_fits, out_of_memory_message, resolve_batch_size
@@ -43,6 +43,7 @@ from mmlib.files import (
 from mmlib.images import build_image_cache
 from mmlib.losses import LossWeights, compute_losses, same_caption_mask
 from mmlib.model import MultimodalModel
+from mmlib.progress import progress_bar
 from mmlib.step import REPORTED, TrainingStep, autocast_for, make_optimizer, reported
 from mmlib.tokenizer import WordTokenizer
 
@@ -442,11 +443,12 @@ class Trainer:
         skipped = resumed.skipped if resumed else 0
         count = len(self.train_loader)
         batches = itertools.islice(iter(self.train_loader), done, None)
-        with tqdm(
+        with progress_bar(
             total=count,
             initial=done,
             desc=f"Epoch {self.epoch + 1}/{config.num_epochs}",
-            disable=not self.progress,
+            unit="batch",
+            enabled=self.progress,
             leave=False,
         ) as bar:
             while done < count:

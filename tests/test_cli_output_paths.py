@@ -154,7 +154,7 @@ def test_an_unwritable_output_is_one_line_and_status_2(
     status = _run([part.format(**where) for part in command])
     monkeypatch.undo()
     captured = capsys.readouterr()
-    lines = [line for line in captured.err.strip().splitlines() if "img/s]" not in line]
+    lines = [line for line in captured.err.strip().splitlines() if " img in " not in line]
     assert status == 2 and len(lines) == 1 and lines[0].startswith("error: "), captured
     assert all(word in lines[0] for word in words), lines
     assert "Traceback" not in captured.err and "[Errno" not in captured.err
