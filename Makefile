@@ -54,7 +54,7 @@ gpu-check: $(STAMP)
 train: $(STAMP) data
 	$(PY) -m mmlib train --preset cpu-tiny
 
-$(COURSE_METRICS): $(STAMP) $(SYNTHETIC) $(wildcard mmlib/*.py)
+$(COURSE_METRICS): $(STAMP) $(SYNTHETIC) $(shell find mmlib -name '*.py')
 	$(MAKE) train
 
 # Every notebook in JupyterLab in headless Chromium (Debian's package; playwright drives it): each

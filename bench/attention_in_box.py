@@ -1,6 +1,6 @@
 """Where a trained run's caption decoder looks: over the validation split, the share of each
 subject word's attention on the image that falls inside that subject's box, against the box's
-share of the image, and the share that goes to the latent tokens (`mmlib.attention`).
+share of the image, and the share that goes to the latent tokens (`mmlib.inference.attention`).
 
 Needs a run trained on the synthetic set, e.g. `make train`'s checkpoints/cpu-tiny.
 """
@@ -12,10 +12,10 @@ import time
 
 import torch
 
-from mmlib.attention import subject_attention_share
-from mmlib.data import load_split
-from mmlib.images import build_image_cache
-from mmlib.inference import Predictor
+from mmlib.data.images import build_image_cache
+from mmlib.data.sources import load_split
+from mmlib.inference.attention import subject_attention_share
+from mmlib.inference.predictor import Predictor
 
 
 def main() -> None:

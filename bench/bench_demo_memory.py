@@ -10,7 +10,7 @@ that stay alive; glibc gives each its own malloc arena). The uploads are `--side
 PNGs (an engraving-like drawing, well under the demo's 20 MB upload limit), each one new. It
 prints the resident set size (VmRSS) before, after the first request and after the last: the
 demo gives each request's memory back, so the growth after the first must stay under 50 MB.
-`--keep-memory` turns `mmlib.demo.release_memory` off (requests still run on the demo's one
+`--keep-memory` turns `mmlib.serving.demo.release_memory` off (requests still run on the demo's one
 request thread), to see what a request holds without it.
 """
 
@@ -26,14 +26,14 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from mmlib import demo as demo_module
 from mmlib.checkpoint import BEST_FILE, CONFIG_FILE, save_checkpoint, save_run_tokenizer
 from mmlib.config import Config
-from mmlib.demo import build_demo
-from mmlib.imagine import IMAGINE_FILE, Imagination
-from mmlib.inference import Predictor
-from mmlib.model import MultimodalModel
-from mmlib.tokenizer import WordTokenizer
+from mmlib.data.tokenizer import WordTokenizer
+from mmlib.inference.imagine import IMAGINE_FILE, Imagination
+from mmlib.inference.predictor import Predictor
+from mmlib.model.multimodal import MultimodalModel
+from mmlib.serving import demo as demo_module
+from mmlib.serving.demo import build_demo
 
 MIB = 2**20
 ALLOWED_GROWTH_MIB = 50

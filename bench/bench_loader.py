@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_loader.py [--n 5141 --image-size 128 --workers 0 --data DIR]
 
-The input is the synthetic set (mmlib.synthetic), generated into a temporary folder unless
+The input is the synthetic set (mmlib.data.synthetic), generated into a temporary folder unless
 --data names a seed-format folder; the cache is built fresh in a temporary folder and its build
 time is printed separately. Both datasets return the same samples from the same tokens.
 Torch runs one intra-op thread by default (--threads), as DataLoader workers do: per-sample
@@ -21,11 +21,11 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
-from mmlib.dataset import CaptionDataset, make_loader, set_loader_epoch
-from mmlib.images import build_image_cache, load_image
-from mmlib.readers import load_records
-from mmlib.synthetic import generate
-from mmlib.tokenizer import WordTokenizer
+from mmlib.data.dataset import CaptionDataset, make_loader, set_loader_epoch
+from mmlib.data.images import build_image_cache, load_image
+from mmlib.data.readers import load_records
+from mmlib.data.synthetic import generate
+from mmlib.data.tokenizer import WordTokenizer
 
 TARGET = 5.0
 

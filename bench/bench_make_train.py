@@ -20,13 +20,19 @@ from pathlib import Path
 import torch
 
 from mmlib.config import Config
-from mmlib.data import load_split
-from mmlib.images import build_image_cache, to_pixels
-from mmlib.imagine import LatentFlow, caption_embeddings, fit_steps, image_latents, train_flow
-from mmlib.inference import Predictor
-from mmlib.metrics import evaluate_imagination
-from mmlib.synthetic import subjects_in_caption
-from mmlib.train import Trainer
+from mmlib.data.images import build_image_cache, to_pixels
+from mmlib.data.sources import load_split
+from mmlib.data.synthetic import subjects_in_caption
+from mmlib.evaluation.metrics import evaluate_imagination
+from mmlib.inference.imagine import (
+    LatentFlow,
+    caption_embeddings,
+    fit_steps,
+    image_latents,
+    train_flow,
+)
+from mmlib.inference.predictor import Predictor
+from mmlib.training.trainer import Trainer
 
 
 def cpu_seconds(work: Callable[[], object], repeats: int) -> float:

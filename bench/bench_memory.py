@@ -16,9 +16,15 @@ import time
 
 import torch
 
-from mmlib.batch_size import find_max_batch_size
 from mmlib.config import Config
-from mmlib.memory import ESTIMATE_TOLERANCE, GIB, NOT_MEASURED, estimate_memory, measure_memory
+from mmlib.sizing.batch_size import find_max_batch_size
+from mmlib.sizing.memory import (
+    ESTIMATE_TOLERANCE,
+    GIB,
+    NOT_MEASURED,
+    estimate_memory,
+    measure_memory,
+)
 
 CPU_CASES = [(preset, batch) for preset in ("cpu-tiny", "base") for batch in (8, 16, 32)]
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import torch
 
 from mmlib.config import Config
-from mmlib.data import load_split
-from mmlib.images import build_image_cache
-from mmlib.inference import Predictor
-from mmlib.metrics import RECALL_KS, recall_at_k
-from mmlib.train import Trainer
+from mmlib.data.images import build_image_cache
+from mmlib.data.sources import load_split
+from mmlib.evaluation.metrics import RECALL_KS, recall_at_k
+from mmlib.inference.predictor import Predictor
+from mmlib.training.trainer import Trainer
 
 REAL_SAMPLES = Path("../shared/real-samples/flickr8k-200")
 

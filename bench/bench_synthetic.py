@@ -1,4 +1,4 @@
-"""Time `mmlib.synthetic.generate` and report how rich its captions are.
+"""Time `mmlib.data.synthetic.generate` and report how rich its captions are.
 
     .venv/bin/python bench/bench_synthetic.py [--n 5141 --image-size 128 --out DIR]
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from mmlib.synthetic import METADATA_PATH, caption_report, generate
+from mmlib.data.synthetic import METADATA_PATH, caption_report, generate
 
 
 def main() -> None:

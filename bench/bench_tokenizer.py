@@ -8,7 +8,7 @@ import statistics
 import time
 from pathlib import Path
 
-from mmlib.tokenizer import WordTokenizer
+from mmlib.data.tokenizer import WordTokenizer
 
 
 def main() -> None:

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from mmlib.config import Config
-from mmlib.losses import LossWeights, compute_losses
-from mmlib.train import Callback, Trainer
+from mmlib.model.losses import LossWeights, compute_losses
+from mmlib.training.trainer import Callback, Trainer
 
 
 class _StopAfter(Callback):

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmlib.data import load_split
-from mmlib.export import FORMATS, export_run
-from mmlib.export_runtime import imagine_noise
-from mmlib.imagine import CANDIDATES, imagine_pixels
-from mmlib.inference import Predictor
+from mmlib.data.sources import load_split
+from mmlib.inference.export_runtime import imagine_noise
+from mmlib.inference.imagine import CANDIDATES, imagine_pixels
+from mmlib.inference.predictor import Predictor
+from mmlib.serving.export import FORMATS, export_run
 
 
 def load_runtime(folder: Path):

@@ -6,8 +6,8 @@
 One run, each part written into the folder OUT as soon as it is done, so a late failure keeps
 what came before:
 
-1. `gpu_memory.json`: mmlib/calibration/gpu_memory.json's records plus this run's measured peaks
-   (`max_memory_allocated`, `max_memory_reserved`) of one training step for each preset,
+1. `gpu_memory.json`: the calibration file's records (mmlib/sizing/calibration/) plus this run's
+   peaks (`max_memory_allocated`, `max_memory_reserved`) of one training step for each preset,
    precision and batch, with today's estimate beside each (copy it over the package's file to
    calibrate); `ops.json`: one step op by op (output dtypes, bytes saved for backward) on the
    device and under the estimator's CUDA emulation, and where they differ.
@@ -48,14 +48,16 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from mmlib import synthetic
-from mmlib.analysis import ema, smoothed_relative_gap
-from mmlib.batch_size import find_max_batch_size
 from mmlib.checkpoint import save_checkpoint
 from mmlib.config import PRESETS, Config, parse_override
-from mmlib.dataset import DeviceLoader, make_loader, set_loader_epoch
+from mmlib.data import synthetic
+from mmlib.data.dataset import DeviceLoader, make_loader, set_loader_epoch
+from mmlib.evaluation.curves import ema, smoothed_relative_gap
 from mmlib.files import atomic_write_text
-from mmlib.memory import (
+from mmlib.model.multimodal import MultimodalModel
+from mmlib.model.step import TrainingStep, make_optimizer
+from mmlib.sizing.batch_size import find_max_batch_size
+from mmlib.sizing.memory import (
     GIB,
     estimate_table,
     free_memory,
@@ -63,9 +65,7 @@ from mmlib.memory import (
     sample_batch,
     trace_step_ops,
 )
-from mmlib.model import MultimodalModel
-from mmlib.step import TrainingStep, make_optimizer
-from mmlib.train import Trainer
+from mmlib.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 CALIBRATION = ROOT / "mmlib" / "calibration" / "gpu_memory.json"

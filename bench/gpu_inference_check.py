@@ -16,11 +16,11 @@ from pathlib import Path
 
 import torch
 
-from mmlib.images import build_image_cache, to_pixels
-from mmlib.imagine import CANDIDATES
-from mmlib.inference import Predictor
-from mmlib.readers import load_records
-from mmlib.synthetic import generate
+from mmlib.data.images import build_image_cache, to_pixels
+from mmlib.data.readers import load_records
+from mmlib.data.synthetic import generate
+from mmlib.inference.imagine import CANDIDATES
+from mmlib.inference.predictor import Predictor
 
 
 def timed(function, repeats: int = 3) -> float:

@@ -24,9 +24,9 @@ from typing import Any
 import torch
 
 from mmlib.config import Config, resolve_device
+from mmlib.data.tokenizer import WordTokenizer
 from mmlib.files import atomic_write_bytes, atomic_write_text, read_json
-from mmlib.model import MultimodalModel
-from mmlib.tokenizer import WordTokenizer
+from mmlib.model.multimodal import MultimodalModel
 
 CONFIG_FILE = "config.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -243,7 +243,7 @@ def _described(value: Any) -> str:
 
 
 _WEIGHTS_REMEDY = f"use another checkpoint of the run (last.pt, best.pt, epoch_NNN.pt) or {RETRAIN}"
-# The entries of last.pt (`mmlib.train.Trainer`) and of the position it holds within an epoch,
+# The entries of last.pt (`mmlib.training.Trainer`) and of the position it holds within an epoch,
 # with the types a resume needs (`total_steps` is absent from files written before it was saved).
 TRAINING_STATE = {
     "optimizer": dict,

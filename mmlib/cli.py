@@ -10,12 +10,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from mmlib.batch_size import GPUS
 from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
+from mmlib.data.synthetic import MAX_IMAGE_SIZE
 from mmlib.files import atomic_open, check_output_file, check_output_folder
-from mmlib.memory import GIB, PRECISIONS
-from mmlib.model import MAX_BEAM_WIDTH
-from mmlib.synthetic import MAX_IMAGE_SIZE
+from mmlib.model.multimodal import MAX_BEAM_WIDTH
+from mmlib.sizing.batch_size import GPUS
+from mmlib.sizing.memory import GIB, PRECISIONS
 
 # What `imagine --out` writes, by extension: the PIL format of each.
 IMAGE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
@@ -298,7 +298,7 @@ def train_config(args: argparse.Namespace) -> Config:
     then the options given, then --set."""
     overrides = dict(parse_override(text) for text in args.set)
     if args.resume:
-        from mmlib.train import run_config
+        from mmlib.training.trainer import run_config
 
         config = run_config(args.resume, overrides.get("checkpoint_dir", "checkpoints"))
     else:
@@ -338,7 +338,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from mmlib.metrics import evaluate_run
+    from mmlib.evaluation.metrics import evaluate_run
 
     metrics = evaluate_run(
         args.run, args.checkpoint_dir, args.device, args.data, args.data_format, args.fid_weights
@@ -348,7 +348,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _caption(args: argparse.Namespace) -> int:
-    from mmlib.inference import Predictor
+    from mmlib.inference.predictor import Predictor
 
     predictor = Predictor.load(args.run, args.checkpoint_dir, device=args.device)
     method: Literal["greedy", "beam"] = "greedy" if args.beam is None else "beam"
@@ -361,7 +361,7 @@ def _caption(args: argparse.Namespace) -> int:
 def _imagine(args: argparse.Namespace) -> int:
     from torchvision.utils import save_image
 
-    from mmlib.inference import Predictor
+    from mmlib.inference.predictor import Predictor
 
     check_output_file(args.out, "--out", tuple(IMAGE_FORMATS))
     predictor = Predictor.load(args.run, args.checkpoint_dir, device=args.device)
@@ -373,7 +373,7 @@ def _imagine(args: argparse.Namespace) -> int:
 
 
 def _fit_imagine(args: argparse.Namespace) -> int:
-    from mmlib.imagine import fit_run_imagination
+    from mmlib.inference.imagine import fit_run_imagination
 
     path = fit_run_imagination(args.run, args.checkpoint_dir, args.device, args.steps)
     print(f"wrote {path}")
@@ -382,7 +382,7 @@ def _fit_imagine(args: argparse.Namespace) -> int:
 
 def _trust_vocabulary(args: argparse.Namespace) -> int:
     from mmlib.checkpoint import MANIFEST_FILE, load_run_tokenizer, record_vocabulary, resolve_run
-    from mmlib.inference import vocabulary_samples
+    from mmlib.inference.predictor import vocabulary_samples
 
     run_dir = resolve_run(args.run, args.checkpoint_dir)
     if (run_dir / MANIFEST_FILE).exists():
@@ -409,8 +409,13 @@ def _curves(args: argparse.Namespace) -> int:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from mmlib.analysis import diagnose_runs, format_findings, load_histories, summary_table
-    from mmlib.plots import plot_curves
+    from mmlib.course.plots import plot_curves
+    from mmlib.evaluation.curves import (
+        diagnose_runs,
+        format_findings,
+        load_histories,
+        summary_table,
+    )
 
     histories = load_histories(args.runs, args.checkpoint_dir)
     figure = plot_curves(histories)
@@ -427,15 +432,15 @@ def _curves(args: argparse.Namespace) -> int:
 
 
 def _size_batch(args: argparse.Namespace) -> int:
-    from mmlib.batch_size import (
+    from mmlib.config import get_device
+    from mmlib.sizing.batch_size import (
         batch_size_table,
         format_batch_size_table,
         gpu_memory,
         recommend_batch_size,
     )
-    from mmlib.config import get_device
-    from mmlib.gpu_calibration import config_margin, margin_note
-    from mmlib.memory import estimate_memory
+    from mmlib.sizing.gpu_calibration import config_margin, margin_note
+    from mmlib.sizing.memory import estimate_memory
 
     config = Config.load(args.config) if args.config else Config.preset(args.preset)
     try:
@@ -458,7 +463,7 @@ def _size_batch(args: argparse.Namespace) -> int:
 
 
 def _data_synth(args: argparse.Namespace) -> int:
-    from mmlib.synthetic import generate
+    from mmlib.data.synthetic import generate
 
     if args.n < 1 or args.test_n < 0:
         raise ConfigError(f"--n={args.n}, --test-n={args.test_n}: need n >= 1, test-n >= 0")
@@ -471,7 +476,7 @@ def _data_synth(args: argparse.Namespace) -> int:
 
 
 def _data_check(args: argparse.Namespace) -> int:
-    from mmlib.readers import check_dataset
+    from mmlib.data.readers import check_dataset
 
     report = check_dataset(args.path, format=args.format, images_dir=args.images)
     print(report)
@@ -479,7 +484,7 @@ def _data_check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from mmlib.demo import DemoDependencyError, launch_demo
+    from mmlib.serving.demo import DemoDependencyError, launch_demo
 
     try:
         launch_demo(args.run, args.port, args.checkpoint_dir, args.device)
@@ -490,7 +495,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from mmlib.export import ExportError, export_run, summary
+    from mmlib.serving.export import ExportError, export_run, summary
 
     if args.out is not None:
         check_output_folder(args.out, "--out")
@@ -506,12 +511,12 @@ def _export(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command; known errors print one clear line and exit with status 2."""
     from mmlib.checkpoint import CheckpointError
+    from mmlib.data.images import ImageFileError
+    from mmlib.data.readers import DatasetError
+    from mmlib.data.tokenizer import TokenizerError
     from mmlib.files import OutputPathError, WriteError
-    from mmlib.images import ImageFileError
-    from mmlib.inference import PromptError
-    from mmlib.readers import DatasetError
-    from mmlib.tokenizer import TokenizerError
-    from mmlib.train import TrainingError
+    from mmlib.inference.predictor import PromptError
+    from mmlib.training.trainer import TrainingError
 
     known = (
         ConfigError,

@@ -29,9 +29,11 @@ RESIZE_MODES = ("pad", "crop")
 # refuses the file), so max_image_pixels stays at or under it and PIL never has to.
 PIL_PIXEL_LIMIT = 89_478_485
 DEFAULT_MAX_IMAGE_PIXELS = 8192 * 8192  # 67 MP (a 61 MP camera frame passes); 192 MiB as RGB
-AUTO = "auto"  # batch_size="auto": the Trainer picks one (mmlib.batch_size.resolve_batch_size)
+AUTO = (
+    "auto"  # batch_size="auto": the Trainer picks one (mmlib.sizing.batch_size.resolve_batch_size)
+)
 # Fitting imagine.pt: its flow's one-cycle schedule warms up over 5% of the steps and divides by
-# that share less one step (`mmlib.imagine.train_flow`), so it needs 2 / 0.05 = 40 steps.
+# that share less one step (`mmlib.inference.imagine.train_flow`), so it needs 2 / 0.05 = 40 steps.
 MIN_IMAGINE_STEPS = 40
 # Caps on the sizes that allocate, far past any sane run, so a typo (latent_dim=100000000 asked
 # for 51 GB) is refused at once: widths, vocabulary words.
@@ -248,7 +250,7 @@ class Config:
     # The caption decoder's causal mask: position t reads tokens up to t only. False lets every
     # position read the whole caption, the answer included (the course shows why that fails).
     causal_caption_mask: bool = True
-    # --- losses: how much each term counts (`mmlib.losses.LossWeights`) ---
+    # --- losses: how much each term counts (`mmlib.model.losses.LossWeights`) ---
     image_loss_weight: float = 1.0
     caption_loss_weight: float = 1.0
     alignment_loss_weight: float = 0.5
@@ -269,11 +271,11 @@ class Config:
     seed: int = 42  # the split, the initial weights and the batch order
     device: str = "auto"
     precision: str = "auto"  # "auto": bf16 on CUDA, fp32 elsewhere (`resolve_precision`)
-    # The training set on the device as uint8, batches made there (`mmlib.dataset.DeviceLoader`,
+    # The training set on the device as uint8, batches made there (`mmlib.data.DeviceLoader`,
     # the same batches as the DataLoader's): "auto" on CUDA with one process, "on", "off".
     data_on_device: str = "auto"
     # channels_last, tokens padded to max_caption_length and torch.compile in the training step
-    # (`mmlib.step.TrainingStep`); "auto" is off until a GPU run measures it faster
+    # (`mmlib.model.step.TrainingStep`); "auto" is off until a GPU run measures it faster
     # (`FAST_PATH_MEASURED_FASTER`), "on", "off". bf16 (`precision`) and fused AdamW are CUDA's
     # defaults either way.
     fast_path: str = "auto"
@@ -290,7 +292,7 @@ class Config:
     # only. Minutes, not steps: a seed-large last.pt is about 1.5 GB.
     save_every_minutes: float = 15.0
     # Steps that fitting imagine.pt (text -> image) may take after training (`python -m mmlib
-    # train`, `make train`); fewer on a small data set (`mmlib.imagine.fit_steps`), at least
+    # train`, `make train`); fewer on a small data set (`mmlib.inference.fit_steps`), at least
     # MIN_IMAGINE_STEPS; 0 skips it.
     imagine_steps: int = 4000
     preset_name: str = field(default="custom", compare=False)
@@ -410,7 +412,7 @@ class Config:
         `precision` (if given) replaces the config's. "auto" is bf16 on CUDA and fp32 elsewhere.
         bf16 (auto's or asked for) on a card without it (`supports_bf16`) is fp16, which the
         Trainer scales and says so. Without a card to ask (an estimate for a card on a machine
-        without one), bf16 is assumed, as every card in `mmlib.batch_size.GPUS` has it.
+        without one), bf16 is assumed, as every card in `mmlib.sizing.batch_size.GPUS` has it.
         """
         wanted = self.precision if precision is None else precision
         if wanted not in PRECISIONS:

@@ -181,7 +181,7 @@ def fault_point(name: str) -> None:
     """Test only: SIGKILL this process when the environment variable MMLIB_FAULT_AT is `name`.
 
     The library calls it at the points a crash is most harmful: `step:N` after optimizer step N
-    (`mmlib.train`), `before_rename:FILE` when FILE's new content is on disk under its temporary
+    (`mmlib.training`), `before_rename:FILE` when FILE's new content is on disk under its temporary
     name. tests/test_faults.py kills runs there and checks that they resume; unset, it does
     nothing.
     """

@@ -10,9 +10,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 from mmlib.config import Config
-from mmlib.imagine import IMAGINE_FILE, fit_run_imagination, fit_steps
-from mmlib.metrics import EvaluationMetrics, evaluate_run
-from mmlib.train import Trainer
+from mmlib.evaluation.metrics import EvaluationMetrics, evaluate_run
+from mmlib.inference.imagine import IMAGINE_FILE, fit_run_imagination, fit_steps
+from mmlib.training.trainer import Trainer
 
 # What the course model must reach on the synthetic test split (metrics.json's keys); the recipe
 # was tuned on the validation split, so these final figures come from images it never saw.

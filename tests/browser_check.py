@@ -40,7 +40,8 @@ from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 CHROMIUM = "/usr/bin/chromium"
-# The teaching control contract: mmlib/widgets.py adds these classes to each notebook's control,
+# The teaching control contract: mmlib/course/widgets.py
+# adds these classes to each notebook's control,
 # to its optional run button and to the Output that holds its figure.
 TEACH = "mmlib-teach"
 TEACH_RUN = "mmlib-teach-run"
@@ -183,8 +184,8 @@ def teach_cell_index(notebook: Path, content: dict[str, Any]) -> int:
     if not cells:
         raise CheckFailed(
             f"{notebook.name} has no teaching control: no cell's saved output shows a widget with"
-            f" class {TEACH!r} (add the class in mmlib/widgets.py, then execute the notebook with"
-            " nbconvert, which saves the widget state)"
+            f" class {TEACH!r} (add the class in mmlib/course/widgets.py, then execute the notebook"
+            " with nbconvert, which saves the widget state)"
         )
     if len(set(cells)) > 1:
         raise CheckFailed(

@@ -18,9 +18,9 @@ import torch
 from hypothesis import settings
 from PIL import Image, ImageDraw
 
-from mmlib import synthetic
 from mmlib.config import PRESETS, Config
-from mmlib.readers import Record
+from mmlib.data import synthetic
+from mmlib.data.readers import Record
 
 # `make test` (and so CI) sets HYPOTHESIS_PROFILE=ci: derandomised, so a failure reproduces.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
@@ -211,8 +211,8 @@ def tiny_config(synthetic_dataset: Path, tmp_path: Path) -> Callable[..., Config
 def tiny_run(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A trained tiny run folder (8 epochs on `synthetic_dataset`) with an `imagine.pt`, shared
     by the inference, demo and export tests; treat it as read-only."""
-    from mmlib.imagine import fit_run_imagination
-    from mmlib.train import Trainer
+    from mmlib.inference.imagine import fit_run_imagination
+    from mmlib.training.trainer import Trainer
 
     root = tmp_path_factory.mktemp("tiny-run")
     config = Config(
@@ -248,9 +248,9 @@ def write_untrained_run(run_dir: Path) -> Path:
     `manifest.json`, `best.pt` and `imagine.pt`; for tests of loading and refusing, not of
     what a model writes."""
     from mmlib.checkpoint import BEST_FILE, CONFIG_FILE, save_checkpoint, save_run_tokenizer
-    from mmlib.imagine import IMAGINE_FILE, Imagination
-    from mmlib.model import MultimodalModel
-    from mmlib.tokenizer import WordTokenizer
+    from mmlib.data.tokenizer import WordTokenizer
+    from mmlib.inference.imagine import IMAGINE_FILE, Imagination
+    from mmlib.model.multimodal import MultimodalModel
 
     config = Config(**TINY_MODEL, data_dir=run_dir / "no-data", run_name=run_dir.name)
     config.save(run_dir / CONFIG_FILE)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mmlib.analysis import (
+from mmlib.config import Config
+from mmlib.evaluation.curves import (
     NO_FINDINGS,
     HistoryError,
     RunHistory,
@@ -23,8 +24,7 @@ from mmlib.analysis import (
     summary_rows,
     summary_table,
 )
-from mmlib.config import Config
-from mmlib.train import Trainer
+from mmlib.training.trainer import Trainer
 
 RATES = {"image": 0.9, "caption": 0.85, "alignment": 0.8}
 START = {"image": 0.2, "caption": 2.0, "alignment": 3.0}

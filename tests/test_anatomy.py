@@ -1,4 +1,4 @@
-"""Tests for mmlib.anatomy: stage shapes, the losses at initialisation, the temperature."""
+"""Tests for mmlib.course.anatomy: stage shapes, the losses at initialisation, the temperature."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 import torch
 from conftest import TINY_MODEL
 
-from mmlib.anatomy import (
+from mmlib.config import Config
+from mmlib.course.anatomy import (
     EmbeddedBatch,
     caption_prediction,
     chance_level,
@@ -23,13 +24,12 @@ from mmlib.anatomy import (
     stage_shapes,
     temperature_view,
 )
-from mmlib.config import Config
-from mmlib.data import load_split
-from mmlib.dataset import CaptionDataset, make_loader
-from mmlib.images import build_image_cache
-from mmlib.losses import LossWeights, alignment_chance, compute_losses, same_caption_mask
-from mmlib.model import MultimodalModel, build_model, encoder_channels
-from mmlib.tokenizer import WordTokenizer
+from mmlib.data.dataset import CaptionDataset, make_loader
+from mmlib.data.images import build_image_cache
+from mmlib.data.sources import load_split
+from mmlib.data.tokenizer import WordTokenizer
+from mmlib.model.losses import LossWeights, alignment_chance, compute_losses, same_caption_mask
+from mmlib.model.multimodal import MultimodalModel, build_model, encoder_channels
 
 Batch = tuple[Config, int, torch.Tensor, torch.Tensor]
 

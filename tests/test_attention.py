@@ -1,5 +1,5 @@
-"""Tests for mmlib.attention (and its Predictor method and figure): the recorded cross-attention
-is the decoder's own, leaves its output alone, sits on the right grid cells, and the
+"""Tests for mmlib.inference.attention (and its Predictor method and figure): the recorded
+cross-attention is the decoder's own, leaves its output alone, sits on the right grid cells, and the
 inside-the-box share counts the right cells."""
 
 from __future__ import annotations
@@ -11,7 +11,12 @@ import pytest
 import torch
 from conftest import SMALL_MODEL
 
-from mmlib.attention import (
+from mmlib.config import Config
+from mmlib.course.plots import plot_word_attention
+from mmlib.data.images import build_image_cache, to_pixels
+from mmlib.data.sources import load_split
+from mmlib.data.tokenizer import WordTokenizer
+from mmlib.inference.attention import (
     AttentionMaps,
     CaptionAttention,
     attention_maps,
@@ -20,13 +25,9 @@ from mmlib.attention import (
     measure_subject_attention,
     subject_attention_share,
 )
-from mmlib.config import Config
-from mmlib.data import load_split
-from mmlib.images import build_image_cache, to_pixels
-from mmlib.inference import Predictor
-from mmlib.model import MultimodalModel, build_model
-from mmlib.plots import plot_word_attention
-from mmlib.tokenizer import END_ID, PAD_ID, START_ID, WordTokenizer
+from mmlib.inference.predictor import Predictor
+from mmlib.model.multimodal import MultimodalModel, build_model
+from mmlib.tokens import END_ID, PAD_ID, START_ID
 
 matplotlib.use("Agg")
 

@@ -1,4 +1,4 @@
-"""Tests for mmlib.batch_size: the cards, the table, the recommendation, the finder, advice."""
+"""Tests for mmlib.sizing.batch_size: the cards, the table, recommendation, finder, advice."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 import torch
 from conftest import TINY_MODEL
 
-from mmlib import batch_size
-from mmlib.batch_size import (
+from mmlib.config import Config, ConfigError
+from mmlib.sizing import batch_size
+from mmlib.sizing.batch_size import (
     GUESSED_GB,
     BatchSizeRow,
     accumulation_for,
@@ -25,10 +26,9 @@ from mmlib.batch_size import (
     resolve_batch_size,
     scaled_learning_rate,
 )
-from mmlib.config import Config, ConfigError
-from mmlib.gpu_calibration import GpuMargin, GpuMeasurement
-from mmlib.memory import GIB, NOT_MEASURED, estimate_memory, estimate_table
-from mmlib.train import Trainer, TrainingError
+from mmlib.sizing.gpu_calibration import GpuMargin, GpuMeasurement
+from mmlib.sizing.memory import GIB, NOT_MEASURED, estimate_memory, estimate_table
+from mmlib.training.trainer import Trainer, TrainingError
 
 SMALL_VOCAB = 50
 

@@ -24,7 +24,7 @@ from mmlib.checkpoint import (
     save_checkpoint,
 )
 from mmlib.config import ConfigError
-from mmlib.model import MultimodalModel
+from mmlib.model.multimodal import MultimodalModel
 
 
 def test_checkpoint_round_trip(tmp_path: Path) -> None:

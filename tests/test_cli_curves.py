@@ -9,8 +9,8 @@ import pytest
 
 from mmlib.cli import main
 from mmlib.config import Config
-from mmlib.step import COMPONENTS
-from mmlib.train import Trainer
+from mmlib.model.step import COMPONENTS
+from mmlib.training.trainer import Trainer
 
 
 def test_curves_writes_plot_and_prints_summary_and_findings(

@@ -15,10 +15,10 @@ import torch
 from conftest import TINY_MODEL, write_untrained_run
 from PIL import Image
 
-from mmlib import batch_size
 from mmlib.cli import main
 from mmlib.config import Config
-from mmlib.memory import estimate_memory
+from mmlib.sizing import batch_size
+from mmlib.sizing.memory import estimate_memory
 
 MIB = 2**20
 
@@ -187,7 +187,7 @@ def test_the_quick_bound_is_above_the_estimate(model: str, batch: int) -> None:
 
 
 def test_beam_width_is_capped_in_the_library_too(where: dict[str, str]) -> None:
-    from mmlib.inference import Predictor
+    from mmlib.inference.predictor import Predictor
 
     predictor = Predictor.load(where["run"])
     with pytest.raises(ValueError, match="beam_width=65: must be from 1 to 64"):

@@ -18,7 +18,7 @@ from conftest import write_untrained_run
 
 from mmlib.cli import main
 from mmlib.files import OutputPathError, check_output_file, check_output_folder
-from mmlib.step import COMPONENTS
+from mmlib.model.step import COMPONENTS
 
 OLD = b"already written"
 
@@ -216,7 +216,7 @@ def test_check_output_folder_refuses_a_file_in_the_way(tmp_path: Path) -> None:
 def test_synthetic_images_are_written_atomically(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mmlib import synthetic
+    from mmlib.data import synthetic
 
     monkeypatch.setattr(os, "replace", _full_disk)
     with pytest.raises(OSError, match="synth_000000.png: cannot write"):

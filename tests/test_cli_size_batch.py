@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from mmlib import gpu_calibration
-from mmlib.batch_size import recommend_batch_size
 from mmlib.cli import main
 from mmlib.config import Config
-from mmlib.gpu_calibration import GpuMargin, GpuMeasurement
+from mmlib.sizing import gpu_calibration
+from mmlib.sizing.batch_size import recommend_batch_size
+from mmlib.sizing.gpu_calibration import GpuMargin, GpuMeasurement
 
 
 def test_size_batch_prints_the_table_and_a_recommendation(

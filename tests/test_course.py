@@ -1,4 +1,4 @@
-"""Tests for mmlib.course."""
+"""Tests for mmlib.course.helpers."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ from conftest import write_untrained_run
 
 from mmlib.checkpoint import load_run_tokenizer
 from mmlib.config import Config
-from mmlib.course import (
+from mmlib.course.helpers import (
     course_model_config,
     enter_project_root,
     fit_batches,
     project_root,
     train_steps,
 )
-from mmlib.step import REPORTED
+from mmlib.model.step import REPORTED
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,8 +38,8 @@ def test_enter_project_root_changes_directory(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_ensure_course_run_trains_once(monkeypatch, tmp_path) -> None:
-    from mmlib import course
     from mmlib.config import Config
+    from mmlib.course import helpers as course
 
     calls: list[Config] = []
 
@@ -59,8 +59,8 @@ def test_ensure_course_run_trains_once(monkeypatch, tmp_path) -> None:
 
 
 def test_validation_examples_of_a_trained_run(tiny_config) -> None:
-    from mmlib.course import validation_examples
-    from mmlib.train import Trainer
+    from mmlib.course.helpers import validation_examples
+    from mmlib.training.trainer import Trainer
 
     config = tiny_config(num_epochs=1)
     Trainer(config, log=lambda _line: None, progress=False).fit()
@@ -73,7 +73,7 @@ def test_validation_examples_of_a_trained_run(tiny_config) -> None:
 
 
 def test_ensure_run_trains_once_then_loads(tiny_config, monkeypatch) -> None:
-    from mmlib import course
+    from mmlib.course import helpers as course
 
     config = tiny_config(num_epochs=2)
     run = course.ensure_run(config)
@@ -113,8 +113,8 @@ def test_fit_batches_learns_the_batches_it_is_given(tiny_config) -> None:
 
 def test_the_sibling_is_the_course_model_smaller_with_its_losses() -> None:
     from mmlib.config import Config
-    from mmlib.course import COURSE_PRESET, sibling_config
-    from mmlib.model import MultimodalModel
+    from mmlib.course.helpers import COURSE_PRESET, sibling_config
+    from mmlib.model.multimodal import MultimodalModel
 
     sibling, course = sibling_config(learning_rate=0.01), Config.preset(COURSE_PRESET)
     assert sibling.learning_rate == 0.01 and sibling.warmup_steps == 0
@@ -128,7 +128,7 @@ def test_the_sibling_is_the_course_model_smaller_with_its_losses() -> None:
 
 
 def test_learning_rate_trial_trains_each_step_at_the_rate_given(tiny_config) -> None:
-    from mmlib.course import learning_rate_trial
+    from mmlib.course.helpers import learning_rate_trial
 
     low = learning_rate_trial(1e-3, tiny_config(), steps=4)
     assert len(low) == 4 and low == learning_rate_trial(1e-3, tiny_config(), steps=4)
@@ -140,7 +140,7 @@ def test_learning_rate_trial_trains_each_step_at_the_rate_given(tiny_config) -> 
 def test_long_tail_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, tmp_path) -> None:
     from conftest import write_flickr8k
 
-    from mmlib.course import long_tail_captions
+    from mmlib.course.helpers import long_tail_captions
 
     folder = write_flickr8k(tmp_path / "flickr")
     sample = long_tail_captions(tiny_config(val_fraction=0.5), folder)
@@ -153,7 +153,7 @@ def test_long_tail_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, 
 def test_long_tail_captions_says_when_it_falls_back_to_the_course_captions(
     tiny_config, tmp_path
 ) -> None:
-    from mmlib.course import long_tail_captions
+    from mmlib.course.helpers import long_tail_captions
 
     sample = long_tail_captions(tiny_config(), tmp_path / "absent")
     assert sample.name == "synthetic captions" and sample.train and sample.val

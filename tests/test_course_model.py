@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from mmlib.course import COURSE_PRESET
+from mmlib.course.helpers import COURSE_PRESET
 from mmlib.pipeline import COURSE_BASELINES, COURSE_TARGETS, targets_missed
 
 METRICS = Path(__file__).resolve().parents[1] / "checkpoints" / COURSE_PRESET / "metrics.json"

@@ -1,4 +1,4 @@
-"""Tests for mmlib.cuda_emulation: CUDA's autocast policy and attention kernels on the CPU."""
+"""Tests for mmlib.sizing.cuda_emulation: CUDA's autocast policy and attention kernels on CPU."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from mmlib.cuda_emulation import (
+from mmlib.sizing.cuda_emulation import (
     CUDA_FP32,
     CUDA_FP32_APPEND_DTYPE,
     CUDA_FP32_SET_OPT_DTYPE,

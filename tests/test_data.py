@@ -1,4 +1,4 @@
-"""Tests for mmlib.data: the split, finding the data, `load_split`."""
+"""Tests for mmlib.data.sources: the split, finding the data, `load_split`."""
 
 from __future__ import annotations
 
@@ -10,17 +10,17 @@ import pytest
 from conftest import BAD_IMAGES, make_records, write_bad_dataset, write_flickr8k
 from PIL import Image
 
-from mmlib import synthetic
 from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, PIL_PIXEL_LIMIT, Config
-from mmlib.data import (
+from mmlib.data import synthetic
+from mmlib.data.images import build_image_cache
+from mmlib.data.readers import TOO_LARGE, DatasetError, Record, check_dataset, load_records
+from mmlib.data.sources import (
     load_run_records,
     load_split,
     resolve_data_source,
     split_indices,
     split_records,
 )
-from mmlib.images import build_image_cache
-from mmlib.readers import TOO_LARGE, DatasetError, Record, check_dataset, load_records
 
 # --------------------------------------------------------------------------- split
 

@@ -1,4 +1,4 @@
-"""Tests for mmlib.dataset: the caption dataset, collation, loaders, and the whole flow."""
+"""Tests for mmlib.data.dataset: the caption dataset, collation, loaders, and the whole flow."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import pytest
 import torch
 from conftest import make_records
 
-from mmlib.data import split_records
-from mmlib.dataset import (
+from mmlib.data.dataset import (
     CaptionDataset,
     DeviceLoader,
     collate_batch,
@@ -19,9 +18,10 @@ from mmlib.dataset import (
     shift_image,
     shift_images,
 )
-from mmlib.images import build_image_cache
-from mmlib.readers import Record, load_records
-from mmlib.tokenizer import WordTokenizer
+from mmlib.data.images import build_image_cache
+from mmlib.data.readers import Record, load_records
+from mmlib.data.sources import split_records
+from mmlib.data.tokenizer import WordTokenizer
 
 
 @pytest.fixture

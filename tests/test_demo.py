@@ -15,8 +15,9 @@ from conftest import png_claiming
 from PIL import Image
 
 from mmlib.cli import build_parser, main
-from mmlib.data import load_split
-from mmlib.demo import (
+from mmlib.data.sources import load_split
+from mmlib.inference.predictor import Predictor
+from mmlib.serving.demo import (
     HOST,
     MAX_UPLOAD,
     NEAREST_HEADERS,
@@ -34,7 +35,6 @@ from mmlib.demo import (
     upload_image,
     uploaded_path,
 )
-from mmlib.inference import Predictor
 
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")

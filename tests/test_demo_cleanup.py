@@ -12,9 +12,15 @@ from pathlib import Path
 import pytest
 from conftest import write_engraving, write_untrained_run
 
-from mmlib import demo as demo_module
-from mmlib.demo import UPLOADS_VARIABLE, DemoInputError, build_demo, imagine_image, launch_demo
-from mmlib.inference import Predictor
+from mmlib.inference.predictor import Predictor
+from mmlib.serving import demo as demo_module
+from mmlib.serving.demo import (
+    UPLOADS_VARIABLE,
+    DemoInputError,
+    build_demo,
+    imagine_image,
+    launch_demo,
+)
 
 gr = pytest.importorskip("gradio")
 gradio_client = pytest.importorskip("gradio_client")

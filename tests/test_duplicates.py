@@ -12,7 +12,7 @@ import pytest
 from conftest import write_engraving
 
 from mmlib.cli import main
-from mmlib.readers import DatasetError, load_records
+from mmlib.data.readers import DatasetError, load_records
 
 REMEDY = "remove the duplicate records"
 

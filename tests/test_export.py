@@ -1,5 +1,5 @@
-"""mmlib.export on the trained tiny run: ONNX and torch.export graphs, the shipped NumPy runtime
-(greedy decoding, tokenizer), the manifest, and the `export` command."""
+"""mmlib.serving.export on the trained tiny run: ONNX and torch.export graphs, the shipped NumPy
+runtime (greedy decoding, tokenizer), the manifest, and the `export` command."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 import torch
 
-from mmlib import export_runtime
 from mmlib.checkpoint import BEST_FILE, CONFIG_FILE, MANIFEST_FILE, TOKENIZER_FILE
 from mmlib.cli import main
-from mmlib.data import load_split
-from mmlib.export import FORMATS, ExportError, export_run
-from mmlib.imagine import imagine_pixels
-from mmlib.inference import Predictor
-from mmlib.model import MultimodalModel
-from mmlib.tokenizer import WordTokenizer
+from mmlib.data.sources import load_split
+from mmlib.data.tokenizer import WordTokenizer
+from mmlib.inference import export_runtime
+from mmlib.inference.imagine import imagine_pixels
+from mmlib.inference.predictor import Predictor
+from mmlib.model.multimodal import MultimodalModel
+from mmlib.serving.export import FORMATS, ExportError, export_run
 
 # Measured on the tiny run (CPU, torch 2.14, onnxruntime 1.32): exported vs eager max |diff| is
 # ~3e-7 for text->image (both formats), ~3e-6 (ONNX) / 0 (torch-export) for the memory and

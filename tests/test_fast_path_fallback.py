@@ -12,10 +12,10 @@ from conftest import TINY_MODEL
 
 import mmlib.config
 from mmlib.config import Config, supports_bf16
-from mmlib.memory import estimate_memory, sample_batch
-from mmlib.model import MultimodalModel
-from mmlib.step import StepResult, TrainingStep, make_optimizer
-from mmlib.train import Trainer
+from mmlib.model.multimodal import MultimodalModel
+from mmlib.model.step import StepResult, TrainingStep, make_optimizer
+from mmlib.sizing.memory import estimate_memory, sample_batch
+from mmlib.training.trainer import Trainer
 
 VOCAB = 40
 COMPILE_LINE = "torch.compile failed at the first training step"

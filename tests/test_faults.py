@@ -24,9 +24,9 @@ from conftest import TINY_MODEL
 from mmlib.checkpoint import load_checkpoint, save_checkpoint
 from mmlib.cli import main
 from mmlib.config import Config
+from mmlib.data.tokenizer import WordTokenizer
 from mmlib.files import FAULT_VARIABLE, WriteError
-from mmlib.tokenizer import WordTokenizer
-from mmlib.train import WALL_CLOCK_COLUMNS, Trainer
+from mmlib.training.trainer import WALL_CLOCK_COLUMNS, Trainer
 
 # 63 training samples at batch 16: 3 optimizer steps per epoch, 6 in all; last.pt is written
 # at every step (save_every_minutes as good as 0), so a kill at step N resumes after step N.

@@ -1,4 +1,4 @@
-"""Tests for mmlib.gpu_calibration: the recorded GPU measurements and the margin they give."""
+"""Tests for mmlib.sizing.gpu_calibration: the recorded GPU measurements and their margin."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mmlib.config import Config
-from mmlib.gpu_calibration import (
+from mmlib.sizing.gpu_calibration import (
     CALIBRATION_FILE,
     GpuMeasurement,
     config_margin,
@@ -19,7 +19,7 @@ from mmlib.gpu_calibration import (
     load_gpu_measurements,
     margin_note,
 )
-from mmlib.memory import GIB, MemoryEstimate, MemoryTerm
+from mmlib.sizing.memory import GIB, MemoryEstimate, MemoryTerm
 
 
 def _raw(**fields: Any) -> dict[str, Any]:

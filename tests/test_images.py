@@ -1,4 +1,4 @@
-"""Tests for mmlib.images: decoding any image mode, resizing, the decoded-image cache."""
+"""Tests for mmlib.data.images: decoding any image mode, resizing, the decoded-image cache."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ import torch
 from conftest import make_records, write_engraving
 from PIL import Image
 
-import mmlib.images
-from mmlib.images import build_image_cache, cache_path, load_image
-from mmlib.readers import DatasetError
+import mmlib.data.images
+from mmlib.data.images import build_image_cache, cache_path, load_image
+from mmlib.data.readers import DatasetError
 
 # --------------------------------------------------------------------------- images
 
@@ -66,13 +66,13 @@ def test_pad_fills_with_the_border_colour_and_crop_fills_the_square(tmp_path: Pa
 
 def count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     calls: list[Path] = []
-    original = mmlib.images.load_image
+    original = mmlib.data.images.load_image
 
     def counting(path: Path, *args: Any, **kwargs: Any) -> torch.Tensor:
         calls.append(Path(path))
         return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(mmlib.images, "load_image", counting)
+    monkeypatch.setattr(mmlib.data.images, "load_image", counting)
     return calls
 
 

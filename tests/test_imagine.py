@@ -1,4 +1,4 @@
-"""mmlib.imagine: the latent flow and prior, fitting them, and imagining through them."""
+"""mmlib.inference.imagine: the latent flow and prior, fitting them, and imagining through them."""
 
 from __future__ import annotations
 
@@ -10,10 +10,11 @@ import torch
 
 from mmlib.checkpoint import load_model
 from mmlib.config import MIN_IMAGINE_STEPS, Config, ConfigError
-from mmlib.data import load_split
-from mmlib.export_runtime import imagine_noise
-from mmlib.images import build_image_cache
-from mmlib.imagine import (
+from mmlib.data.images import build_image_cache
+from mmlib.data.sources import load_split
+from mmlib.data.tokenizer import WordTokenizer
+from mmlib.inference.export_runtime import imagine_noise
+from mmlib.inference.imagine import (
     MIN_FIT_STEPS,
     LatentFlow,
     LatentGaussian,
@@ -25,8 +26,7 @@ from mmlib.imagine import (
     load_imagination,
     train_flow,
 )
-from mmlib.model import MultimodalModel
-from mmlib.tokenizer import WordTokenizer
+from mmlib.model.multimodal import MultimodalModel
 
 
 @pytest.fixture(scope="module")

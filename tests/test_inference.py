@@ -1,5 +1,5 @@
-"""mmlib.inference on a trained tiny run: inputs, captioning, retrieval, imagining, sampling,
-and the `caption` / `imagine` commands."""
+"""mmlib.inference.predictor on a trained tiny run: inputs, captioning, retrieval, imagining,
+sampling, and the `caption` / `imagine` commands."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from PIL import Image
 
 from mmlib.checkpoint import CheckpointError
 from mmlib.cli import main
-from mmlib.data import load_split
-from mmlib.images import to_pixels, to_uint8
-from mmlib.imagine import IMAGINE_FILE
-from mmlib.inference import Agreement, Predictor, SampledPairs, load_images
-from mmlib.synthetic import subjects_in_caption
+from mmlib.data.images import to_pixels, to_uint8
+from mmlib.data.sources import load_split
+from mmlib.data.synthetic import subjects_in_caption
+from mmlib.inference.imagine import IMAGINE_FILE
+from mmlib.inference.predictor import Agreement, Predictor, SampledPairs, load_images
 
 
 @pytest.fixture(scope="module")

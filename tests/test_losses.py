@@ -1,4 +1,4 @@
-"""Tests for mmlib.losses: each loss on known inputs, and the weighted sum."""
+"""Tests for mmlib.model.losses: each loss on known inputs, and the weighted sum."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from mmlib.config import Config
-from mmlib.losses import (
+from mmlib.model.losses import (
     LossWeights,
     alignment_chance,
     alignment_loss,
@@ -19,8 +19,8 @@ from mmlib.losses import (
     reconstruction_loss,
     same_caption_mask,
 )
-from mmlib.model import build_model
-from mmlib.tokenizer import PAD_ID
+from mmlib.model.multimodal import build_model
+from mmlib.tokens import PAD_ID
 
 
 def unit(*shape: int, seed: int = 0) -> torch.Tensor:

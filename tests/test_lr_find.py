@@ -1,4 +1,4 @@
-"""Tests for mmlib.lr_find: the learning-rate range test."""
+"""Tests for mmlib.training.lr_find: the learning-rate range test."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from mmlib.lr_find import LRFindResult, lr_find, suggest_lr
-from mmlib.train import Trainer
+from mmlib.training.lr_find import LRFindResult, lr_find, suggest_lr
+from mmlib.training.trainer import Trainer
 
 
 def test_range_test_is_exponential_and_leaves_the_trainer_as_it_was(tiny_config, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Tests for mmlib.memory: the estimate against the profiler, its parts, the measurement."""
+"""Tests for mmlib.sizing.memory: the estimate against the profiler, its parts, the measurement."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from conftest import TINY_MODEL
 from torch._subclasses.fake_tensor import FakeTensorMode
 
 import mmlib.config
-from mmlib.batch_size import recommend_batch_size
 from mmlib.config import Config
-from mmlib.memory import (
+from mmlib.model.multimodal import MultimodalModel
+from mmlib.sizing.batch_size import recommend_batch_size
+from mmlib.sizing.memory import (
     ESTIMATE_TOLERANCE,
     GIB,
     NOT_MEASURED,
@@ -25,7 +26,6 @@ from mmlib.memory import (
     measure_memory,
     trace_step_ops,
 )
-from mmlib.model import MultimodalModel
 
 SMALL_VOCAB = 50
 CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "mmlib" / "calibration" / "gpu_memory.json"

@@ -1,4 +1,4 @@
-"""Tests for mmlib.metrics: each score on hand-made cases, and a run evaluated end to end."""
+"""Tests for mmlib.evaluation.metrics: each score on hand-made cases, a run evaluated end to end."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import torch
 
 from mmlib.checkpoint import CheckpointError
 from mmlib.cli import main
-from mmlib.data import load_split
-from mmlib.inference import Predictor
-from mmlib.metrics import (
+from mmlib.data.sources import load_split
+from mmlib.data.synthetic import generate, subjects_in_caption
+from mmlib.evaluation.metrics import (
     FID_SKIPPED,
     NOT_APPLICABLE,
     bleu4,
@@ -26,8 +26,8 @@ from mmlib.metrics import (
     recall_at_k,
     subject_match,
 )
-from mmlib.synthetic import generate, subjects_in_caption
-from mmlib.train import Trainer
+from mmlib.inference.predictor import Predictor
+from mmlib.training.trainer import Trainer
 
 
 def test_bleu4_uses_normalised_text_and_all_references() -> None:
@@ -222,7 +222,7 @@ def test_load_metrics_reads_what_evaluate_wrote(tiny_run: Path, tmp_path: Path) 
 
 
 def test_imagine_round_trip_reads_each_imagined_image_back(tiny_run: Path) -> None:
-    from mmlib.metrics import imagine_round_trip
+    from mmlib.evaluation.metrics import imagine_round_trip
 
     predictor = Predictor.load(tiny_run)
     prompts = [r.captions[0] for r in load_split(predictor.config).val][:5]
@@ -244,7 +244,7 @@ def test_imagine_round_trip_reads_each_imagined_image_back(tiny_run: Path) -> No
 
 
 def test_round_trip_match_rate_over_all_or_a_subset() -> None:
-    from mmlib.metrics import RoundTrip
+    from mmlib.evaluation.metrics import RoundTrip
 
     images = torch.zeros(4, 3, 2, 2, dtype=torch.uint8)
     trip = RoundTrip(["a"] * 4, images, ["b"] * 4, [True, True, False, False], candidates=8)
@@ -257,7 +257,7 @@ def test_round_trip_match_rate_over_all_or_a_subset() -> None:
 
 
 def test_same_subjects_and_new_captions() -> None:
-    from mmlib.metrics import new_captions, same_subjects
+    from mmlib.evaluation.metrics import new_captions, same_subjects
 
     assert same_subjects("two birds above a ship", "a ship under two birds", subjects_in_caption)
     assert not same_subjects("a bird above a ship", "two birds above a ship", subjects_in_caption)
@@ -269,9 +269,9 @@ def test_same_subjects_and_new_captions() -> None:
 
 
 def test_evaluated_records_follow_the_split_the_figures_name() -> None:
-    from mmlib.data import SplitData
-    from mmlib.metrics import evaluated_records
-    from mmlib.readers import Record
+    from mmlib.data.readers import Record
+    from mmlib.data.sources import SplitData
+    from mmlib.evaluation.metrics import evaluated_records
 
     train, val, test = ([Record(name, Path(name), (name,))] for name in ("train", "val", "test"))
     split = SplitData(None, None, train, val, test)  # type: ignore[arg-type]

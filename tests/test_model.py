@@ -1,4 +1,4 @@
-"""Tests for mmlib.model: shapes, masks, that the transformer is really used, decoding, sizes."""
+"""Tests for mmlib.model.multimodal: shapes, masks, the transformer really used, decoding, sizes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import torch
 from conftest import SMALL_MODEL
 
 from mmlib.config import Config
-from mmlib.model import CaptionDecoder, MultimodalModel, build_model, encoder_levels
-from mmlib.tokenizer import END_ID, PAD_ID, START_ID, WordTokenizer
+from mmlib.data.tokenizer import WordTokenizer
+from mmlib.model.multimodal import CaptionDecoder, MultimodalModel, build_model, encoder_levels
+from mmlib.tokens import END_ID, PAD_ID, START_ID
 
 VOCAB = 20
 SMALL = SMALL_MODEL

@@ -9,10 +9,12 @@ from pathlib import Path
 import torch
 from conftest import free_port, join_as_torchrun_process
 
-from mmlib import imagine, metrics, pipeline
+from mmlib import pipeline
 from mmlib.config import Config
+from mmlib.evaluation import metrics
+from mmlib.inference import imagine
 from mmlib.pipeline import COURSE_TARGETS, targets_missed
-from mmlib.train import Trainer
+from mmlib.training.trainer import Trainer
 
 
 def test_targets_missed_names_each_shortfall() -> None:

@@ -11,11 +11,7 @@ import pytest
 import torch
 from matplotlib.text import Text
 
-from mmlib.analysis import RunHistory
-from mmlib.batch_size import BatchSizeRow
-from mmlib.gpu_calibration import gpu_margin
-from mmlib.memory import GIB, MemoryEstimate, MemoryMeasurement, MemoryTerm
-from mmlib.plots import (
+from mmlib.course.plots import (
     plot_caption_lengths,
     plot_learning_rate_trials,
     plot_memory_breakdown,
@@ -28,7 +24,11 @@ from mmlib.plots import (
     show_reconstructions,
     show_samples,
 )
-from mmlib.tokenizer import oov_table
+from mmlib.data.tokenizer import oov_table
+from mmlib.evaluation.curves import RunHistory
+from mmlib.sizing.batch_size import BatchSizeRow
+from mmlib.sizing.gpu_calibration import gpu_margin
+from mmlib.sizing.memory import GIB, MemoryEstimate, MemoryMeasurement, MemoryTerm
 
 matplotlib.use("Agg")
 
@@ -198,8 +198,8 @@ def test_memory_vs_batch_has_a_line_per_series_and_per_card_size() -> None:
 
 
 def test_plot_lr_find_marks_the_suggestion_on_a_log_axis() -> None:
-    from mmlib.lr_find import LRFindResult
-    from mmlib.plots import plot_lr_find
+    from mmlib.course.plots import plot_lr_find
+    from mmlib.training.lr_find import LRFindResult
 
     lrs = [1e-5 * 10 ** (i / 4) for i in range(17)]
     losses = [5.0 - 0.2 * i if i < 12 else 3.0 + (i - 11) for i in range(17)]
@@ -219,8 +219,8 @@ def test_plot_lr_find_marks_the_suggestion_on_a_log_axis() -> None:
 def _history(name: str = "run", steps: bool = True) -> RunHistory:
     from pathlib import Path
 
-    from mmlib.analysis import RunHistory
     from mmlib.config import Config
+    from mmlib.evaluation.curves import RunHistory
 
     epochs = [
         {
@@ -255,7 +255,7 @@ def _history(name: str = "run", steps: bool = True) -> RunHistory:
 
 
 def test_plot_curves_overlays_runs_marks_best_and_shows_lr() -> None:
-    from mmlib.plots import plot_curves
+    from mmlib.course.plots import plot_curves
 
     figure = plot_curves([_history("a"), _history("b", steps=False)], scale="log", smoothing=0.5)
     loss_axis, lr_axis = figure.axes
@@ -272,7 +272,7 @@ def test_plot_curves_overlays_runs_marks_best_and_shows_lr() -> None:
 
 
 def test_plot_curves_rejects_unknown_options() -> None:
-    from mmlib.plots import plot_curves
+    from mmlib.course.plots import plot_curves
 
     with pytest.raises(ValueError, match="component='loss'"):
         plot_curves([_history()], component="loss")
@@ -281,7 +281,7 @@ def test_plot_curves_rejects_unknown_options() -> None:
 
 
 def test_plot_components_draws_train_and_val_of_each() -> None:
-    from mmlib.plots import plot_components
+    from mmlib.course.plots import plot_components
 
     figure = plot_components(_history())
     labels = [line.get_label() for line in figure.axes[0].get_lines()]
@@ -292,8 +292,8 @@ def test_plot_components_draws_train_and_val_of_each() -> None:
 
 
 def test_plot_temperature_shows_similarities_and_softmax_with_labels() -> None:
-    from mmlib.anatomy import EmbeddedBatch, temperature_view
-    from mmlib.plots import plot_temperature
+    from mmlib.course.anatomy import EmbeddedBatch, temperature_view
+    from mmlib.course.plots import plot_temperature
 
     embeddings = torch.nn.functional.normalize(
         torch.randn(4, 8, generator=torch.Generator().manual_seed(0)), dim=1
@@ -317,8 +317,8 @@ def test_plot_temperature_shows_similarities_and_softmax_with_labels() -> None:
 
 
 def test_plot_causal_mask_shades_what_each_position_may_read() -> None:
-    from mmlib.model import CaptionDecoder
-    from mmlib.plots import plot_causal_mask
+    from mmlib.course.plots import plot_causal_mask
+    from mmlib.model.multimodal import CaptionDecoder
 
     words = ["<START>", "an", "engraving"]
     figure = plot_causal_mask(CaptionDecoder.causal_mask(3), words)
@@ -331,7 +331,7 @@ def test_plot_causal_mask_shades_what_each_position_may_read() -> None:
 
 
 def test_plot_round_trip_marks_each_match_and_miss() -> None:
-    from mmlib.plots import plot_round_trip
+    from mmlib.course.plots import plot_round_trip
 
     images = torch.zeros(3, 3, 8, 8, dtype=torch.uint8)
     prompts = [

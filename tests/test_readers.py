@@ -1,4 +1,4 @@
-"""Tests for mmlib.readers: reading each format, bad input, the validation report."""
+"""Tests for mmlib.data.readers: reading each format, bad input, the validation report."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from conftest import write_bad_dataset, write_engraving, write_flickr8k
 from PIL import Image
 
-from mmlib import readers
-from mmlib.readers import DatasetError, check_dataset, detect_format, load_records
+from mmlib.data import readers
+from mmlib.data.readers import DatasetError, check_dataset, detect_format, load_records
 
 # --------------------------------------------------------------------------- dataset files
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmlib.config import Config
-from mmlib.train import Trainer
+from mmlib.training.trainer import Trainer
 
 GUIDE_PRESET = "own-cpu"
 EPOCHS = 12  # 24 optimizer steps: 180 training images, batch 64

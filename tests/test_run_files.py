@@ -26,9 +26,9 @@ from mmlib.checkpoint import (
 )
 from mmlib.cli import main
 from mmlib.config import Config, ConfigError
+from mmlib.evaluation.metrics import load_metrics
 from mmlib.files import read_json, read_json_object
-from mmlib.metrics import load_metrics
-from mmlib.train import Callback, Trainer, TrainingError
+from mmlib.training.trainer import Callback, Trainer, TrainingError
 
 
 class StopAtStep(Callback):

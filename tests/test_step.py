@@ -1,4 +1,4 @@
-"""Tests for mmlib.step: the one training step (accumulation, clipping, skips, no_sync)."""
+"""Tests for mmlib.model.step: the one training step (accumulation, clipping, skips, no_sync)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from conftest import TINY_MODEL, free_port
 from torch.nn.parallel import DistributedDataParallel
 
 from mmlib.config import Config
-from mmlib.memory import sample_batch
-from mmlib.model import MultimodalModel
-from mmlib.step import TrainingStep, make_optimizer
+from mmlib.model.multimodal import MultimodalModel
+from mmlib.model.step import TrainingStep, make_optimizer
+from mmlib.sizing.memory import sample_batch
 
 VOCAB = 40
 

@@ -14,10 +14,10 @@ import pytest
 import torch
 from PIL import Image
 
-from mmlib import synthetic
 from mmlib.config import Config
-from mmlib.data import load_split
-from mmlib.synthetic import (
+from mmlib.data import synthetic
+from mmlib.data.sources import load_split
+from mmlib.data.synthetic import (
     GROUND_KINDS,
     HORIZONTAL_GAPS,
     KINDS,

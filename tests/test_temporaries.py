@@ -17,9 +17,9 @@ from conftest import TINY_MODEL
 from mmlib import files
 from mmlib.cli import main
 from mmlib.config import Config
-from mmlib.data import load_split
+from mmlib.data.images import cache_path
+from mmlib.data.sources import load_split
 from mmlib.files import FAULT_VARIABLE, atomic_open, remove_temporaries
-from mmlib.images import cache_path
 
 
 def ended_process_id() -> int:

@@ -1,4 +1,4 @@
-"""Tests for mmlib.tokenizer: the special ids, vocabulary, encoding, coverage and files."""
+"""Tests for mmlib.data.tokenizer: the special ids, vocabulary, encoding, coverage and files."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmlib.tokenizer import (
+from mmlib.data.tokenizer import (
     END_ID,
     PAD_ID,
     SPECIAL_TOKENS,

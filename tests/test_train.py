@@ -1,4 +1,4 @@
-"""Tests for mmlib.train: the pipeline, run files, resume, stops, non-finite steps."""
+"""Tests for mmlib.training.trainer: the pipeline, run files, resume, stops, non-finite steps."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ from conftest import TINY_MODEL, free_port, join_as_torchrun_process, write_bad_
 
 from mmlib.checkpoint import load_checkpoint
 from mmlib.config import Config
-from mmlib.dataset import DeviceLoader, collate_batch
-from mmlib.losses import compute_losses
-from mmlib.model import MultimodalModel
-from mmlib.readers import DatasetError, check_dataset
-from mmlib.step import REPORTED
-from mmlib.tokenizer import WordTokenizer
-from mmlib.train import (
+from mmlib.data.dataset import DeviceLoader, collate_batch
+from mmlib.data.readers import DatasetError, check_dataset
+from mmlib.data.tokenizer import WordTokenizer
+from mmlib.model.losses import compute_losses
+from mmlib.model.multimodal import MultimodalModel
+from mmlib.model.step import REPORTED
+from mmlib.training.trainer import (
     HISTORY_COLUMNS,
     WALL_CLOCK_COLUMNS,
     Callback,

@@ -11,14 +11,9 @@ import torch
 from conftest import TINY_MODEL
 from PIL import Image
 
-from mmlib import memory
-from mmlib import widgets as widgets_module
-from mmlib.batch_size import recommend_batch_size
 from mmlib.config import Config
-from mmlib.gpu_calibration import GpuMargin, GpuMeasurement
-from mmlib.memory import GIB, estimate_table
-from mmlib.tokenizer import WordTokenizer
-from mmlib.widgets import (
+from mmlib.course import widgets as widgets_module
+from mmlib.course.widgets import (
     LiveLossPlot,
     config_from_panel,
     config_panel,
@@ -29,6 +24,11 @@ from mmlib.widgets import (
     token_inspector,
     vocabulary_explorer,
 )
+from mmlib.data.tokenizer import WordTokenizer
+from mmlib.sizing import memory
+from mmlib.sizing.batch_size import recommend_batch_size
+from mmlib.sizing.gpu_calibration import GpuMargin, GpuMeasurement
+from mmlib.sizing.memory import GIB, estimate_table
 
 TRAIN = ["a ship", "a tower", "a ship beside a tower", "a bird"]
 VAL = ["a ship", "a horse", "a bird"]
@@ -49,8 +49,8 @@ def test_sample_browser_follows_the_slider() -> None:
 def test_split_panel_redraws_the_split_at_the_test_fraction(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mmlib import plots
-    from mmlib.data import split_indices
+    from mmlib.course import plots
+    from mmlib.data.sources import split_indices
 
     real, drawn = plots.plot_split_map, []
 
@@ -84,7 +84,7 @@ def test_vocabulary_explorer_updates_oov_rate() -> None:
 def test_vocabulary_explorer_redraws_the_oov_curve_at_the_slider(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mmlib import plots
+    from mmlib.course import plots
 
     real, drawn = plots.plot_oov, []
 
@@ -171,9 +171,9 @@ def test_memory_panel_recommends_from_one_table_per_precision(
 def test_curves_panel_redraws_with_the_chosen_options(monkeypatch: pytest.MonkeyPatch) -> None:
     from pathlib import Path
 
-    from mmlib import plots
-    from mmlib.analysis import RunHistory
-    from mmlib.widgets import curves_panel
+    from mmlib.course import plots
+    from mmlib.course.widgets import curves_panel
+    from mmlib.evaluation.curves import RunHistory
 
     real, calls = plots.plot_curves, []
 
@@ -207,7 +207,7 @@ def test_curves_panel_redraws_with_the_chosen_options(monkeypatch: pytest.Monkey
 
 
 def test_imagine_panel_draws_what_is_typed(tiny_run) -> None:
-    from mmlib.inference import Predictor
+    from mmlib.inference.predictor import Predictor
 
     predictor = Predictor.load(tiny_run)
     panel = imagine_panel(predictor, size=64)
@@ -228,9 +228,9 @@ def test_imagine_panel_draws_what_is_typed(tiny_run) -> None:
 def test_temperature_panel_redraws_with_the_temperature_and_batch_size(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mmlib import plots
-    from mmlib.anatomy import EmbeddedBatch, loss_at
-    from mmlib.widgets import temperature_panel
+    from mmlib.course import plots
+    from mmlib.course.anatomy import EmbeddedBatch, loss_at
+    from mmlib.course.widgets import temperature_panel
 
     real, drawn = plots.plot_temperature, []
 
@@ -262,8 +262,8 @@ def test_temperature_panel_redraws_with_the_temperature_and_batch_size(
 def test_learning_rate_panel_overlays_a_curve_per_rate_on_each_click(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mmlib import plots
-    from mmlib.widgets import learning_rate_panel
+    from mmlib.course import plots
+    from mmlib.course.widgets import learning_rate_panel
 
     real, drawn = plots.plot_learning_rate_trials, []
 
@@ -290,7 +290,7 @@ def test_learning_rate_panel_overlays_a_curve_per_rate_on_each_click(
 
 
 def test_imagine_panel_says_when_the_reading_misses_the_caption(tiny_run) -> None:
-    from mmlib.inference import Predictor
+    from mmlib.inference.predictor import Predictor
 
     predictor = Predictor.load(tiny_run)
     caption = "An engraving depicting a small ship"
@@ -307,11 +307,11 @@ def test_imagine_panel_says_when_the_reading_misses_the_caption(tiny_run) -> Non
 def test_round_trip_panel_redraws_with_the_candidates(
     tiny_run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mmlib import plots
-    from mmlib.inference import Predictor
-    from mmlib.metrics import imagine_round_trip
-    from mmlib.synthetic import subjects_in_caption
-    from mmlib.widgets import round_trip_panel
+    from mmlib.course import plots
+    from mmlib.course.widgets import round_trip_panel
+    from mmlib.data.synthetic import subjects_in_caption
+    from mmlib.evaluation.metrics import imagine_round_trip
+    from mmlib.inference.predictor import Predictor
 
     real, titles = plots.plot_round_trip, []
 
@@ -339,7 +339,7 @@ def test_round_trip_panel_redraws_with_the_candidates(
 def test_memory_panel_batch_slider_redraws_the_bars_with_the_recorded_margin(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mmlib import plots
+    from mmlib.course import plots
 
     real, drawn = plots.plot_memory_on_card, []
 

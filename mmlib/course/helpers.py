@@ -1,0 +1,217 @@
+"""What the course notebooks share: working from the project root, and one trained model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from mmlib.checkpoint import (
+    BEST_FILE,
+    CONFIG_FILE,
+    HISTORY_FILE,
+    METRICS_FILE,
+    load_model,
+    load_run_tokenizer,
+)
+from mmlib.config import Config
+from mmlib.data.images import build_image_cache, to_pixels, to_uint8
+from mmlib.data.sources import load_split
+from mmlib.model.multimodal import MultimodalModel
+from mmlib.model.step import REPORTED, MicroBatch, TrainingStep, make_optimizer
+from mmlib.pipeline import train_and_evaluate
+from mmlib.training.trainer import Callback, Trainer
+
+COURSE_PRESET = "cpu-tiny"
+# The course model's smaller sibling: cpu-tiny's data, losses, optimizer and schedule at 32x32
+# pixels with narrower, shallower layers (0.75 M parameters against 6.3 M), so that 50 steps take
+# seconds on one CPU thread. No warm-up: the learning rate you pick acts from the first step.
+SIBLING = {
+    "image_size": 32,
+    "base_channels": 16,
+    "latent_dim": 128,
+    "embedding_dim": 128,
+    "feedforward_dim": 256,
+    "num_layers": 1,
+    "text_encoder_layers": 1,
+    "batch_size": 32,
+    "warmup_steps": 0,
+}
+LEARNING_RATE_TRIAL_STEPS = 50
+REAL_SAMPLE = Path("../shared/real-samples/flickr8k-200")  # beside the project root, not in it
+
+
+def project_root(start: str | os.PathLike[str] | None = None) -> Path:
+    """The nearest folder at or above `start` (default: cwd) holding `pyproject.toml` and `mmlib/`.
+
+    Falls back to `start` itself, so the course also runs from a plain folder of your own.
+    """
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "pyproject.toml").is_file() and (folder / "mmlib").is_dir():
+            return folder
+    return here
+
+
+def enter_project_root() -> Path:
+    """Change to the project root, so `Config`'s relative paths (`data/...`) mean the same in
+    notebooks (which Jupyter starts in `notebooks/`) as on the command line."""
+    root = project_root()
+    os.chdir(root)
+    return root
+
+
+def ensure_run(config: Config) -> Path:
+    """A run folder with all `config.num_epochs` epochs in its history: loaded if a previous call
+    (or session) finished it, else trained afresh, quietly. Notebooks use it for short runs."""
+    run_dir = Path(config.checkpoint_dir) / (config.run_name or config.preset_name)
+    history = run_dir / HISTORY_FILE
+    if history.is_file() and len(history.read_text().splitlines()) == config.num_epochs + 1:
+        return run_dir
+    Trainer(config, log=_quiet, progress=False).fit()
+    return run_dir
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+class _StopAfter(Callback):
+    """Asks the trainer to stop once it has taken `steps` optimizer steps."""
+
+    def __init__(self, steps: int) -> None:
+        self.steps = steps
+
+    def on_step_end(self, trainer: Trainer, step: int, losses: dict[str, float] | None) -> None:
+        if step >= self.steps:
+            trainer.request_stop()
+
+
+def train_steps(config: Config, steps: int) -> Trainer:
+    """A quiet `Trainer` after `steps` optimizer steps of `config`, every step's losses in its
+    `steps` list: the notebooks' short demonstrations (it writes its run folder as usual)."""
+    if steps < 1:
+        raise ValueError(f"steps={steps}: must be at least 1")
+    trainer = Trainer(
+        config.with_overrides({"log_interval": 1}),
+        callbacks=[_StopAfter(steps)],
+        log=_quiet,
+        progress=False,
+    )
+    trainer.fit()
+    return trainer
+
+
+def sibling_config(**overrides: object) -> Config:
+    """The course model's smaller sibling: `COURSE_PRESET` with `SIBLING`, then `overrides`."""
+    return Config.preset(COURSE_PRESET, **{**SIBLING, **overrides})
+
+
+def learning_rate_trial(
+    learning_rate: float, config: Config | None = None, steps: int = LEARNING_RATE_TRIAL_STEPS
+) -> list[float]:
+    """The total training loss of each of `steps` steps of `config` (default: the sibling, into
+    `checkpoints/lr-trial/`, rewritten by every trial) at `learning_rate`."""
+    config = (config or sibling_config(run_name="lr-trial")).with_overrides(
+        {"learning_rate": learning_rate}
+    )
+    return [row["total"] for row in train_steps(config, steps).steps]
+
+
+def ensure_course_run(config: Config | None = None) -> Path:
+    """The course model's run folder, training it first (as `make train`) if it is missing."""
+    config = config or Config.preset(COURSE_PRESET)
+    run_dir = Path(config.checkpoint_dir) / (config.run_name or config.preset_name)
+    if not ((run_dir / BEST_FILE).is_file() and (run_dir / METRICS_FILE).is_file()):
+        run_dir, _ = train_and_evaluate(config)
+    return run_dir
+
+
+def course_model_config(run_dir: str | os.PathLike[str]) -> Config:
+    """The config of the model a run trained: its `config.json` with `vocab_size` set to its
+    tokenizer's size (the config's is only an upper bound; the course's 34 words, not 8,000)."""
+    run_dir = Path(run_dir)
+    config = Config.load(run_dir / CONFIG_FILE)
+    return config.with_overrides({"vocab_size": len(load_run_tokenizer(run_dir))})
+
+
+def fit_batches(
+    config: Config, vocab_size: int, batches: Sequence[MicroBatch], steps: int
+) -> tuple[MultimodalModel, list[dict[str, float]]]:
+    """A new model of `config` (seeded as the Trainer seeds it) after `steps` fp32 steps of
+    the one training step over `batches` in turn, at the config's learning rate without a
+    schedule, in eval mode; with each step's losses (`REPORTED`). How fast a model learns a few
+    batches by heart: the notebooks' demonstrations of what helps or leaks."""
+    if steps < 1 or not batches:
+        raise ValueError(f"steps={steps}, {len(batches)} batches: need at least one of each")
+    torch.manual_seed(config.seed)
+    model = MultimodalModel(config, vocab_size)
+    step = TrainingStep(model, make_optimizer(model, config, "cpu"), config, "fp32")
+    losses = [step([batches[i % len(batches)]]).means.tolist() for i in range(steps)]
+    return model.eval(), [dict(zip(REPORTED, row, strict=True)) for row in losses]
+
+
+@dataclass(frozen=True)
+class ValidationExamples:
+    """Validation images, the model's reconstructions (both uint8 [N, C, H, W]) and captions."""
+
+    images: torch.Tensor
+    reconstructions: torch.Tensor
+    generated: list[str]
+    truth: list[str]
+
+
+def validation_examples(
+    run: str | Path, count: int = 6, checkpoint_dir: str | Path = "checkpoints"
+) -> ValidationExamples:
+    """The first `count` validation images of a run with its reconstructions and greedy captions."""
+    model, tokenizer, config = load_model(run, checkpoint_dir)
+    records = load_split(config).val[:count]
+    images = build_image_cache(records, config.image_size, config.resize_mode, progress=False)
+    pixels = to_pixels(images)
+    return ValidationExamples(
+        images=images,
+        reconstructions=to_uint8(model.reconstruct(pixels)),
+        generated=tokenizer.batch_decode(model.generate(pixels)),
+        truth=[record.captions[0] for record in records],
+    )
+
+
+@dataclass(frozen=True)
+class CaptionSample:
+    """Training and validation captions of one data set, split by image, and where they are from."""
+
+    name: str
+    train: list[str]
+    val: list[str]
+    message: str
+
+
+def long_tail_captions(config: Config, folder: Path = REAL_SAMPLE) -> CaptionSample:
+    """Real captions with a long tail of rare words: the Flickr8k sample at `folder` (relative
+    to the project root), split by image as a run splits. Where it is absent, the course's own
+    synthetic captions, with a message saying that they have no long tail."""
+    if not folder.is_dir():
+        split = load_split(config)
+        return CaptionSample(
+            "synthetic captions",
+            [caption for record in split.train for caption in record.captions],
+            [caption for record in split.val for caption in record.captions],
+            f"No real captioned sample at {folder}: the cells below use the course's synthetic "
+            "captions, which have no long tail. Set `folder` to a Flickr8k-style folder "
+            "(captions.txt and Images/) to see one.",
+        )
+    split = load_split(config.with_overrides({"data_dir": folder}))
+    train_captions = [caption for record in split.train for caption in record.captions]
+    val_captions = [caption for record in split.val for caption in record.captions]
+    return CaptionSample(
+        "Flickr8k sample",
+        train_captions,
+        val_captions,
+        f"Real captions at {folder}: Flickr8k photographs, {len(split.train)} to train on "
+        f"({len(train_captions):,} captions), {len(split.val)} to validate "
+        f"({len(val_captions):,} captions)",
+    )

@@ -1,0 +1,53 @@
+"""Reading what a run did: loss curves and their diagnosis, and the held-out metrics."""
+
+from mmlib.evaluation.curves import (
+    LR_HIGH_FACTOR,
+    STEP_SPIKE_FACTOR,
+    RunHistory,
+    config_differences,
+    diagnose,
+    diagnose_runs,
+    ema,
+    format_findings,
+    load_histories,
+    load_history,
+    smoothed_relative_gap,
+    summary_table,
+)
+from mmlib.evaluation.metrics import (
+    RECALL_KS,
+    EvaluationMetrics,
+    evaluate_imagination,
+    evaluate_run,
+    evaluated_records,
+    imagine_round_trip,
+    load_metrics,
+    new_captions,
+    recall_at_k,
+    same_subjects,
+)
+
+__all__ = [
+    "EvaluationMetrics",
+    "LR_HIGH_FACTOR",
+    "RECALL_KS",
+    "RunHistory",
+    "STEP_SPIKE_FACTOR",
+    "config_differences",
+    "diagnose",
+    "diagnose_runs",
+    "ema",
+    "evaluate_imagination",
+    "evaluate_run",
+    "evaluated_records",
+    "format_findings",
+    "imagine_round_trip",
+    "load_histories",
+    "load_history",
+    "load_metrics",
+    "new_captions",
+    "recall_at_k",
+    "same_subjects",
+    "smoothed_relative_gap",
+    "summary_table",
+]
