@@ -57,6 +57,7 @@ from mmlib.files import atomic_write_text
 from mmlib.model.multimodal import MultimodalModel
 from mmlib.model.step import TrainingStep, make_optimizer
 from mmlib.sizing.batch_size import find_max_batch_size
+from mmlib.sizing.gpu_calibration import CALIBRATION_FILE as CALIBRATION
 from mmlib.sizing.memory import (
     GIB,
     estimate_table,
@@ -68,7 +69,6 @@ from mmlib.sizing.memory import (
 from mmlib.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-CALIBRATION = ROOT / "mmlib" / "calibration" / "gpu_memory.json"
 EPOCH_SAMPLES = 4627  # the training split of the 5,141 engravings, so s/epoch reads as theirs
 # Dense (no sparsity) bf16 tensor-core peaks, FLOP/s, from NVIDIA's data sheets: H100 SXM and
 # H200 SXM 989.4 TFLOP/s (half the "with sparsity" 1,979), H100 PCIe 756, A100 312.

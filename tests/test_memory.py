@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ import mmlib.config
 from mmlib.config import Config
 from mmlib.model.multimodal import MultimodalModel
 from mmlib.sizing.batch_size import recommend_batch_size
+from mmlib.sizing.gpu_calibration import CALIBRATION_FILE
 from mmlib.sizing.memory import (
     ESTIMATE_TOLERANCE,
     GIB,
@@ -28,7 +28,6 @@ from mmlib.sizing.memory import (
 )
 
 SMALL_VOCAB = 50
-CALIBRATION_FILE = Path(__file__).resolve().parents[1] / "mmlib" / "calibration" / "gpu_memory.json"
 
 
 def tiny(**overrides: Any) -> Config:
