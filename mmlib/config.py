@@ -39,9 +39,10 @@ MIN_IMAGINE_STEPS = 40
 # for 51 GB) is refused at once: widths, vocabulary words.
 MAX_WIDTH = 65_536
 MAX_VOCABULARY = 1_000_000
-# Whether fast_path="auto" compiles on CUDA. The one GPU measurement (README: an H100, seed-large
-# at batch 16) had the plain fp32 step faster, 27.6 against 24.9 steps/s for bf16, channels_last,
-# fused AdamW and torch.compile; set it once `make gpu-check` measures the fast path faster.
+# Whether fast_path="auto" compiles on CUDA. The one GPU measurement (an H100, seed-large at
+# batch 16; docs/sizing-and-several-gpus.md) had the plain fp32 step faster, 27.6 against 24.9
+# steps/s for bf16, channels_last, fused AdamW and torch.compile; set it once `make gpu-check`
+# measures the fast path faster.
 FAST_PATH_MEASURED_FASTER = False
 CONFIG_REMEDY = "correct it (a config.json that Config.save writes is a JSON object of fields)"
 # Setting `use_amp`, a field `precision` took over, says what to set instead; a config.json
@@ -478,9 +479,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_caption_length": 32,
     },
 }
-# Your own captioned images (README, "Train on your own captioned images"): cpu-tiny's and
-# base's models at a lower learning rate with a heavier alignment loss, which keep a real set's
-# image and caption embeddings apart (at lr 1e-3 with alignment 0.5 they collapse to one point).
+# Your own captioned images (docs/your-own-data.md): cpu-tiny's and base's models at a lower
+# learning rate with a heavier alignment loss, which keep a real set's image and caption
+# embeddings apart (at lr 1e-3 with alignment 0.5 they collapse to one point).
 # The synthetic course keeps its own values, which meet its targets (the measurements:
 # docs/coming-from-train-production.md).
 REAL_CAPTIONS = {"learning_rate": 5e-4, "alignment_loss_weight": 1.0}

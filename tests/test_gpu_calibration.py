@@ -45,7 +45,7 @@ def _write(path: Path, records: list[dict[str, Any]]) -> Path:
     return path
 
 
-def test_the_shipped_file_holds_the_h100_figures_the_readme_records() -> None:
+def test_the_shipped_file_holds_the_h100_figures_the_sizing_page_records() -> None:
     records = load_gpu_measurements()
     assert CALIBRATION_FILE.name == "gpu_memory.json"
     assert [(r.batch_size, r.max_memory_allocated_gib) for r in records] == [

@@ -1,10 +1,10 @@
 """The recipe learns on real captions: own-cpu on 200 Flickr8k photographs (5 captions each).
 
-The guide's preset (README, "Train on your own captioned images") unchanged but for its number
-of epochs. Alignment is read in eval mode on the fixed training subset (`train_eval_*` in
-`history.csv`), against its exact chance level: the loss of a model that cannot tell the images
-apart. With cpu-tiny's learning rate and alignment weight, a real set of 800 photographs left
-the alignment at its chance level for a whole run.
+The guide's preset (docs/your-own-data.md, "Train on your own captioned images") unchanged but
+for its number of epochs. Alignment is read in eval mode on the fixed training subset
+(`train_eval_*` in `history.csv`), against its exact chance level: the loss of a model that
+cannot tell the images apart. With cpu-tiny's learning rate and alignment weight, a real set of
+800 photographs left the alignment at its chance level for a whole run.
 """
 
 from __future__ import annotations
