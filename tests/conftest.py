@@ -3,6 +3,7 @@ small image files and records that the data tests draw."""
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -184,27 +185,29 @@ SMALL_MODEL = {
 TINY_MODEL = dict(PRESETS["tiny"])  # a copy: a test that changes it leaves the preset
 
 
+def tiny_training_config(data_dir: Path, root: Path, **overrides: Any) -> Config:
+    """A seconds-long training config of the tiny model on `data_dir`, writing under `root`
+    (checkpoints/ and cache/); `overrides` change any field."""
+    values = {
+        **TINY_MODEL,
+        "data_dir": data_dir,
+        "checkpoint_dir": root / "checkpoints",
+        "cache_dir": root / "cache",
+        "batch_size": 16,
+        "num_epochs": 4,
+        "num_workers": 0,
+        "log_interval": 1,
+        "run_name": "tiny",
+        "precision": "fp32",
+        "warmup_steps": 2,
+    }
+    return Config(**{**values, **overrides})
+
+
 @pytest.fixture
 def tiny_config(synthetic_dataset: Path, tmp_path: Path) -> Callable[..., Config]:
     """A factory of seconds-long training configs on `synthetic_dataset`, writing to tmp_path."""
-
-    def make(**overrides: Any) -> Config:
-        values = {
-            **TINY_MODEL,
-            "data_dir": synthetic_dataset,
-            "checkpoint_dir": tmp_path / "checkpoints",
-            "cache_dir": tmp_path / "cache",
-            "batch_size": 16,
-            "num_epochs": 4,
-            "num_workers": 0,
-            "log_interval": 1,
-            "run_name": "tiny",
-            "precision": "fp32",
-            "warmup_steps": 2,
-        }
-        return Config(**{**values, **overrides})
-
-    return make
+    return functools.partial(tiny_training_config, synthetic_dataset, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -215,18 +218,7 @@ def tiny_run(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
     from mmlib.training.trainer import Trainer
 
     root = tmp_path_factory.mktemp("tiny-run")
-    config = Config(
-        **TINY_MODEL,
-        data_dir=synthetic_dataset,
-        checkpoint_dir=root / "checkpoints",
-        cache_dir=root / "cache",
-        batch_size=16,
-        num_epochs=8,
-        num_workers=0,
-        run_name="tiny",
-        precision="fp32",
-        warmup_steps=2,
-    )
+    config = tiny_training_config(synthetic_dataset, root, num_epochs=8, log_interval=10)
     trainer = Trainer(config, log=lambda _line: None, progress=False)
     trainer.fit()
     fit_run_imagination(trainer.run_dir, config.checkpoint_dir, steps=60)

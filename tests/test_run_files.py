@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY_MODEL, write_engraving, write_untrained_run
+from conftest import tiny_training_config, write_engraving, write_untrained_run
 
 from mmlib.checkpoint import (
     CheckpointError,
@@ -52,17 +52,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory, synthetic_dataset: Path) -> P
     config = Config.load(untrained / "config.json").with_overrides({"data_dir": synthetic_dataset})
     config.save(untrained / "config.json")
     (untrained / "metrics.json").write_text(json.dumps({"bleu4": 0.5}))
-    config = Config(
-        **TINY_MODEL,
-        data_dir=synthetic_dataset,
-        checkpoint_dir=root / "checkpoints",
-        cache_dir=root / "cache",
-        batch_size=16,
-        num_epochs=2,
-        num_workers=0,
-        run_name="stopped",
-        precision="fp32",
-        imagine_steps=0,
+    config = tiny_training_config(
+        synthetic_dataset, root, num_epochs=2, log_interval=10, run_name="stopped", imagine_steps=0
     )
     Trainer(config, callbacks=[StopAtStep(2)], log=lambda _line: None, progress=False).fit()
     shutil.copy(root / "checkpoints/stopped/history.csv", untrained / "history.csv")

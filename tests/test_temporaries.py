@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import TINY_MODEL
+from conftest import tiny_training_config
 
 from mmlib import files
 from mmlib.cli import main
@@ -65,15 +65,14 @@ def test_a_write_in_progress_is_named_after_its_writer_and_kept(tmp_path: Path) 
 @pytest.fixture
 def killed_run_config(tmp_path: Path, seed_dataset: Callable[..., Path]) -> Config:
     """A one-epoch tiny run on 24 seed images, saved as tmp_path/config.json."""
-    config = Config(
-        **{**TINY_MODEL, "max_caption_length": 12},
-        data_dir=seed_dataset(24),
-        checkpoint_dir=tmp_path / "checkpoints",
-        cache_dir=tmp_path / "cache",
+    config = tiny_training_config(
+        seed_dataset(24),
+        tmp_path,
+        max_caption_length=12,
         batch_size=8,
         num_epochs=1,
-        num_workers=0,
-        precision="fp32",
+        log_interval=10,
+        run_name="",
         warmup_steps=1,
         imagine_steps=0,
     )
