@@ -298,7 +298,7 @@ def train_config(args: argparse.Namespace) -> Config:
     then the options given, then --set."""
     overrides = dict(parse_override(text) for text in args.set)
     if args.resume:
-        from mmlib.training.trainer import run_config
+        from mmlib.training.setup import run_config
 
         config = run_config(args.resume, overrides.get("checkpoint_dir", "checkpoints"))
     else:
@@ -332,8 +332,11 @@ def _refuse_missing_data_paths(config: Config, given: Mapping[str, Any]) -> None
 
 def _train(args: argparse.Namespace) -> int:
     from mmlib.pipeline import train_and_evaluate
+    from mmlib.training.setup import prepare_run
 
-    train_and_evaluate(train_config(args), resume=args.resume)
+    # The batch size ("auto" sized to the device), the device, the processes and the resumed
+    # state are resolved here, once, before training.
+    train_and_evaluate(prepare_run(train_config(args), resume=args.resume))
     return 0
 
 
@@ -516,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from mmlib.data.tokenizer import TokenizerError
     from mmlib.files import OutputPathError, WriteError
     from mmlib.inference.predictor import PromptError
-    from mmlib.training.trainer import TrainingError
+    from mmlib.training.setup import TrainingError
 
     known = (
         ConfigError,

@@ -12,6 +12,7 @@ from pathlib import Path
 from mmlib.config import Config
 from mmlib.evaluation.metrics import EvaluationMetrics, evaluate_run
 from mmlib.inference.imagine import IMAGINE_FILE, fit_run_imagination, fit_steps
+from mmlib.training.setup import PreparedRun, prepare_run
 from mmlib.training.trainer import Trainer
 
 # What the course model must reach on the synthetic test split (metrics.json's keys); the recipe
@@ -32,7 +33,7 @@ COURSE_BASELINES = {
 
 
 def train_and_evaluate(
-    config: Config, resume: str | Path | None = None, progress: bool = True
+    run: PreparedRun | Config, resume: str | Path | None = None, progress: bool = True
 ) -> tuple[Path, EvaluationMetrics | None]:
     """Train (or resume) a run, fit its `imagine.pt` (unless `config.imagine_steps` is 0),
     evaluate its best model, write `metrics.json` and print a report, saying which stage it is
@@ -43,9 +44,14 @@ def train_and_evaluate(
     Under `torchrun` only rank 0 fits and evaluates; the other ranks return after training, with
     no metrics (waiting in a collective for an evaluation that can take hours would outlast the
     process group's timeout).
+
+    `run` is what `mmlib.training.prepare_run` resolved (the concrete batch size, the device,
+    the processes, the resumed state); a bare `Config` is resolved here, with `resume`.
     """
+    if isinstance(run, Config):
+        run = prepare_run(run, resume)
     minutes = StageTimes()
-    trainer = Trainer(config, resume=resume, progress=progress)
+    trainer = Trainer(run, progress=progress)
     with minutes.stage("training"):
         trainer.fit()
     if trainer.stopped:

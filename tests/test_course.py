@@ -43,7 +43,8 @@ def test_ensure_course_run_trains_once(monkeypatch, tmp_path) -> None:
 
     calls: list[Config] = []
 
-    def fake_train(config):
+    def fake_train(prepared):
+        config = prepared.config  # the helper resolves the run (prepare_run) first
         run = Path(config.checkpoint_dir) / config.run_name
         run.mkdir(parents=True)
         (run / "best.pt").write_bytes(b"")

@@ -20,13 +20,13 @@ from mmlib.data.tokenizer import WordTokenizer
 from mmlib.model.losses import compute_losses
 from mmlib.model.multimodal import MultimodalModel
 from mmlib.model.step import REPORTED
+from mmlib.training.build import warmup_cosine as _warmup_cosine
 from mmlib.training.trainer import (
     HISTORY_COLUMNS,
     WALL_CLOCK_COLUMNS,
     Callback,
     Trainer,
     TrainingError,
-    _warmup_cosine,
 )
 
 

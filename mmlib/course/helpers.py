@@ -23,6 +23,7 @@ from mmlib.data.sources import load_split
 from mmlib.model.multimodal import MultimodalModel
 from mmlib.model.step import REPORTED, MicroBatch, TrainingStep, make_optimizer
 from mmlib.pipeline import train_and_evaluate
+from mmlib.training.setup import prepare_run
 from mmlib.training.trainer import Callback, Trainer
 
 COURSE_PRESET = "cpu-tiny"
@@ -71,7 +72,7 @@ def ensure_run(config: Config) -> Path:
     history = run_dir / HISTORY_FILE
     if history.is_file() and len(history.read_text().splitlines()) == config.num_epochs + 1:
         return run_dir
-    Trainer(config, log=_quiet, progress=False).fit()
+    Trainer(prepare_run(config), log=_quiet, progress=False).fit()
     return run_dir
 
 
@@ -96,7 +97,7 @@ def train_steps(config: Config, steps: int) -> Trainer:
     if steps < 1:
         raise ValueError(f"steps={steps}: must be at least 1")
     trainer = Trainer(
-        config.with_overrides({"log_interval": 1}),
+        prepare_run(config.with_overrides({"log_interval": 1})),
         callbacks=[_StopAfter(steps)],
         log=_quiet,
         progress=False,
@@ -126,7 +127,7 @@ def ensure_course_run(config: Config | None = None) -> Path:
     config = config or Config.preset(COURSE_PRESET)
     run_dir = Path(config.checkpoint_dir) / (config.run_name or config.preset_name)
     if not ((run_dir / BEST_FILE).is_file() and (run_dir / METRICS_FILE).is_file()):
-        run_dir, _ = train_and_evaluate(config)
+        run_dir, _ = train_and_evaluate(prepare_run(config))
     return run_dir
 
 

@@ -29,7 +29,7 @@ import torch
 from mmlib.config import Config
 from mmlib.data.dataset import set_loader_epoch
 from mmlib.evaluation.curves import STEP_SPIKE_FACTOR, ema
-from mmlib.model.step import TrainingStep
+from mmlib.training.run_state import RngState
 from mmlib.training.trainer import Trainer
 
 MIN_POINTS = 3  # fewer recorded points up to the minimum than this: the fallback rule
@@ -95,10 +95,11 @@ def lr_find(
     Step `i` (0-based) of `num_steps` uses the learning rate
     `start_lr * (end_lr / start_lr) ** (i / (num_steps - 1))`, set directly on every parameter
     group of the trainer's AdamW (no scheduler, no warm-up); each step is the Trainer's own
-    `mmlib.model.step.TrainingStep` (loss weights, precision, gradient clipping, `grad_accum_steps`
-    micro-batches); the training loader is cycled (a new epoch of its order each time it runs
-    out). The recorded loss is the step's mean total loss over its micro-batches. It is
-    smoothed with an exponential moving average that is bias-corrected (divided by
+    `mmlib.model.step.TrainingStep` (`Trainer.make_step`: loss weights, precision, gradient
+    clipping, `grad_accum_steps` micro-batches, fast path) with a loss scaler of its own; the
+    training loader is cycled (a new epoch of its order each time it runs out). The recorded
+    loss is the step's mean total loss over its micro-batches. It is smoothed with an
+    exponential moving average that is bias-corrected (divided by
     `1 - smoothing ** (i + 1)`), so the curve does not start near zero. The test stops at the
     first step whose loss is non-finite or whose smoothed loss exceeds `divergence_factor`
     times the lowest smoothed loss so far.
@@ -177,15 +178,7 @@ def _run(
     """The test itself: (learning rates, losses, steps run, diverged)."""
     optimizer = trainer.optimizer
     scaler = torch.amp.GradScaler(trainer.device.type, enabled=trainer.precision == "fp16")
-    step = TrainingStep(
-        trainer.model,
-        optimizer,
-        trainer.config,
-        trainer.precision,
-        forward=trainer.forward,
-        scaler=scaler,
-        world_size=trainer.world_size,
-    )
+    step = trainer.make_step(scaler)  # a scaler of its own and no scheduler: the trainer's stay
     batches = _cycle(trainer)
     ratio = end_lr / start_lr
     learning_rates: list[float] = []
@@ -223,24 +216,30 @@ def _cycle(trainer: Trainer) -> Iterator[dict[str, Any]]:
         epoch += 1
 
 
-def _save(trainer: Trainer) -> dict[str, Any]:
-    state = {
-        "model": {k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
-        "optimizer": copy.deepcopy(trainer.optimizer.state_dict()),
-        "training": trainer.model.training,
-        "rng_cpu": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["rng_cuda"] = torch.cuda.get_rng_state_all()
-    return state
+@dataclass
+class _Saved:
+    """What `lr_find` changes and puts back: the weights, the optimizer's state, the model's
+    mode and the global random state."""
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    training: bool
+    rng: RngState
 
 
-def _restore(trainer: Trainer, state: dict[str, Any]) -> None:
-    trainer.model.load_state_dict(state["model"])
-    trainer.optimizer.load_state_dict(state["optimizer"])
+def _save(trainer: Trainer) -> _Saved:
+    return _Saved(
+        model={k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
+        optimizer=copy.deepcopy(trainer.optimizer.state_dict()),
+        training=trainer.model.training,
+        rng=RngState.capture(),
+    )
+
+
+def _restore(trainer: Trainer, saved: _Saved) -> None:
+    trainer.model.load_state_dict(saved.model)
+    trainer.optimizer.load_state_dict(saved.optimizer)
     trainer.optimizer.zero_grad(set_to_none=True)
-    trainer.model.train(state["training"])
+    trainer.model.train(saved.training)
     set_loader_epoch(trainer.train_loader, trainer.epoch)
-    torch.set_rng_state(state["rng_cpu"])
-    if "rng_cuda" in state:
-        torch.cuda.set_rng_state_all(state["rng_cuda"])
+    saved.rng.restore()
