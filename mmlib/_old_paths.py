@@ -1,6 +1,7 @@
 """The flat modules of mmlib 0.1 (`mmlib.train`, `mmlib.memory`, ...) still import, with a
 DeprecationWarning naming the new place, until mmlib 0.3. `mmlib.data`, `mmlib.model`,
-`mmlib.inference` and `mmlib.course` became packages whose `__init__` keeps the old module's names."""
+`mmlib.inference` and `mmlib.course` became packages whose `__init__` keeps the old module's
+names."""
 
 from __future__ import annotations
 

@@ -3,7 +3,6 @@ small image files and records that the data tests draw."""
 
 from __future__ import annotations
 
-import functools
 import io
 import json
 import os
@@ -207,7 +206,13 @@ def tiny_training_config(data_dir: Path, root: Path, **overrides: Any) -> Config
 @pytest.fixture
 def tiny_config(synthetic_dataset: Path, tmp_path: Path) -> Callable[..., Config]:
     """A factory of seconds-long training configs on `synthetic_dataset`, writing to tmp_path."""
-    return functools.partial(tiny_training_config, synthetic_dataset, tmp_path)
+
+    def make(**overrides: Any) -> Config:
+        return tiny_training_config(
+            overrides.pop("data_dir", synthetic_dataset), tmp_path, **overrides
+        )
+
+    return make
 
 
 @pytest.fixture(scope="session")
