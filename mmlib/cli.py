@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mmlib.config import DATA_FORMATS, DEVICES, PRESETS, Config, ConfigError, parse_override
-from mmlib.data.synthetic import MAX_IMAGE_SIZE
+from mmlib.data.synthetic import GRAMMARS, MAX_IMAGE_SIZE
 from mmlib.files import atomic_open, check_output_file, check_output_folder
 from mmlib.model.multimodal import MAX_BEAM_WIDTH
 from mmlib.sizing.batch_size import GPUS
@@ -71,6 +71,12 @@ def _add_data_commands(commands: Commands) -> None:
         help=f"side in pixels (16 to {MAX_IMAGE_SIZE})",
     )
     synth.add_argument("--seed", type=int, default=42, help="dataset seed")
+    synth.add_argument(
+        "--grammar",
+        choices=GRAMMARS,
+        default="simple",
+        help="captions: one per image in the 34-token grammar, or five by different annotators",
+    )
     synth.set_defaults(handler=_data_synth)
 
     check = data_commands.add_parser("check", help="validate a dataset and print a report")
@@ -472,7 +478,12 @@ def _data_synth(args: argparse.Namespace) -> int:
         raise ConfigError(f"--n={args.n}, --test-n={args.test_n}: need n >= 1, test-n >= 0")
     check_output_folder(args.out, "--out")
     summary = generate(
-        args.out, n=args.n, image_size=args.image_size, seed=args.seed, test_n=args.test_n
+        args.out,
+        n=args.n,
+        image_size=args.image_size,
+        seed=args.seed,
+        test_n=args.test_n,
+        grammar=args.grammar,
     )
     print(summary)
     return 0

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw
 
+from mmlib.data import language
 from mmlib.files import atomic_open, atomic_write_text, check_output_folder, check_writable
 from mmlib.progress import progress_bar
 
@@ -39,6 +40,9 @@ MAX_IMAGE_SIZE = 4096  # Config.image_size's cap; 30000 met PIL's decompression-
 # The metadata field, and its value, that mark a record as a test image.
 SPLIT_FIELD, TEST_SPLIT = "split", "test"
 METADATA_PATH = Path("metadata") / "engraving_metadata.json"
+# The languages `generate` captions in: the 34-token grammar, one caption per image (the
+# default), or five annotators (mmlib.data.language), five captions per image.
+GRAMMARS = ("simple", "annotators")
 IMAGES_PATH = Path("processed") / "engraving" / "resized"
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 as fractions of the image, y down
@@ -269,6 +273,26 @@ def _phrase(subject: Subject) -> str:
 def scene_for(seed: int, index: int) -> Scene:
     """Scene number `index` of the dataset drawn with `seed`, without rendering it."""
     return sample_scene(random.Random(_item_seed(seed, index)))
+
+
+def look_for(seed: int, index: int) -> language.Look:
+    """What the print of item `index` shows of its style (paper tint, line weight, hatching,
+    grain): the renderer's first draws, repeated in a `Random` of its own, so the renderer's
+    draws and pixels are untouched."""
+    style = _Style.sample(random.Random(_render_seed(seed, index)), 1)
+    tint = sum(p - base for p, base in zip(style.paper, _PAPER, strict=True)) / len(_PAPER)
+    return language.Look(tint, style.line, style.spacing, style.angle, style.grain)
+
+
+def annotations_for(seed: int, index: int) -> tuple[str, ...]:
+    """The five annotators' captions of item `index` (`grammar="annotators"`), without
+    rendering it."""
+    return language.annotate(scene_for(seed, index), seed, index, look_for(seed, index))
+
+
+def _render_seed(seed: int, index: int) -> int:
+    """The seed of item `index`'s style jitter."""
+    return _item_seed(seed, index) ^ 0x5EED
 
 
 def _item_seed(seed: int, index: int) -> int:
@@ -563,6 +587,9 @@ def _parts(subject: Subject, rng: random.Random) -> list[Part]:
     return parts
 
 
+_PAPER = (236.0, 226.0, 198.0)  # the paper's colour before its tint
+
+
 @dataclass(frozen=True)
 class _Style:
     """The jitter of one print: paper, ink, line weight and hatching."""
@@ -578,7 +605,7 @@ class _Style:
     @classmethod
     def sample(cls, rng: random.Random, size: int) -> _Style:
         tint = rng.uniform(-10, 6)
-        paper = tuple(c + tint + rng.uniform(-4, 4) for c in (236.0, 226.0, 198.0))
+        paper = tuple(c + tint + rng.uniform(-4, 4) for c in _PAPER)
         ink = tuple(c + rng.uniform(-8, 8) for c in (44.0, 32.0, 24.0))
         return cls(
             size=size,
@@ -731,19 +758,27 @@ def _print(ink: Image.Image, rng: random.Random, style: _Style) -> Image.Image:
 # -------------------------------------------------------------------------- the dataset
 
 
-def _make_item(task: tuple[int, int, int, str]) -> dict[str, Any]:
-    """Draw, render and save item `index`; return its metadata record."""
-    seed, index, image_size, images_dir = task
+def _make_item(task: tuple[int, int, int, str, str]) -> dict[str, Any]:
+    """Draw, render and save item `index`; return its metadata record (its caption a list of
+    five with `grammar="annotators"`)."""
+    seed, index, image_size, images_dir, grammar = task
     scene = scene_for(seed, index)
     filename = f"synth_{index:06d}.png"
-    image = render_scene(scene, image_size, _item_seed(seed, index) ^ 0x5EED)
+    image = render_scene(scene, image_size, _render_seed(seed, index))
     with atomic_open(os.path.join(images_dir, filename)) as handle:
         # Grainy paper barely compresses: the fastest level gives the same size.
         image.save(handle, format="PNG", compress_level=1)
-    record = {"id": index, "filename": filename, "caption": caption_for(scene)}
+    caption: str | list[str] = caption_for(scene)
+    if grammar == "annotators":
+        caption = list(language.annotate(scene, seed, index, look_for(seed, index)))
+    record = {"id": index, "filename": filename, "caption": caption}
     if index >= TEST_INDEX_START:
         record[SPLIT_FIELD] = TEST_SPLIT
     return {**record, "scene": scene.to_dict()}
+
+
+def _as_list(caption: str | list[str]) -> list[str]:
+    return caption if isinstance(caption, list) else [caption]
 
 
 def _clear_previous(metadata: Path) -> None:
@@ -769,12 +804,17 @@ def generate(
     workers: int | None = None,
     progress: bool = True,
     test_n: int = 0,
+    grammar: str = "simple",
 ) -> SyntheticSummary:
     """Draw `n` scenes to train and validate on, and `test_n` test scenes (items numbered from
     `TEST_INDEX_START`, marked `"split": "test"`), and write them in the `seed` format: the PNGs
     under processed/engraving/resized/, then, last and atomically, metadata/engraving_metadata.json.
     The same seed gives the same dataset, pixel for pixel, whatever the number of workers; the
-    first `n` records do not depend on `test_n`."""
+    first `n` records do not depend on `test_n`. `grammar="simple"` gives each image its one
+    caption of the 34-token grammar; `"annotators"` five captions (a list) by the annotators of
+    `mmlib.data.language`, the images unchanged."""
+    if grammar not in GRAMMARS:
+        raise ValueError(f"grammar must be one of {', '.join(GRAMMARS)}, got {grammar!r}")
     if n < 1 or not 16 <= image_size <= MAX_IMAGE_SIZE:
         raise ValueError(
             f"need n >= 1 and 16 <= image_size <= {MAX_IMAGE_SIZE}, got n={n}, "
@@ -796,7 +836,7 @@ def generate(
         check_writable(folder, "choose another out_dir")
     _clear_previous(metadata)
     indices = [*range(n), *range(TEST_INDEX_START, TEST_INDEX_START + test_n)]
-    tasks = [(seed, index, image_size, str(images)) for index in indices]
+    tasks = [(seed, index, image_size, str(images), grammar) for index in indices]
     total = len(tasks)
     with contextlib.ExitStack() as stack:
         if workers == 1:
@@ -810,7 +850,7 @@ def generate(
         )
         records = list(bar)
     atomic_write_text(metadata, json.dumps(records))
-    captions = [r["caption"] for r in records]
+    captions = [c for r in records for c in _as_list(r["caption"])]
     report = caption_report(captions, [])
     return SyntheticSummary(
         out_dir=root,

@@ -1,0 +1,1234 @@
+"""The engravings' language: five annotators, each writing one caption of a scene.
+
+`grammar="annotators"` in `mmlib.data.synthetic.generate` captions every image five times, as
+five different people would: a terse one, a detailed one, one who names the technique and the
+setting, one who reads the picture from the sky down and right to left, and one who keeps the
+earlier system's "An engraving depicting ..." (the BLIP-2 captions of the `seed` format).
+Every subject, attribute, count and relation has synonyms and paraphrases, chosen with Zipfian
+weights (the first of a list most often), so the captions have a head of common words and a long
+tail of rare ones. The tail comes from what is drawn, described in more ways: the parts of each
+subject (a ship's mast, sails, pennant and hull), where it stands, its size, the sky, the
+ground, the hatching, the paper and the ink.
+
+Every word is grounded: it names a fact of the scene or of the print's look (`Look`), or it
+fills a declared non-visual slot, the annotator's voice (`VOICE_OPENERS`, `VOICE_EPITHETS`: "a
+fine old print of", "we can see"); `unpredictable_share` measures the tokens such slots hold.
+Subjects and their counts are always named, without typos, once each, so `subjects_named` parses
+each caption back to exactly the scene's subjects and counts.
+
+This module knows scenes only through the attributes it reads (`SceneLike`), so that
+`mmlib.data.synthetic` can import it. The statistics at the end (`caption_statistics`) use the
+issue's word rule: lower-cased runs of letters `[a-z]+`.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import math
+import random
+import re
+import unicodedata
+from bisect import bisect
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+ANNOTATORS = ("terse", "detailed", "technique", "reordered", "legacy")
+LEGACY_PREFIX = "An engraving depicting"
+
+# ------------------------------------------------------------------------ what a scene is
+
+
+class SubjectLike(Protocol):
+    """What the captions read of one drawn subject (`mmlib.data.synthetic.Subject`)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def box(self) -> tuple[float, float, float, float]: ...
+    @property
+    def size(self) -> str | None: ...
+    @property
+    def count(self) -> int: ...
+    @property
+    def phase(self) -> str | None: ...
+
+
+class RelationLike(Protocol):
+    """`subject` stands in `relation` to `object` (`mmlib.data.synthetic.Relation`)."""
+
+    @property
+    def subject(self) -> int: ...
+    @property
+    def relation(self) -> str: ...
+    @property
+    def object(self) -> int: ...
+
+
+class SceneLike(Protocol):
+    """A scene: its subjects and their relations (`mmlib.data.synthetic.Scene`)."""
+
+    @property
+    def subjects(self) -> Sequence[SubjectLike]: ...
+    @property
+    def relations(self) -> Sequence[RelationLike]: ...
+
+
+@dataclass(frozen=True)
+class Look:
+    """What the print's style shows, as drawn (`synthetic._Style`, sizes as fractions of the
+    image): the paper's tint, the line weight, the hatching's spacing and angle, the grain."""
+
+    tint: float = -2.0  # -10 (darker, yellowed paper) .. 6 (pale paper)
+    line: float = 0.0105  # 0.009 (fine) .. 0.012 (bold)
+    spacing: float = 0.0195  # 0.017 (close hatching) .. 0.022 (open)
+    angle: float = 45.0  # 45 +- 12: strokes fall to the right; 135 +- 12: to the left
+    grain: float = 7.0  # 5 (smooth paper) .. 9 (coarse)
+
+
+SKY_KINDS = ("bird", "sun", "moon")
+
+
+@dataclass(frozen=True)
+class _Thing:
+    """One subject as the captions see it."""
+
+    kind: str
+    size: str | None
+    count: int
+    phase: str | None
+    place: str  # "far left", "left", "centre", "right", "far right"
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """Everything the captions may say: the ground subjects left to right, the gap after each,
+    the flock and the subject it flies over, the sun or moon, and the print's look."""
+
+    ground: tuple[_Thing, ...]
+    gaps: tuple[float, ...]  # gaps[i]: between ground[i] and ground[i + 1] (< 0: overlapping)
+    links: tuple[str, ...]  # "beside" or "left of"
+    birds: _Thing | None
+    anchor: int  # index in `ground` of the subject the birds fly above
+    lift: float  # height of the flock above the subjects below it
+    light: _Thing | None
+    look: Look
+
+
+def _place(box: tuple[float, float, float, float]) -> str:
+    centre = (box[0] + box[2]) / 2
+    for edge, name in ((0.22, "far left"), (0.4, "left"), (0.6, "centre"), (0.78, "right")):
+        if centre < edge:
+            return name
+    return "far right"
+
+
+def _facts(scene: SceneLike, look: Look) -> _Facts:
+    """The scene read as `_Facts`."""
+    things = [_Thing(s.kind, s.size, s.count, s.phase, _place(s.box), s.box) for s in scene.subjects]
+    order = sorted(
+        (i for i, s in enumerate(scene.subjects) if s.kind not in SKY_KINDS),
+        key=lambda i: scene.subjects[i].box[0],
+    )
+    rank = {i: r for r, i in enumerate(order)}
+    ground = tuple(things[i] for i in order)
+    links = {(r.subject, r.object): r.relation for r in scene.relations}
+    birds = next((t for t in things if t.kind == "bird"), None)
+    light = next((t for t in things if t.kind in ("sun", "moon")), None)
+    anchor, lift = 0, 0.0
+    for r in scene.relations:
+        if r.relation == "above":
+            anchor = rank[r.object]
+            lift = scene.subjects[r.object].box[1] - scene.subjects[r.subject].box[3]
+    return _Facts(
+        ground=ground,
+        gaps=tuple(b.box[0] - a.box[2] for a, b in itertools.pairwise(ground)),
+        links=tuple(links[(order[i], order[i + 1])] for i in range(len(order) - 1)),
+        birds=birds,
+        anchor=anchor,
+        lift=lift,
+        light=light,
+        look=look,
+    )
+
+
+# ------------------------------------------------------------------------------ the lexicon
+# Alternatives are separated by "|", the commonest first: a writer picks with Zipfian weights.
+
+
+@dataclass(frozen=True)
+class _Part:
+    """A drawn part of a subject: its nouns (with their determiner) and what it looks like."""
+
+    nouns: str
+    looks: str
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """The words for one kind of subject."""
+
+    nouns: str  # singular nouns; the last word of each is the head the parser reads
+    looks: str  # adjectives for what the drawing of this kind shows
+    parts: tuple[_Part, ...]
+    poses: str  # participles: "a ship riding at anchor", "a tower rising"
+
+
+KINDS: dict[str, _Kind] = {
+    "ship": _Kind(
+        "ship|boat|sailing ship|vessel|sailboat|sailing boat|galleon|brig|schooner|barque|sloop|"
+        "merchantman|frigate|cutter|ketch|caravel|clipper|lugger|brigantine|carrack|yawl|smack|"
+        "pinnace|windjammer|corvette|trading ship|cog|hoy|packet boat|fishing boat",
+        "wooden|single-masted|square-rigged|two-sailed|dark-hulled|tall-masted|one-masted|"
+        "broad-hulled|canvas-rigged|timber|flag-topped|deep-hulled|round-bellied|high-sided|"
+        "full-sailed|pennanted|sturdy|seagoing|ocean-going|heavy-timbered",
+        (
+            _Part(
+                "a mast|a single mast|one mast|a tall mast|its mast|a mainmast|a spar",
+                "tall|slender|straight|thin|upright|lone|central|bare|plain|pole-like|sturdy",
+            ),
+            _Part(
+                "two sails|its sails|square sails|full sails|hatched sails|two square sails|"
+                "canvas|sheets of canvas|a pair of sails|stacked sails",
+                "billowing|set|spread|square|swelling|taut|wind-filled|shaded|hatched|broad|"
+                "full|bellied|unfurled|stretched|lined|ruled|rippling|filled|puffed",
+            ),
+            _Part(
+                "a pennant|a flag|a pennon|a streamer|a banner|an ensign|a burgee|a little flag|"
+                "a masthead flag",
+                "dark|black|small|tiny|fluttering|solid|triangular|inked|streaming|pointed|"
+                "flying|wind-blown|narrow",
+            ),
+            _Part(
+                "a dark hull|a hull|a heavy hull|a cross-hatched hull|a black hull|a deep hull|"
+                "a keel|a rounded hull|a curved hull|a broad hull",
+                "dark|cross-hatched|heavy|black|shadowed|curved|deep|rounded|stout|shaded|"
+                "sturdy|tapering|inky|sweeping|bulging|boat-shaped|densely hatched",
+            ),
+        ),
+        "sailing|riding|floating|resting|lying|moored|anchored|drifting|standing|cruising|"
+        "gliding|waiting|heeling|setting out|under sail|at anchor|becalmed|making way",
+    ),
+    "tower": _Kind(
+        "tower|watchtower|turret|keep|castle tower|stone tower|lookout tower|donjon|bastion|"
+        "fortified tower|defensive tower|martello tower|pele|round tower|guard tower|"
+        "battlemented tower|belvedere|citadel|peel",
+        "crenellated|battlemented|stone|square|fortified|castellated|narrow|medieval|masonry|"
+        "windowed|solid|sturdy|defensive|squat-topped|flat-topped|thick-walled|grim|stout|"
+        "brick|ancient|weathered",
+        (
+            _Part(
+                "battlements|crenellations|a crenellated top|merlons|three merlons|"
+                "a battlemented parapet|a parapet|a notched top|ramparts",
+                "crenellated|notched|square|squared|toothed|jagged|dark|cross-hatched|heavy|"
+                "blocky|stepped|crowning|protruding|projecting",
+            ),
+            _Part(
+                "two windows|narrow windows|two dark windows|arrow slits|loopholes|window slits|"
+                "small windows|two square windows|two black windows|openings",
+                "dark|black|square|small|narrow|deep|tiny|inked|stacked|paired|shuttered|"
+                "unlit|gaping|recessed",
+            ),
+            _Part(
+                "an arched door|an arched doorway|a doorway|a door|a dark doorway|an entrance|"
+                "a round-topped door|a gateway|a portal",
+                "arched|dark|black|rounded|small|solid|low|narrow|open|deep|vaulted|shadowy",
+            ),
+            _Part(
+                "a shaded side|one shaded side|a darker side|shaded walls|stone walls|walls|"
+                "a hatched wall|a cross-hatched flank",
+                "shaded|darker|cross-hatched|shadowed|hatched|tapering|thick|sheer|rough|"
+                "sloping|battered|plain",
+            ),
+        ),
+        "standing|rising|guarding|keeping watch|looming|stationed|posted|overlooking the ground|"
+        "soaring|jutting up|sitting|presiding|brooding",
+    ),
+    "house": _Kind(
+        "house|cottage|dwelling|home|farmhouse|homestead|cabin|hut|lodge|residence|abode|"
+        "croft|grange|villa|townhouse|chalet|bungalow|shack|hovel|manor|rectory|parsonage|"
+        "vicarage|cot|steading|country house|little house|family home|farmstead|shanty",
+        "gabled|pitched-roof|two-windowed|chimneyed|simple|square|pointed-roof|steep-roofed|"
+        "brick|stone|timber|plain|modest|rustic|tidy|neat|country|rural|thatched|tiled|"
+        "slate-roofed|homely|snug|humble|symmetrical|dark-roofed",
+        (
+            _Part(
+                "a chimney|a tall chimney|a chimney stack|one chimney|a single chimney|"
+                "a brick chimney|a stack|a flue",
+                "tall|square|dark|cross-hatched|narrow|single|brick|smokeless|stubby|upright|"
+                "off-centre|slender",
+            ),
+            _Part(
+                "a pitched roof|a steep roof|a gabled roof|a dark roof|a pointed roof|a roof|"
+                "a triangular roof|a cross-hatched roof|a gable|a peaked roof|eaves",
+                "pitched|steep|dark|cross-hatched|pointed|triangular|gabled|sloping|sharp|"
+                "overhanging|heavy|slanting|angular|shadowed",
+            ),
+            _Part(
+                "a door|a front door|a dark door|a black door|a doorway|an entrance|"
+                "a central door|a narrow door",
+                "dark|black|central|narrow|tall|solid|plain|inked|simple|closed|shut",
+            ),
+            _Part(
+                "two windows|two dark windows|a window either side|a pair of windows|"
+                "square windows|small windows|two black windows|windows on each side",
+                "dark|black|square|small|matching|symmetrical|paired|lit|unlit|shuttered|"
+                "curtained|flanking|inked|deep-set",
+            ),
+        ),
+        "standing|sitting|nestled|set|resting|perched|tucked away|placed|settled|huddled|"
+        "built|planted|lying|facing out",
+    ),
+    "tree": _Kind(
+        "tree|oak|oak tree|elm|beech|chestnut tree|linden|sycamore|maple|walnut tree|"
+        "plane tree|deciduous tree|leafy tree|shade tree|hornbeam|alder|poplar|willow|"
+        "apple tree|pear tree|fruit tree|broadleaf|lime tree|birch|hazel|aspen|laurel|"
+        "cherry tree|mulberry|yew|orchard tree",
+        "leafy|bushy|round-crowned|full|spreading|broad|dense|shady|billowing|rounded|"
+        "thick|lush|verdant|bushy-topped|mature|healthy|domed|cloud-like|puffy|"
+        "heavily foliaged|well-grown|solitary",
+        (
+            _Part(
+                "a dark trunk|a trunk|a thick trunk|a straight trunk|a black trunk|a stout trunk|"
+                "a short trunk|a bole|a solid trunk|a tapering trunk|a stem",
+                "dark|black|thick|straight|stout|short|solid|tapering|sturdy|inked|firm|"
+                "upright|gnarled|heavy",
+            ),
+            _Part(
+                "a round crown|a crown|a canopy|foliage|leaves|a full canopy|a rounded crown|"
+                "a mass of leaves|a leafy crown|thick foliage|a head of leaves|leafage|"
+                "three billows of leaves|clustered foliage",
+                "round|rounded|full|dense|thick|cross-hatched|dark|billowing|lobed|bushy|"
+                "cloudlike|heavy|lush|spreading|three-lobed|clumped|massed|puffed",
+            ),
+        ),
+        "standing|growing|rising|spreading|planted|rooted|thriving|flourishing|casting shade|"
+        "towering up|reaching up|sprouting|branching out",
+    ),
+    "mountain": _Kind(
+        "mountain|peak|hill|mount|summit|alp|crag|massif|pinnacle|fell|tor|ben|knoll|"
+        "hillock|mound|butte|spur|pike|highland peak|rocky peak|snowy peak|mountaintop|"
+        "height|eminence|ridge|bluff|promontory|outcrop",
+        "snow-capped|snowy|pointed|triangular|jagged|steep|rocky|lofty|sharp|conical|"
+        "craggy|single-peaked|white-topped|snow-topped|rugged|alpine|stony|bare|sheer|"
+        "pyramidal|majestic|hulking|frosted|icy",
+        (
+            _Part(
+                "a snow cap|a snowy cap|a cap of snow|snow on top|a white crown|a snowy tip|"
+                "a white crest|a dusting of snow|snowfields|a glacier|a frosted top",
+                "white|bright|jagged|zigzag|pale|clean|snowy|frosty|icy|untouched|blank|"
+                "sparkling|notched|ragged",
+            ),
+            _Part(
+                "a shaded slope|a dark slope|one dark flank|a shadowed face|a hatched side|"
+                "a cross-hatched flank|steep slopes|a shaded side|a lit face and a dark face",
+                "shaded|dark|cross-hatched|shadowed|steep|hatched|gloomy|sheer|darker|"
+                "long|sweeping|plunging|sloping",
+            ),
+        ),
+        "rising|looming|soaring|standing|towering up|climbing|thrusting up|jutting up|"
+        "dominating the view|filling the sky|peaking|rearing up|sloping up",
+    ),
+    "bridge": _Kind(
+        "bridge|stone bridge|arched bridge|viaduct|aqueduct|footbridge|road bridge|"
+        "three-arched bridge|masonry bridge|river bridge|packhorse bridge|railway viaduct|"
+        "causeway|overpass|canal bridge|humpback bridge|flyover|stone viaduct",
+        "arched|three-arched|stone|low|long|flat-topped|masonry|solid|sturdy|wide|old|"
+        "heavy|broad|level|hatched|sturdy-looking|roman|classical|brick|multi-arched|"
+        "arcaded|straight",
+        (
+            _Part(
+                "three arches|three round arches|arches|three openings|three vaults|"
+                "three semicircular arches|a row of arches|an arcade|three archways",
+                "round|rounded|semicircular|open|blank|white|even|regular|matching|deep|"
+                "graceful|wide|curving|equal",
+            ),
+            _Part(
+                "a parapet|a dark parapet|a roadway|a deck|a dark band along the top|a top rail|"
+                "a balustrade|a coping|a walkway|a cross-hatched parapet|a railing",
+                "dark|cross-hatched|flat|straight|level|heavy|solid|long|thin|continuous|"
+                "ruled|even|narrow|shadowed",
+            ),
+            _Part(
+                "stone piers|piers|pillars|supports|three piers|stout piers|buttresses|"
+                "hatched stonework|masonry|hatched walls",
+                "hatched|stout|thick|sturdy|solid|squat|square|heavy|rough|shaded|lined|"
+                "weathered|massive",
+            ),
+        ),
+        "stretching|spanning the ground|standing|reaching across|lying|extending|"
+        "running|arching|leaping across|striding across|bridging the gap",
+    ),
+    "church": _Kind(
+        "church|chapel|little church|parish church|kirk|abbey|priory|minster|cathedral|"
+        "basilica|oratory|country church|village church|steepled church|"
+        "sanctuary|temple|shrine|chantry|friary|"
+        "convent|monastery|cloister|hermitage|preceptory|collegiate church|stone church",
+        "steepled|spired|gothic|stone|gabled|cross-topped|arched|pointed|religious|holy|"
+        "christian|romanesque|lancet-windowed|churchly|peaceful|quiet|rural|small-town|"
+        "whitewashed|ecclesiastical|sacred|solemn|pious",
+        (
+            _Part(
+                "a steeple|a spire|a pointed spire|a tall steeple|a belfry|a small spire|"
+                "a cross on top|a cross|a crucifix on the spire|a pointed belfry|a bell-cote",
+                "pointed|tall|dark|cross-hatched|slender|sharp|narrow|topped|central|soaring|"
+                "needle-like|tapering|steep|lofty",
+            ),
+            _Part(
+                "arched windows|three arched windows|lancet windows|round-topped windows|"
+                "pointed windows|a row of arched windows|dark windows|two side windows",
+                "arched|dark|black|narrow|round-topped|pointed|tall|matching|symmetrical|"
+                "stained|gothic|deep|inked|slim",
+            ),
+            _Part(
+                "an arched door|an arched doorway|a portal|a porch|a great door|a doorway|"
+                "an entrance|a dark portal|a west door",
+                "arched|dark|central|black|wide|deep|rounded|solemn|tall|open|heavy|"
+                "welcoming|shadowy",
+            ),
+            _Part(
+                "a nave|a long nave|a gabled roof|a pitched roof|a low roof|a hatched nave|"
+                "a broad nave|a dark roof|a pointed gable",
+                "long|low|broad|gabled|pitched|dark|hatched|cross-hatched|wide|sloping|plain|"
+                "simple|steep",
+            ),
+        ),
+        "standing|rising|sitting|set|nestled|keeping watch|planted|built|settled|"
+        "presiding|facing out|dominating|perched",
+    ),
+    "windmill": _Kind(
+        "windmill|mill|wind mill|post mill|smock mill|grain mill|old mill|dutch windmill|"
+        "corn mill|sail mill|flour mill|wind-driven mill|village mill|country mill|"
+        "four-sailed mill|sail-mill|polder mill|wind engine|windpump|drainage mill",
+        "four-sailed|sailed|conical|tapered|tapering|dutch|wooden|whirling|turning|"
+        "spinning|stationary|rustic|traditional|working|cross-shaped|tall|quaint|"
+        "picturesque|lonely|rural|weatherworn",
+        (
+            _Part(
+                "four sails|sails|four arms|four blades|vanes|sweeps|four vanes|latticed sails|"
+                "cross-shaped sails|hatched sails|a cross of sails|four hatched sails",
+                "hatched|angled|tilted|crossed|turning|spinning|whirling|spread|diagonal|"
+                "long|broad|slatted|canvas-covered|still|rotating|outstretched",
+            ),
+            _Part(
+                "a tapered body|a tapering body|a conical body|a sloping body|a cap|"
+                "a pointed cap|a hatched body|a broad base|a tapered base|a dark cap",
+                "tapered|tapering|conical|sloping|hatched|cross-hatched|dark|pointed|squat|"
+                "broad|solid|stubby|stout",
+            ),
+            _Part(
+                "an arched door|a small door|a door|a dark doorway|a low door|an entrance|"
+                "a little arched door|a black door",
+                "arched|small|dark|low|black|narrow|tiny|rounded|solid|single|humble",
+            ),
+        ),
+        "standing|turning|spinning|working|grinding|catching the wind|whirling|rising|"
+        "waiting|sitting|facing the wind|milling|pumping",
+    ),
+    "horse": _Kind(
+        "horse|pony|mare|stallion|steed|colt|filly|foal|gelding|cob|charger|nag|draught horse|"
+        "cart horse|shire horse|work horse|riding horse|thoroughbred|mustang|palfrey|"
+        "carthorse|racehorse|warhorse|hunter|dray horse|farm horse|packhorse|hack horse|"
+        "plough horse|courser|destrier|bay horse|dark horse",
+        "dark|four-legged|sturdy|strong|muscular|handsome|proud|noble|powerful|"
+        "stocky|sleek|long-legged|long-tailed|shaded|hatched|riderless|unsaddled|"
+        "saddleless|bareback|magnificent|spirited|patient|stout|lean|heavy",
+        (
+            _Part(
+                "four legs|long legs|its legs|slender legs|thin legs|four spindly legs|"
+                "planted legs|sturdy legs|striding legs",
+                "long|slender|thin|spindly|sturdy|planted|striding|lean|dark|straight|"
+                "bent|angled|splayed",
+            ),
+            _Part(
+                "a long tail|a tail|a flowing tail|a sweeping tail|a hanging tail|"
+                "a swishing tail|a thick tail|a drooping tail",
+                "long|flowing|sweeping|hanging|swishing|thick|drooping|dark|curved|bushy|"
+                "trailing|wispy",
+            ),
+            _Part(
+                "its head raised|a raised head|its head held high|an arched neck|a long neck|"
+                "a proud head|its neck stretched|a lifted head|a dark head",
+                "raised|high|arched|long|proud|lifted|dark|stretched|alert|tilted|noble|"
+                "outstretched|upturned",
+            ),
+            _Part(
+                "a dark body|a hatched body|a heavy body|a rounded belly|a barrel body|"
+                "a shaded coat|a cross-hatched coat|a dark coat|a stout body",
+                "dark|hatched|cross-hatched|heavy|rounded|barrel-shaped|shaded|stout|solid|"
+                "glossy|thick|smooth",
+            ),
+        ),
+        "standing|posing|waiting|resting|pausing|stepping|walking|trotting|"
+        "stamping|idling|tethered|loitering|halting|ambling",
+    ),
+}
+
+BIRD_NOUNS = (
+    "bird|gull|seagull|swallow|crow|rook|raven|starling|sparrow|martin|swift|tern|dove|"
+    "pigeon|lark|skylark|jackdaw|kite|hawk|falcon|kestrel|buzzard|eagle|petrel|cormorant|"
+    "curlew|plover|lapwing|finch|thrush|blackbird|magpie|kittiwake|fulmar|songbird|seabird|"
+    "goose|duck|heron|stork|egret|osprey|harrier|merlin|shearwater|gannet|sandpiper|"
+    "oystercatcher|nightjar|cuckoo|wren|linnet|bunting|pipit|wagtail|warbler"
+)
+BIRD_LOOKS = (
+    "black|dark|small|little|tiny|distant|far-off|winged|v-shaped|simple|sketched|inked|"
+    "outstretched|gliding|soaring|high-flying|stylised|free|wild|lonely|busy|restless|"
+    "migrating|graceful|swooping|crooked-winged|broad-winged|sharp-winged|fast"
+)
+BIRD_FLIGHT = (
+    "flying|circling|wheeling|soaring|gliding|hovering|in flight|winging|swooping|flapping|"
+    "drifting|floating|sailing|darting|flitting|banking|climbing|coasting|skimming|"
+    "fluttering|cruising|passing|riding the wind|on the wing|turning|dipping|migrating"
+)
+# A flock's shape as drawn (synthetic._FLOCKS): two birds staggered, three in a loose V.
+FLOCK_SHAPES = {
+    1: "",
+    2: "one a little behind the other|staggered|side by side|in a pair|wing to wing|together|"
+    "in tandem|one above the other|close together",
+    3: "in a loose V|in formation|in a triangle|in a V|in a small V|in a wedge|in a cluster|"
+    "in a ragged V|in a tight group|in an arrowhead|together|in a chevron",
+}
+SUN = (
+    "sun|rayed sun|radiant sun|shining sun|blazing sun|bright sun|"
+    "midday sun|morning sun|summer sun|glowing sun|spiky sun|starburst sun|beaming sun|"
+    "burning sun|noonday sun|dazzling sun|afternoon sun|warm sun|"
+    "cheerful sun|fiery sun|golden sun|round sun|pale sun"
+)
+SUN_LOOKS = (
+    "with rays|with twelve rays|with long and short rays|ringed with rays|with its rays|"
+    "with alternating rays|with a pale disc|with a ring of spikes|with straight rays|"
+    "with pointed rays|throwing out rays|with a white face|trailing beams|with beams"
+)
+MOON = {
+    "crescent": "crescent moon|thin crescent moon|sickle moon|crescent|slim crescent|"
+    "waning moon|curved moon|horned moon|slender crescent|hatched crescent|lunar crescent|"
+    "waning crescent|fingernail moon|banana moon|cross-hatched crescent|sliver of moon|"
+    "partial moon|curl of moon|crescent-shaped moon",
+    "full": "full moon|round moon|pale full moon|whole moon|bright full moon|spotted moon|"
+    "cratered moon|hatched moon|harvest moon|round full moon|shaded full moon|"
+    "full round moon|pocked moon|mottled moon|complete moon|glowing moon|luminous moon|"
+    "silvery moon|heavy full moon",
+}
+MOON_LOOKS = {
+    "crescent": "with pointed horns|with sharp tips|cross-hatched|darkly shaded|"
+    "facing left|curving right|lit on the left|with its horns to the right|thin and curved|"
+    "hatched dark|like a sickle|like a claw",
+    "full": "with two dark spots|with craters|with dark patches|with spots|marked with seas|"
+    "with two shadows|softly hatched|lightly shaded|with a blotchy face|with a spotted face|"
+    "with shadowy markings|with lunar seas|with blemishes",
+}
+SKY_SPOTS = {
+    "far left": "in the upper left|at top left|high on the left|in the top left corner|"
+    "up on the left|in the left of the sky|near the top left",
+    "left": "in the upper left|high on the left|up on the left|left of centre in the sky|"
+    "at top left|in the sky on the left",
+    "centre": "high in the middle|at the top|overhead|high in the sky|at top centre|"
+    "in the middle of the sky|straight above|in the centre of the sky",
+    "right": "in the upper right|high on the right|up on the right|right of centre in the sky|"
+    "at top right|in the sky on the right",
+    "far right": "in the upper right|at top right|high on the right|in the top right corner|"
+    "up on the right|in the right of the sky|near the top right",
+}
+LIGHT_VERBS = {
+    "sun": "shining|glowing|blazing|beaming|burning|hanging|shining down|radiating|"
+    "glaring|gleaming|sparkling|presiding|looking down|sitting",
+    "moon": "hanging|glowing|shining|rising|floating|gleaming|watching|looking down|"
+    "sitting|presiding|peeping out|glimmering|suspended",
+}
+UNDER = {
+    "sun": "under|beneath|below|underneath|in the light of|lit by|basking under|bathed by|"
+    "warmed by|in the glare of|under the rays of",
+    "moon": "under|beneath|below|underneath|by the light of|lit by|in the glow of|"
+    "watched over by|beneath the gaze of|under the pale light of",
+}
+PLACES = {
+    "far left": "at the far left|on the far left|at the left edge|in the left corner|"
+    "hard against the left border|far to the left|on the extreme left|at the very left",
+    "left": "on the left|at left|to the left|on the left side|in the left half|"
+    "on the left-hand side|left of centre|off to the left",
+    "centre": "in the centre|in the middle|at the centre|in the middle of the picture|"
+    "at the heart of the picture|centre stage|mid-picture|dead centre|in the foreground",
+    "right": "on the right|at right|to the right|on the right side|in the right half|"
+    "on the right-hand side|right of centre|off to the right",
+    "far right": "at the far right|on the far right|at the right edge|in the right corner|"
+    "hard against the right border|far to the right|on the extreme right|at the very right",
+}
+SIZES = {
+    "small": "small|little|tiny|low|modest|diminutive|short|compact|humble|miniature|squat|"
+    "stubby|slight|petite|wee|lowly|undersized|dainty|toy-like|dwarf|pint-sized|meagre",
+    "large": "large|big|great|huge|massive|grand|imposing|broad|substantial|enormous|"
+    "sizeable|giant|mighty|bulky|hefty|vast|generous|hulking|commanding|considerable|"
+    "outsized|colossal|monumental|ample",
+    "tall": "tall|high|lofty|towering|soaring|stately|elevated|statuesque|slender|lanky|"
+    "long|sky-high|rangy|spindly|majestic|upstanding|aspiring|leggy|elongated|skyscraping",
+}
+BESIDE = (
+    "beside|next to|by|alongside|close to|near|right beside|against|hard by|close beside|"
+    "at the side of|adjoining|abutting|flush against|shoulder to shoulder with|touching|"
+    "side by side with|tight against|rubbing shoulders with|cheek by jowl with|nestled against"
+)
+OVERLAP = (
+    "overlapping|in front of|partly hiding|pressed against|crowding|partly covering|"
+    "jostling|partly blocking|jammed against|crowded against|squeezed against"
+)
+LEFT_OF = (
+    "left of|to the left of|some way left of|a little apart from|at a distance from|"
+    "well to the left of|a short way from|apart from|some distance from|away from|"
+    "separated from|a good way left of|with a gap before|with open ground between it and|"
+    "clear of|well apart from|at some remove from|spaced out from|a stone's throw from"
+)
+RIGHT_OF = (
+    "right of|to the right of|some way right of|a little apart from|at a distance from|"
+    "well to the right of|a short way from|apart from|some distance from|away from|"
+    "separated from|a good way right of|clear of|well apart from|at some remove from|"
+    "a stone's throw from|spaced out from"
+)
+ABOVE_LOW = "above|over|just above|low over|close above|right above|directly over|skimming"
+ABOVE_HIGH = "above|over|high above|far above|well above|high over|way above|aloft over"
+OVERHEAD = "overhead|above it|over it|above|up above|in the sky above|aloft|in the air above it"
+GROUND = (
+    "on hatched ground|on a strip of hatched ground|on level ground|along the horizon|"
+    "on flat ground|on a ruled baseline|on the ground line|on a line of earth|"
+    "on a band of hatched earth|on even ground|along a flat horizon|on a hatched foreground|"
+    "on a ruled strip of land|on open ground|on the flat"
+)
+SKY = (
+    "against a lined sky|under a sky of faint strokes|against a streaked sky|"
+    "in a sky of broken lines|before a ruled sky|against faint horizontal lines|"
+    "in a hatched sky|under streaky skies|against a pale sky|"
+    "against a sky of dashes|under a lightly ruled sky|against a sky drawn in fine lines"
+)
+BORDER = (
+    "in a ruled border|within a double border|framed by a double line|in a plate border|"
+    "inside a double rule|within a ruled frame|framed by two lines|in a black frame|"
+    "inside a heavy border|boxed in by a double rule|with a double-ruled edge|"
+    "inside a thick and a thin line|within a printed frame"
+)
+# The print's look, as `Look` measures it.
+PAPER = {
+    "dark": "yellowed|toned|tan|buff|darkened|browned|aged|tea-stained|sepia-toned|"
+    "biscuit|oatmeal|parchment-coloured|dusky|ochre-tinged|sand-coloured",
+    "mid": "cream|creamy|ivory|warm|off-white|beige|ecru|eggshell|parchment|straw-coloured|"
+    "buttermilk|vellum|wheat-coloured|bone|linen",
+    "pale": "pale|light|pale cream|bright|clean|whitish|pale ivory|milky|fresh|"
+    "light cream|pearly|chalky|blanched|near-white",
+}
+GRAIN = {
+    "coarse": "grainy|coarse|speckled|rough|textured|mottled|flecked|gritty|pitted|"
+    "granular|stippled|blotchy",
+    "fine": "smooth|fine|even|soft|quiet|lightly grained|clean|plain|unblemished|satiny",
+}
+PAPER_NOUNS = "paper|paper|a sheet|stock|laid paper|wove paper|rag paper|card|a leaf"
+INK = (
+    "brown ink|dark brown ink|sepia|brown-black ink|sepia ink|umber|bistre|dark ink|"
+    "warm black ink|iron-gall ink|walnut ink|burnt umber|chocolate-brown ink|"
+    "brownish ink|black ink|russet ink|coffee-coloured ink|mahogany ink"
+)
+LINES = {
+    "fine": "fine|delicate|thin|light|precise|crisp|neat|hairline|spidery|careful|"
+    "dainty|feathery|wiry|meticulous",
+    "bold": "bold|heavy|thick|strong|firm|broad|dark|vigorous|robust|confident|sturdy|"
+    "emphatic|weighty|forceful",
+}
+HATCHING = {
+    "close": "close|dense|tight|closely spaced|packed|thick|crowded|rich|fine-meshed|"
+    "compact|heavy",
+    "open": "open|loose|widely spaced|sparse|airy|light|spare|wide|relaxed|generous|"
+    "breezy",
+}
+SLANT = {
+    "right": "diagonal|slanting|oblique|falling to the right|down to the right|"
+    "from top left to bottom right|left-to-right|raking|sloping",
+    "left": "diagonal|slanting|oblique|falling to the left|down to the left|"
+    "from top right to bottom left|right-to-left|raking|sloping",
+}
+HATCH_NOUNS = (
+    "hatching|cross-hatching|linework|strokes|lines|shading|hatch lines|parallel lines|"
+    "burin work|engraved lines|tooling|line shading|crosshatching|graver work|cuts"
+)
+TECHNIQUES = (
+    "engraving|etching|print|line engraving|copperplate engraving|steel engraving|"
+    "intaglio print|ink drawing|pen drawing|illustration|plate|woodcut|wood engraving|"
+    "drypoint|book illustration|engraved plate|etched plate|vignette|sketch|pen-and-ink drawing|"
+    "line drawing|copper engraving|intaglio|impression|proof|lithograph|monochrome print|"
+    "hatched drawing|engraved illustration|print from a plate|restrike|plate impression"
+)
+FRAMES = "of|showing|depicting|with|picturing|featuring|portraying|representing|illustrating"
+# Settings, each named from the subjects that the scene has.
+SETTINGS = {
+    "ship": "harbour|shore|coast|waterfront|seaside|quay|port|bay|estuary|anchorage|"
+    "landing|strand|beach|wharf|inlet|cove|haven|dockside|marina|mooring",
+    "windmill": "countryside|farmland|polder|fields|lowlands|flatlands|meadows|plain|"
+    "farm|rural scene|dykes|pasture|cornfields|grainfields|heath",
+    "mountain": "highlands|valley|uplands|foothills|alpine scene|pass|moorland|glen|"
+    "alpine landscape|wilderness|rocky landscape|slopes|snowfields",
+    "church": "village|parish|hamlet|churchyard|town|settlement|village green|square|"
+    "community|chapelry|close|borough|township|burgh|precinct",
+    "house": "village|hamlet|lane|street|settlement|smallholding|"
+    "village street|yard|garden|country lane|row|suburb|green",
+    "tower": "castle grounds|fortress|stronghold|castle|bailey|ramparts|battlements|"
+    "fortification|garrison|outpost|border post|walled town",
+    "bridge": "river crossing|river|stream|canal|ford|riverbank|waterway|gorge|ravine|"
+    "riverside|creek|millrace|brook|towpath|ferry point",
+    "tree": "park|grove|woodland|orchard|meadow|clearing|glade|copse|parkland|field|"
+    "garden|common|green|avenue|wood",
+    "horse": "pasture|paddock|field|farm|meadow|stable yard|grazing land|common|ranch|"
+    "stud farm|grassland|range|enclosure|corral|prairie",
+}
+TIMES = {
+    "sun": "day|sunny day|bright day|morning|midday|summer day|afternoon|noon|fine day|"
+    "clear day|daytime|forenoon|summer morning",
+    "crescent": "night|evening|dusk|twilight|nightfall|late evening|nocturne|early night|"
+    "gloaming|small hours|eventide",
+    "full": "night|moonlit night|evening|nocturne|midnight|clear night|night scene|"
+    "late night|bright night|moonrise",
+}
+# The annotators' own voice: non-visual slots that no scene predicts.
+VOICE_OPENERS = {
+    "detailed": "|||this picture shows|here we see|we can see|the image shows|there is|"
+    "i can see|in this picture there is|pictured is|this drawing shows|you can see|"
+    "shown here is|visible is|the scene shows|it shows",
+    "technique": "|||a fine old|an old|an antique|a vintage|a lovely|a charming|a quaint|"
+    "a detailed|a nice|a pretty|a simple|a handsome|a fine|a rare|a curious|an elegant",
+    "reordered": "||||||we see|there is|looking at it,|at a glance,|in this one,|"
+    "i think|it looks like|apparently",
+}
+VOICE_EPITHETS = "|||||pretty|lovely|charming|quaint|nice|picturesque|peaceful|quiet|calm"
+TERSE_JOINS = "and|and|,|with|plus|as well as|together with|alongside"
+NUMBERS = {1: "a|one|a single|a lone|a solitary|just one|only one", 2: "two|a pair of|"
+    "a couple of|two|two", 3: "three|a trio of|three|a flock of three|a group of three|"
+    "a line of three|a little flock of three|a band of three"}
+GROUND_NUMBERS = {2: "two|a pair of|two|a couple of", 3: "three|three|a row of three|"
+    "a group of three|a trio of"}
+
+_VOWEL = re.compile(r"^(?:[aeio]|u(?!ni|se|su|ro)|hour|honest|heir)")
+_IRREGULAR_PLURALS = {
+    "merchantman": "merchantmen",
+    "goose": "geese",
+    "hoy": "hoys",
+    "foot": "feet",
+}
+
+# ------------------------------------------------------------------------------- writing
+
+
+@functools.lru_cache(maxsize=None)
+def _options(text: str) -> tuple[str, ...]:
+    """The alternatives of a lexicon entry ("" is an option: say nothing)."""
+    return tuple(option.strip() for option in text.split("|"))
+
+
+@functools.lru_cache(maxsize=None)
+def _cumulative(n: int, steep: float) -> tuple[float, ...]:
+    """Cumulative Zipfian weights 1/(rank+1)^steep of `n` alternatives."""
+    return tuple(itertools.accumulate(1.0 / (rank + 1) ** steep for rank in range(n)))
+
+
+def plural(noun: str) -> str:
+    """The plural of a noun phrase: its last word inflected ("sailing ship" -> "sailing
+    ships", "church" -> "churches", "merchantman" -> "merchantmen")."""
+    head, _, last = noun.rpartition(" ")
+    if last in _IRREGULAR_PLURALS:
+        inflected = _IRREGULAR_PLURALS[last]
+    elif last.endswith(("ch", "sh", "s", "x")):
+        inflected = last + "es"
+    elif last.endswith("y") and last[-2:-1] not in tuple("aeiou"):
+        inflected = last[:-1] + "ies"
+    else:
+        inflected = last + "s"
+    return f"{head} {inflected}" if head else inflected
+
+
+def article(phrase: str) -> str:
+    """"a" or "an" before `phrase`."""
+    return "an" if _VOWEL.match(phrase) else "a"
+
+
+class _Writer:
+    """One annotator writing one caption: Zipfian word choice, and every span tagged as
+    grounded in the scene or as the annotator's voice."""
+
+    def __init__(self, rng: random.Random, steep: float) -> None:
+        self.rng, self.steep = rng, steep
+        self.spans: list[tuple[str, bool]] = []  # (text, is voice)
+
+    def pick(self, entry: str, steep: float | None = None) -> str:
+        """One alternative of a lexicon entry, the earlier ones more often."""
+        options = _options(entry)
+        weights = _cumulative(len(options), self.steep if steep is None else steep)
+        return options[bisect(weights, self.rng.random() * weights[-1])]
+
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
+
+    def say(self, text: str, voice: bool = False) -> None:
+        if text:
+            self.spans.append((text, voice))
+
+    def text(self, end: str = "") -> str:
+        """The caption: spans joined, commas attached, the first letter in upper case."""
+        joined = " ".join(text for text, _ in self.spans).replace(" ,", ",").replace(" :", ":")
+        joined = re.sub(r",(\s*,)+", ",", joined).strip(" ,")
+        return joined[:1].upper() + joined[1:] + end
+
+    def tokens(self) -> tuple[int, int]:
+        """(voice tokens, all tokens), on the statistics' word rule."""
+        voice = sum(len(words(text)) for text, is_voice in self.spans if is_voice)
+        return voice, sum(len(words(text)) for text, _ in self.spans)
+
+
+# ------------------------------------------------------------------------- noun phrases
+
+_DETERMINERS = frozenset({"a", "an", "its", "one", "two", "three", "four"})
+
+
+def _with_article(count_words: str, rest: str) -> str:
+    """`count_words` before `rest`, "a" becoming "an" where `rest` starts with a vowel."""
+    if count_words in ("a", "an"):
+        return f"{article(rest)} {rest}"
+    return f"{count_words} {rest}"
+
+
+def _head(w: _Writer, thing: _Thing) -> str:
+    """The noun (with any words it is made of) naming `thing`, singular or plural."""
+    if thing.kind == "bird":
+        noun = w.pick(BIRD_NOUNS)
+    elif thing.kind == "sun":
+        noun = w.pick(SUN)
+    elif thing.kind == "moon":
+        noun = w.pick(MOON[thing.phase or "full"])
+    else:
+        noun = w.pick(KINDS[thing.kind].nouns)
+    return plural(noun) if thing.count > 1 else noun
+
+
+def _look(w: _Writer, thing: _Thing) -> str:
+    if thing.kind == "bird":
+        return w.pick(BIRD_LOOKS)
+    if thing.kind in KINDS:
+        return w.pick(KINDS[thing.kind].looks)
+    return ""
+
+
+def _np(w: _Writer, thing: _Thing, detail: float, count: int | None = None) -> str:
+    """A noun phrase naming `thing` with its count: "a small single-masted brig", "three
+    gulls", "the sun"; `detail` is the chance of each optional adjective."""
+    count = thing.count if count is None else count
+    noun = _head(w, thing) if count == thing.count else plural(_head(w, thing))
+    adjectives: list[str] = []
+    if thing.size and w.chance(0.35 + 0.6 * detail):
+        adjectives.append(w.pick(SIZES[thing.size]))
+    if w.chance(detail):
+        look = _look(w, thing)
+        if look and not set(words(look)) & set(words(" ".join([*adjectives, noun]))):
+            adjectives.append(look)
+    rest = " ".join([*adjectives, noun])
+    if thing.kind == "sun" and count == 1 and w.chance(0.7):
+        return f"the {rest}"
+    numbers = NUMBERS if thing.kind == "bird" or count == 1 else GROUND_NUMBERS
+    return _with_article(w.pick(numbers[count]), rest)
+
+
+def _part(w: _Writer, part: _Part) -> str:
+    """A part of a subject, maybe with one more adjective: "a slender mast"."""
+    phrase = w.pick(part.nouns)
+    first, _, rest = phrase.partition(" ")
+    if first in _DETERMINERS and rest and " " not in rest and w.chance(0.5):
+        look = w.pick(part.looks)
+        if look not in words(rest):
+            if first in ("a", "an"):
+                return f"{article(look)} {look} {rest}"
+            return f"{first} {look} {rest}"
+    return phrase
+
+
+def _parts(w: _Writer, thing: _Thing, detail: float) -> str:
+    """"with" one or two drawn parts of a ground subject, or nothing."""
+    if thing.kind not in KINDS or not w.chance(detail):
+        return ""
+    parts = list(KINDS[thing.kind].parts)
+    w.rng.shuffle(parts)
+    chosen = [_part(w, parts[0])]
+    if len(parts) > 1 and w.chance(detail * 0.5):
+        chosen.append(_part(w, parts[1]))
+    return "with " + " and ".join(chosen)
+
+
+def _ground_np(w: _Writer, thing: _Thing, detail: float) -> str:
+    """A ground subject described: noun phrase, maybe a pose, a place and parts."""
+    spans = [_np(w, thing, detail)]
+    if w.chance(detail * 0.4):
+        spans.append(w.pick(KINDS[thing.kind].poses))
+    if w.chance(detail * 0.5):
+        spans.append(w.pick(PLACES[thing.place]))
+    spans.append(_parts(w, thing, detail))
+    return " ".join(span for span in spans if span)
+
+
+def _link(w: _Writer, facts: _Facts, i: int, reverse: bool = False) -> str:
+    """The relation between ground[i] and ground[i + 1], read left to right or reversed."""
+    if facts.links[i] == "beside":
+        if facts.gaps[i] < 0 and w.chance(0.3):
+            return w.pick(OVERLAP)
+        return w.pick(BESIDE)
+    return w.pick(RIGHT_OF if reverse else LEFT_OF)
+
+
+def _birds_clause(w: _Writer, facts: _Facts, detail: float, last: bool) -> str:
+    """The flock after the subject it flies over: "with three gulls wheeling above it"."""
+    assert facts.birds is not None
+    spans = [_np(w, facts.birds, detail)]
+    if w.chance(0.3 + detail * 0.5):
+        spans.append(w.pick(BIRD_FLIGHT))
+    if facts.birds.count > 1 and w.chance(detail * 0.5):
+        spans.append(w.pick(FLOCK_SHAPES[facts.birds.count]))
+    spans.append(w.pick(OVERHEAD))
+    lead = w.pick("with|,|and") if last else "with"
+    return " ".join([lead, *spans])
+
+
+def _light_clause(w: _Writer, facts: _Facts, detail: float) -> str:
+    """The sun or moon over everything: "under a crescent moon", ", the sun shining in the
+    upper left"."""
+    assert facts.light is not None
+    light = facts.light
+    np_ = _np(w, light, detail)
+    looks = SUN_LOOKS if light.kind == "sun" else MOON_LOOKS[light.phase or "full"]
+    extra = w.pick(looks) if w.chance(detail * 0.4) else ""
+    spot = w.pick(SKY_SPOTS[light.place]) if w.chance(detail * 0.6) else ""
+    if w.chance(0.55):
+        return " ".join(s for s in (w.pick(UNDER[light.kind]), np_, extra, spot) if s)
+    verb = w.pick(LIGHT_VERBS[light.kind])
+    return ", " + " ".join(s for s in (np_, extra, verb, spot) if s)
+
+
+def _chain(w: _Writer, facts: _Facts, detail: float, reverse: bool = False) -> None:
+    """The ground subjects in a row with their relations, the flock after its subject."""
+    order = range(len(facts.ground) - 1, -1, -1) if reverse else range(len(facts.ground))
+    for step, i in enumerate(order):
+        if step:
+            w.say(_link(w, facts, i if reverse else i - 1, reverse))
+        w.say(_ground_np(w, facts.ground[i], detail))
+        if facts.birds is not None and i == facts.anchor:
+            w.say(_birds_clause(w, facts, detail, last=step == len(facts.ground) - 1))
+
+
+def _look_tail(w: _Writer, look: Look) -> str:
+    """How the print is made, as its look shows: "in fine diagonal hatching on cream paper"."""
+    lines = w.pick(LINES["fine" if look.line < 0.0105 else "bold"])
+    hatching = w.pick(HATCHING["close" if look.spacing < 0.0195 else "open"])
+    slant = w.pick(SLANT["right" if look.angle < 90 else "left"])
+    tone = "pale" if look.tint > 1.5 else "dark" if look.tint < -5.5 else "mid"
+    paper = f"{w.pick(PAPER[tone])} {w.pick(PAPER_NOUNS)}"
+    if w.chance(0.5):
+        paper = f"{w.pick(GRAIN['coarse' if look.grain > 7 else 'fine'])} {paper}"
+    choice = w.rng.randrange(4)
+    if choice == 0:
+        return f"in {w.pick(f'{lines}|{hatching}')} {slant} {w.pick(HATCH_NOUNS)}"
+    if choice == 1:
+        return f"in {w.pick(INK)} on {paper}"
+    if choice == 2:
+        return f"with {hatching} {w.pick(HATCH_NOUNS)} on {paper}"
+    return f"drawn in {lines} lines of {w.pick(INK)}"
+
+
+def _scenery(w: _Writer, detail: float) -> None:
+    """Optional details of the ground, the sky, the border or the print."""
+    for entry, p in ((GROUND, 0.25), (SKY, 0.15), (BORDER, 0.1)):
+        if w.chance(p * detail):
+            w.say(("," if w.chance(0.3) else "") + " " + w.pick(entry))
+
+
+# ------------------------------------------------------------------------------ annotators
+
+
+def _terse(w: _Writer, facts: _Facts) -> None:
+    """Subjects and counts only, grouped by kind: "Two boats and a chapel under the sun"."""
+    groups: dict[str, list[_Thing]] = {}
+    for thing in facts.ground:
+        groups.setdefault(thing.kind, []).append(thing)
+    phrases = [_np(w, things[0], 0.1, count=len(things)) for things in groups.values()]
+    if facts.birds is not None:
+        phrases.append(_np(w, facts.birds, 0.05))
+    for k, phrase in enumerate(phrases):
+        if k:
+            w.say("and" if k == len(phrases) - 1 else w.pick(TERSE_JOINS))
+        w.say(phrase)
+    if facts.light is not None:
+        w.say(w.pick("under|and|with|beneath|below"))
+        w.say(_np(w, facts.light, 0.05))
+
+
+def _detailed(w: _Writer, facts: _Facts) -> None:
+    """Everything, with parts, places and the scenery: "We can see a tall crenellated tower
+    with narrow windows on the left beside a cottage ..."."""
+    detail = (0.9, 0.75, 0.6)[len(facts.ground) - 1]
+    w.say(w.pick(VOICE_OPENERS["detailed"], 0.6), voice=True)
+    _chain(w, facts, detail)
+    if facts.light is not None:
+        w.say(_light_clause(w, facts, detail))
+    _scenery(w, detail)
+    if w.chance(0.25):
+        w.say(", " + _look_tail(w, facts.look))
+
+
+def _setting(w: _Writer, facts: _Facts) -> str:
+    """A setting named from one of the scene's subjects and the light."""
+    kind = w.rng.choice([thing.kind for thing in facts.ground])
+    place = w.pick(SETTINGS[kind])
+    if facts.light is not None and w.chance(0.4):
+        time_of_day = TIMES["sun" if facts.light.kind == "sun" else facts.light.phase or "full"]
+        return f"{place} at {w.pick(time_of_day)}" if w.chance(0.5) else f"{place} scene"
+    return place
+
+
+def _technique(w: _Writer, facts: _Facts) -> None:
+    """The technique and the setting first: "An etching of a harbour: a brig beside ..."."""
+    opener = w.pick(VOICE_OPENERS["technique"], 0.8)
+    technique = w.pick(TECHNIQUES)
+    if opener:
+        w.say(opener, voice=True)
+        w.say(technique)
+    else:
+        w.say(_with_article("a", technique))
+    if w.chance(0.6):
+        w.say(w.pick("of|showing|depicting"))
+        w.say(_with_article("a", _setting(w, facts)) + w.pick(":|,| with"))
+    else:
+        w.say(w.pick(FRAMES))
+    _chain(w, facts, 0.35)
+    if facts.light is not None:
+        w.say(_light_clause(w, facts, 0.3))
+    if w.chance(0.5):
+        w.say(", " + _look_tail(w, facts.look))
+
+
+def _reordered(w: _Writer, facts: _Facts) -> None:
+    """From the sky down and right to left: "Under a crescent moon, a windmill to the right of
+    a cottage, with two gulls overhead"."""
+    w.say(w.pick(VOICE_OPENERS["reordered"], 0.5), voice=True)
+    if facts.light is not None:
+        light = facts.light
+        spot = w.pick(SKY_SPOTS[light.place]) if w.chance(0.3) else ""
+        w.say(" ".join(s for s in (w.pick(UNDER[light.kind]), _np(w, light, 0.3), spot) if s))
+        w.say(",")
+    _chain(w, facts, 0.4, reverse=True)
+    if w.chance(0.3):
+        w.say(w.pick(GROUND))
+
+
+def _legacy(w: _Writer, facts: _Facts) -> None:
+    """The earlier system's style: "An engraving depicting a small ship beside two birds above
+    a tall tower under a crescent moon", with its words mostly the plainest."""
+    w.say(LEGACY_PREFIX)
+    for i, thing in enumerate(facts.ground):
+        if i:
+            w.say(_link(w, facts, i - 1))
+        if facts.birds is not None and i == facts.anchor:
+            w.say(_np(w, facts.birds, 0.05))
+            w.say(w.pick(ABOVE_HIGH if facts.lift > 0.065 else ABOVE_LOW))
+        w.say(_np(w, thing, 0.1))
+    if facts.light is not None:
+        w.say(w.pick(UNDER[facts.light.kind]))
+        w.say(_np(w, facts.light, 0.05))
+
+
+_WRITERS = {
+    "terse": (_terse, 1.3),
+    "detailed": (_detailed, 0.9),
+    "technique": (_technique, 1.0),
+    "reordered": (_reordered, 1.1),
+    "legacy": (_legacy, 2.2),
+}
+
+
+def caption_rng(seed: int, index: int) -> random.Random:
+    """The captions' own random numbers for item `index`: hashed apart from the drawing's, so
+    the words never change a pixel and the pixels never change a word."""
+    digest = hashlib.sha256(f"mmlib.language:{seed}:{index}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _written(scene: SceneLike, seed: int, index: int, look: Look) -> list[_Writer]:
+    facts = _facts(scene, look)
+    rng = caption_rng(seed, index)
+    writers = []
+    for name in ANNOTATORS:
+        write, steep = _WRITERS[name]
+        writer = _Writer(rng, steep)
+        write(writer, facts)
+        writers.append(writer)
+    return writers
+
+
+def annotate(scene: SceneLike, seed: int, index: int, look: Look | None = None) -> tuple[str, ...]:
+    """The five captions of item `index` of the dataset drawn with `seed`, one per annotator
+    (`ANNOTATORS`), deterministic per (seed, index)."""
+    writers = _written(scene, seed, index, look or Look())
+    return tuple(w.text(w.rng.choice(("", "", ".", " ."))) for w in writers)
+
+
+def voice_tokens(scene: SceneLike, seed: int, index: int, look: Look | None = None) -> tuple[int, int]:
+    """(tokens from the annotators' voice slots, all tokens) over the five captions of an item:
+    the tokens the scene cannot predict, and the total."""
+    counts = [w.tokens() for w in _written(scene, seed, index, look or Look())]
+    return sum(v for v, _ in counts), sum(t for _, t in counts)
+
+
+# ---------------------------------------------------------------------- reading them back
+
+_PARSE_WORD = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*")
+_COUNT_WORDS = {
+    **{w: 1 for w in ("a", "an", "one", "the", "single", "lone", "solitary", "another")},
+    **{"two": 2, "three": 3, "four": 4, "five": 5},
+}
+_GROUP_WORDS = {"pair": 2, "couple": 2, "trio": 3}
+
+
+def _parse_words(text: str) -> list[str]:
+    """Normalised words as the subject parser reads them: NFKC, lower case, hyphenated and
+    apostrophised words kept whole."""
+    return _PARSE_WORD.findall(unicodedata.normalize("NFKC", text).lower())
+
+
+def _all_nouns() -> dict[str, tuple[str, ...]]:
+    """Kind -> every noun phrase (singular and plural) that can name it."""
+    entries = {kind: _options(entry.nouns) for kind, entry in KINDS.items()}
+    entries["bird"] = _options(BIRD_NOUNS)
+    entries["sun"] = _options(SUN)
+    entries["moon"] = _options(MOON["crescent"]) + _options(MOON["full"])
+    return {kind: (*nouns, *map(plural, nouns)) for kind, nouns in entries.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _parser_lexicon() -> tuple[dict[str, str], frozenset[tuple[str, str]], frozenset[str]]:
+    """Head word -> kind; the (word, head) pairs of compound nouns whose first word is a head
+    itself ("oak tree", "crescent moon"); the words that may stand between a count and its
+    noun (adjectives and the first words of compound nouns)."""
+    heads: dict[str, str] = {}
+    compounds: set[tuple[str, str]] = set()
+    modifiers: set[str] = {"small", "large", "tall", "crescent", "full", "other", "second"}
+    for kind, nouns in _all_nouns().items():
+        for noun in nouns:
+            *before, head = _parse_words(noun)
+            heads[head] = kind
+            modifiers.update(before)
+            if before:
+                compounds.add((before[-1], head))
+    for entry in (*SIZES.values(), BIRD_LOOKS, *(k.looks for k in KINDS.values())):
+        for option in _options(entry):
+            modifiers.update(_parse_words(option))
+    compounds = {(first, head) for first, head in compounds if first in heads}
+    stops = {*heads, *_COUNT_WORDS, "of"}
+    return heads, frozenset(compounds), frozenset(modifiers - stops)
+
+
+def subjects_named(caption: str) -> dict[str, int]:
+    """Kind -> number named in a caption of either language: the 34-token grammar's (where it
+    agrees with `synthetic.subjects_in_caption`) or the annotators' synonyms and paraphrases.
+
+    Every noun that names a kind counts with the number before it, adjectives skipped ("a pair
+    of gulls" 2, "a flock of three rooks" 3, "an oak tree" 1), once where there is none."""
+    heads, compounds, modifiers = _parser_lexicon()
+    found = _parse_words(caption)
+    counts: Counter[str] = Counter()
+    for i, word in enumerate(found):
+        kind = heads.get(word)
+        if kind is None or (i + 1 < len(found) and (word, found[i + 1]) in compounds):
+            continue
+        j = i - 1
+        while j >= 0 and found[j] in modifiers:
+            j -= 1
+        number = 1
+        if j >= 0 and found[j] in _COUNT_WORDS:
+            number = _COUNT_WORDS[found[j]]
+        elif j >= 1 and found[j] == "of":
+            number = _GROUP_WORDS.get(found[j - 1], 1)
+        counts[kind] += number
+    return dict(counts)
+
+
+# ------------------------------------------------------------------------------ statistics
+
+_LETTERS = re.compile(r"[a-z]+")
+
+
+def words(text: str) -> list[str]:
+    """The issue's word rule: the lower-cased runs of letters `[a-z]+`."""
+    return _LETTERS.findall(text.lower())
+
+
+def word_counts(captions: Iterable[str]) -> Counter[str]:
+    """How often each word occurs in `captions`."""
+    counts: Counter[str] = Counter()
+    for caption in captions:
+        counts.update(words(caption))
+    return counts
+
+
+def hapax_share(counts: Counter[str]) -> float:
+    """The share of word types seen exactly once."""
+    return sum(1 for n in counts.values() if n == 1) / len(counts) if counts else 0.0
+
+
+def mean_length(captions: Sequence[str]) -> float:
+    """Mean words per caption."""
+    return sum(len(words(c)) for c in captions) / len(captions) if captions else 0.0
+
+
+def oov_share(train: Counter[str], val_captions: Iterable[str], min_freq: int) -> float:
+    """The share of validation words outside the vocabulary of training words seen at least
+    `min_freq` times."""
+    val = [word for caption in val_captions for word in words(caption)]
+    missing = sum(1 for word in val if train[word] < min_freq)
+    return missing / len(val) if val else 0.0
+
+
+def zipf_slope(counts: Counter[str], first: int = 10, last: int = 1000) -> float:
+    """The slope of log frequency against log rank over ranks `first`..`last` (1-based,
+    least squares, base 10); NaN with fewer than two ranks there."""
+    frequencies = sorted(counts.values(), reverse=True)[first - 1 : last]
+    if len(frequencies) < 2:
+        return math.nan
+    ranks = np.arange(first, first + len(frequencies), dtype=float)
+    slope, _ = np.polyfit(np.log10(ranks), np.log10(np.asarray(frequencies, float)), 1)
+    return float(slope)
+
+
+@dataclass(frozen=True)
+class CaptionStatistics:
+    """The issue's table for one caption set: training captions measured, validation captions
+    for out-of-vocabulary shares."""
+
+    captions: int
+    word_types: int
+    hapax_share: float
+    mean_length: float
+    oov: dict[int, float]  # min_freq -> share of validation words out of vocabulary
+    vocabulary: dict[int, int]  # min_freq -> vocabulary size
+    zipf_slope: float
+
+
+OOV_MIN_FREQS = (1, 2, 3, 5, 10)
+
+
+def caption_statistics(train: Sequence[str], val: Sequence[str]) -> CaptionStatistics:
+    """Word types, hapax share, mean length, validation out-of-vocabulary share and vocabulary
+    at each of `OOV_MIN_FREQS`, and the Zipf slope (ranks 10-1,000) of `train`."""
+    counts = word_counts(train)
+    return CaptionStatistics(
+        captions=len(train),
+        word_types=len(counts),
+        hapax_share=hapax_share(counts),
+        mean_length=mean_length(train),
+        oov={k: oov_share(counts, val, k) for k in OOV_MIN_FREQS},
+        vocabulary={k: sum(1 for n in counts.values() if n >= k) for k in OOV_MIN_FREQS},
+        zipf_slope=zipf_slope(counts),
+    )
