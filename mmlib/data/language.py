@@ -131,7 +131,9 @@ def _place(box: tuple[float, float, float, float]) -> str:
 
 def _facts(scene: SceneLike, look: Look) -> _Facts:
     """The scene read as `_Facts`."""
-    things = [_Thing(s.kind, s.size, s.count, s.phase, _place(s.box), s.box) for s in scene.subjects]
+    things = [
+        _Thing(s.kind, s.size, s.count, s.phase, _place(s.box), s.box) for s in scene.subjects
+    ]
     order = sorted(
         (i for i, s in enumerate(scene.subjects) if s.kind not in SKY_KINDS),
         key=lambda i: scene.subjects[i].box[0],
@@ -1005,13 +1007,13 @@ _IRREGULAR_PLURALS = {
 # ------------------------------------------------------------------------------- writing
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _options(text: str) -> tuple[str, ...]:
     """The alternatives of a lexicon entry ("" is an option: say nothing)."""
     return tuple(option.strip() for option in text.split("|"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cumulative(n: int, steep: float) -> tuple[float, ...]:
     """Cumulative Zipfian weights 1/(rank+1)^steep of `n` alternatives."""
     return tuple(itertools.accumulate(1.0 / (rank + 1) ** steep for rank in range(n)))
@@ -1033,7 +1035,7 @@ def plural(noun: str) -> str:
 
 
 def article(phrase: str) -> str:
-    """"a" or "an" before `phrase`."""
+    """The article, "a" or "an", before `phrase`."""
     return "an" if _VOWEL.match(phrase) else "a"
 
 
@@ -1164,7 +1166,7 @@ def _part(w: _Writer, part: _Part) -> str:
 
 
 def _parts(w: _Writer, thing: _Thing, detail: float) -> str:
-    """"with" one or two drawn parts of a ground subject, or nothing."""
+    """With one or two drawn parts of a ground subject ("with a slender mast"), or nothing."""
     if thing.kind not in KINDS or not w.chance(detail):
         return ""
     parts = list(KINDS[thing.kind].parts)
@@ -1394,7 +1396,9 @@ def annotate(scene: SceneLike, seed: int, index: int, look: Look | None = None) 
     return tuple(w.caption for w in _written(scene, seed, index, look or Look()))
 
 
-def voice_tokens(scene: SceneLike, seed: int, index: int, look: Look | None = None) -> tuple[int, int]:
+def voice_tokens(
+    scene: SceneLike, seed: int, index: int, look: Look | None = None
+) -> tuple[int, int]:
     """(tokens from the annotators' voice slots, all tokens) over the five captions of an item:
     the tokens the scene cannot predict, and the total."""
     counts = [w.tokens() for w in _written(scene, seed, index, look or Look())]
