@@ -1138,9 +1138,9 @@ class _Writer:
         if text:
             self.spans.append((text, voice))
 
-    def finish(self, end: str, protected: frozenset[str]) -> None:
+    def finish(self, end: str, protected: frozenset[str], slip_rate: float) -> None:
         """Write the caption: spans joined, commas attached, the first letter in upper case,
-        and a slip of the pen in a few long words outside `protected` (`TYPO_RATE`)."""
+        and a slip of the pen in a few words outside `protected` (`slip_rate` of them)."""
         joined = " ".join(text for text, _ in self.spans).replace(" ,", ",").replace(" :", ":")
         joined = re.sub(r"\s+", " ", re.sub(r",(\s*[,;:])+", ",", joined)).strip(" ,;:")
         self.slips = 0
@@ -1149,7 +1149,7 @@ class _Writer:
             word = match.group(0)
             if not word.isalpha() or len(word) < 4 or word.lower() in protected:
                 return word  # hyphenated and apostrophised words are left whole
-            if self.rng.random() >= TYPO_RATE:
+            if self.rng.random() >= slip_rate:
                 return word
             typo = _typo(self.rng, word)
             if typo in protected:
@@ -1463,7 +1463,9 @@ def _written(scene: SceneLike, seed: int, index: int, look: Look) -> list[_Write
         write, steep = _WRITERS[name]
         writer = _Writer(rng, steep)
         write(writer, facts)
-        writer.finish(rng.choice(("", "", ".", " .")), protected)
+        # People slip; the earlier system's machine-written captions do not.
+        slip_rate = 0.0 if name == "legacy" else TYPO_RATE
+        writer.finish(rng.choice(("", "", ".", " .")), protected, slip_rate)
         writers.append(writer)
     return writers
 
