@@ -280,10 +280,9 @@ def estimate_memory(
     """Bytes of one training step at `batch_size`, by kind, computed on fake tensors.
 
     `device_type` chooses the optimizer as the Trainer does (fused AdamW on CUDA); for "cuda"
-    the step runs as on CUDA (`mmlib.sizing.cuda_emulation.cuda_behaviour`:
-    CUDA's autocast policy and
-    attention kernels, on CPU kernels' shapes), counts cuDNN workspaces and adds the GPU-only
-    terms. `vocab_size` defaults to `default_vocab_size(config)`.
+    the step runs as on CUDA (`mmlib.sizing.cuda_emulation.cuda_behaviour`: CUDA's autocast
+    policy and attention kernels, on CPU kernels' shapes), counts cuDNN workspaces and adds the
+    GPU-only terms. `vocab_size` defaults to `default_vocab_size(config)`.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: must be >= 1")

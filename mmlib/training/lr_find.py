@@ -59,8 +59,8 @@ class LRFindResult:
     def outcome(self) -> str:
         """What the raw (unsmoothed) loss did, in words: how far it rose above its minimum, at
         which learning rates, and whether the test stopped on its smoothed stop rule or ran every
-        step. A rise above
-        `mmlib.evaluation.STEP_SPIKE_FACTOR` (beyond batch noise) is reported."""
+        step. A rise above `mmlib.evaluation.STEP_SPIKE_FACTOR` (beyond batch noise) is
+        reported."""
         ran = "ran all steps"
         if self.diverged:
             ran = f"stopped on divergence after {self.steps} steps"
