@@ -196,13 +196,31 @@ KINDS: dict[str, _Kind] = {
         "flyboat|catboat|gaff cutter|bawley|nobby|zulu|fifie|coble|gig|dory|"
         "sharpie|skipjack|bugeye|pungy|scow|gundalow|trow|sailing trawler|"
         "ketch-rigged barge|topsail schooner|brig-sloop|snow brig|mail packet|"
-        "tea clipper|wool clipper|grain ship|timber ship|emigrant ship|slaver",
+        "tea clipper|wool clipper|grain ship|timber ship|emigrant ship|slaver|thames barge|"
+        "norfolk wherry|severn trow|baltic trader"
+        "|banks schooner|quay punt|galway hooker|pilot cutter|fyne skiff|deal lugger"
+        "|hastings lugger|cornish lugger|manx nobby|prawner|leigh bawley|brixham trawler"
+        "|lowestoft smack|yarmouth drifter|drifter|bermuda sloop|friendship sloop"
+        "|gloucester schooner|pinky schooner|chebacco boat|hudson sloop|lumber schooner"
+        "|coasting schooner|packet ship|blackwall frigate|sloop-of-war|bomb ketch|fireship"
+        "|storeship|victualler|troopship|guard ship|receiving ship|training brig|survey ship"
+        "|whaling ship|sealer|sealing schooner|fruit schooner|opium clipper|nitrate clipper"
+        "|guano ship|jute clipper|rice ship|spice ship|salt boat|lime barge|hay barge|coal brig"
+        "|cattle boat|passage boat|spritsail barge|stumpy barge|billyboy|balinger"
+        "|buccaneer ship|corsair|pirate ship|smuggler's lugger|excise cutter|customs cutter"
+        "|lifeboat|sailing lifeboat|lightship|mission ship|hoveller|pilot lugger|seine boat"
+        "|mackerel boat|pilchard boat|lobster boat|whelk boat|cockle boat|shrimper|peter boat"
+        "|bumboat|tender|sailing pram|scow sloop|lugsail boat|spritsail boat|lateen boat|baghlah"
+        "|sambuk|boom dhow|trabaccolo|bragozzo|tartana|navicello|gozzo|llaut|chebec|prahu",
         "wooden|single-masted|square-rigged|two-sailed|dark-hulled|tall-masted|one-masted|"
         "broad-hulled|canvas-rigged|timber|flag-topped|deep-hulled|round-bellied|high-sided|"
         "full-sailed|pennanted|sturdy|seagoing|ocean-going|heavy-timbered|clinker-built|"
         "carvel-built|bluff-bowed|broad-beamed|flat-bottomed|beamy|trim|shipshape|seaworthy|"
         "sea-worn|storm-tossed|old-fashioned|three-decked|lumbering|stately|majestic|graceful|"
-        "tubby|rakish|square-sailed|pot-bellied|flag-flying|hatched|shaded|ink-dark|sail-laden",
+        "tubby|rakish|square-sailed|pot-bellied|flag-flying|hatched|shaded|ink-dark|sail-laden|"
+        "weatherbeaten|salt-stained|tar-black|oaken|teak-built|shallow-draught|high-pooped"
+        "|low-waisted|narrow-beamed|fine-lined|fast-looking|handy|nimble|workaday|humble-looking"
+        "|hard-working|doughty|gallant|plucky",
         (
             _Part(
                 "a mast|a single mast|one mast|a tall mast|its mast|a mainmast|a spar|a pole mast|"
@@ -236,7 +254,9 @@ KINDS: dict[str, _Kind] = {
         "sailing|riding|floating|resting|lying|moored|anchored|drifting|standing|cruising|"
         "gliding|waiting|heeling|setting out|under sail|at anchor|becalmed|making way|"
         "running before the wind|beating upwind|tacking|coasting|bobbing|rocking|idling|"
-        "hove to|putting out|heading out|pitching|rolling|sitting|parked|tied up|beached",
+        "hove to|putting out|heading out|pitching|rolling|sitting|parked|tied up|beached|"
+        "swinging at her mooring|lying to|standing off|running free|reaching|close-hauled"
+        "|ghosting along|wallowing|dawdling|lolling",
     ),
     "tower": _Kind(
         "tower|watchtower|turret|keep|castle tower|stone tower|lookout tower|donjon|bastion|"
@@ -248,12 +268,24 @@ KINDS: dict[str, _Kind] = {
         "church tower|water tower|shot tower|look-out turret|mural tower|flanking tower|"
         "drum tower|tower keep|shell keep|bergfried|torre|broch|nuraghe|round keep|"
         "postern tower|signal turret|bartizan|watch turret|pepperpot turret|"
-        "sea tower|coastal tower|tollgate tower|prison tower|treasury tower",
+        "sea tower|coastal tower|tollgate tower|prison tower|treasury tower|donjon keep|"
+        "curtain tower|angle tower|hourd tower|bastle|fortalice|peel tower"
+        "|pele tower|solar tower|chapel tower|toll tower|harbour tower|river tower|bridge tower"
+        "|mill tower|stair tower|belltower|lantern tower|semaphore tower|telegraph tower"
+        "|coastguard tower|lookout keep|cromlech tower|saracen tower|moorish tower|genoese tower"
+        "|venetian tower|tudor tower|plantagenet tower|rhenish tower|italianate tower"
+        "|crusader tower|templar tower|hill tower|crag tower|cliff tower|hermit's tower"
+        "|wizard's tower|maiden tower|keeper's tower|pigeon tower|dovecote tower|prospect tower"
+        "|eyecatcher|gazebo tower|torreon|atalaya|castillo tower|burgturm|wehrturm|bergfrit"
+        "|donjon tower|campanile tower",
         "crenellated|battlemented|stone|square|fortified|castellated|narrow|medieval|masonry|"
         "windowed|solid|sturdy|defensive|squat-topped|flat-topped|thick-walled|grim|stout|"
         "brick|ancient|weathered|forbidding|lonely|isolated|impregnable|rugged|gaunt|austere|"
         "sombre|severe|four-square|slit-windowed|loopholed|norman|gothic|military|martial|"
-        "watchful|proud|storied|many-storeyed|stern|blunt|hatched|shaded|towering",
+        "watchful|proud|storied|many-storeyed|stern|blunt|hatched|shaded|towering|embattled|"
+        "machicolated|corbelled|rubble-built|ashlar-faced|moss-grown|ivy-clad"
+        "|sun-bleached|rain-streaked|lichened|time-blackened|war-scarred|ruinous|roofless"
+        "|unassailable|beetling|dour|glowering|craggy-walled|keep-like",
         (
             _Part(
                 "battlements|crenellations|a crenellated top|merlons|three merlons|"
@@ -302,14 +334,29 @@ KINDS: dict[str, _Kind] = {
         "miller's house|ferryman's cottage|shepherd's hut|woodman's cottage|"
         "toll cottage|estate cottage|tied cottage|cottage orn\u00e9|saltbox|"
         "cape cod|clapboard house|farmer's house|"
-        "gingerbread house|doll's house|tiny house|starter home|holiday cottage",
+        "gingerbread house|doll's house|tiny house|starter home|holiday cottage|crofter's cottage|"
+        "lockkeeper's cottage|gamekeeper's lodge|forester's lodge"
+        "|gatekeeper's lodge|lodge house|gate lodge|verger's cottage|sexton's house"
+        "|smithy cottage|wheelwright's house|cooper's house|chandler's house|merchant's house"
+        "|vintner's house|tanner's house|dyer's cottage|thatcher's cottage|potter's cottage"
+        "|cobbler's cottage|clergy house|curate's house|almoner's house|reeve's house"
+        "|bailiff's house|steward's house|grieve's house|manse|presbytery|deanery|priest's house"
+        "|pastor's house|glebe house|coaching inn|roadhouse|alehouse|inn|tavern|hostelry"
+        "|posthouse|farmhouse inn|outhouse|cowherd's hut|swineherd's hut|charcoal burner's hut"
+        "|bothie|cabin home|saltbox house|homestead house|sod house|adobe house|chattel house"
+        "|hideaway|retreat|dacha|izba|hacienda|casita|finca|masseria|cottage croft|byre-dwelling"
+        "|laithe house|bastide",
         "gabled|pitched-roof|two-windowed|chimneyed|simple|square|pointed-roof|steep-roofed|"
         "brick|stone|timber|plain|modest|rustic|tidy|neat|country|rural|thatched|tiled|"
         "slate-roofed|homely|snug|humble|symmetrical|dark-roofed|cosy|welcoming|sturdy|"
         "squat|solid|trim|boxy|lonely|isolated|detached|old|ancient|crooked|lopsided|"
         "storybook|doll's|toy-like|two-storey|single-storey|low-slung|whitewashed|"
         "timber-framed|half-timbered|stuccoed|weatherboarded|shuttered|georgian|tudor|"
-        "elizabethan|victorian|vernacular|four-square",
+        "elizabethan|victorian|vernacular|four-square|pebble-dashed|rendered|limewashed|roughcast|"
+        "flint-built|cob-walled|wattle-and-daub"
+        "|clapboarded|shingled|gable-fronted|hip-roofed|mansard-roofed|dormered|bay-windowed"
+        "|ivy-covered|rose-covered|lived-in|well-kept|careworn|tumbledown|ramshackle|dilapidated"
+        "|forlorn",
         (
             _Part(
                 "a chimney|a tall chimney|a chimney stack|one chimney|a single chimney|"
@@ -359,14 +406,29 @@ KINDS: dict[str, _Kind] = {
         "service tree|wild cherry|bird cherry|damson tree|greengage tree|"
         "cob tree|filbert|sweet gum|liquidambar|tupelo|ironwood|basswood|"
         "buckeye|persimmon|pawpaw|sassafras|dogwood|redbud|hackberry|"
-        "orange tree|lemon tree|carob tree|holm tree|evergreen oak",
+        "orange tree|lemon tree|carob tree|holm tree|evergreen oak|chinquapin|hop hornbeam|"
+        "black walnut|butternut|pecan|bitternut|shagbark|pignut"
+        "|white oak|bur oak|post oak|scarlet oak|chestnut oak|water oak|willow oak|laurel oak"
+        "|live oak|blackjack oak|hornbeam maple|silver maple|box maple|paperbark maple"
+        "|hedge maple|sycamore maple|wych hazel|witch hazel|corkscrew willow|weeping willow"
+        "|osier|sallow|purple willow|balsam poplar|trembling aspen|quaking aspen|paper birch"
+        "|yellow birch|sweet birch|white elm|slippery elm|rock elm|cedar elm|american beech"
+        "|oriental plane|london plane|horse chestnut|judas tree|strawberry tree"
+        "|service berry|serviceberry|spindle tree|wayfaring tree|buckthorn"
+        "|alder buckthorn|sea buckthorn|myrtle|tamarisk|pistachio|terebinth|almond tree"
+        "|apricot tree|peach tree|nectarine tree|pomegranate|loquat|mango tree|jackfruit"
+        "|breadfruit|baobab|kapok|ceiba|tamarind|neem|peepul|bodhi tree|sal tree|teak"
+        "|mahogany tree|rosewood|ebony tree|sandalwood tree",
         "leafy|bushy|round-crowned|full|spreading|broad|dense|shady|billowing|rounded|"
         "thick|lush|verdant|bushy-topped|mature|healthy|domed|cloud-like|puffy|"
         "heavily foliaged|well-grown|solitary|lonely|lone|venerable|old|ancient|stately|"
         "sturdy|handsome|fine|bountiful|summery|leaf-laden|top-heavy|mushroom-shaped|"
         "lollipop-shaped|ball-shaped|broad-crowned|short-trunked|thick-trunked|"
         "dark-trunked|deep-shaded|cross-hatched|shaded|hatched|luxuriant|abundant|"
-        "flourishing|robust|wide-spreading|umbrella-like|cumulous",
+        "flourishing|robust|wide-spreading|umbrella-like|cumulous|full-leaved|thick-leaved|"
+        "leaf-crowned|billowy|fleecy|woolly-headed|cauliflower-like"
+        "|broccoli-like|bulbous|sturdy-limbed|deep-rooted|heavy-headed|shade-giving|sheltering"
+        "|green-crowned|midsummer|june-leafed|august|well-rounded|cushiony",
         (
             _Part(
                 "a dark trunk|a trunk|a thick trunk|a straight trunk|a black trunk|a stout trunk|"
@@ -397,13 +459,19 @@ KINDS: dict[str, _Kind] = {
         "ice peak|snow mountain|rocky summit|snowy summit|granite peak|limestone hill|"
         "aiguille|needle|nunatak|sugarloaf|dent|ben peak|munro|corbett|"
         "inselberg|kopje|monadnock|mesa|lone peak|snowcapped summit|"
-        "glacier peak|alpine summit|hogback|whaleback|beacon hill|rock|peaklet|hill peak",
+        "glacier peak|alpine summit|hogback|whaleback|beacon hill|rock|peaklet|hill peak|"
+        "matterhorn|spitz|pic|pico|puy|monte|cerro|arete peak|pyramid peak|fin|fang|spire peak"
+        "|gendarme|sentinel peak|snowcap|firn peak|neve summit|moor|brae"
+        "|knott|rigg|beinn|sgurr|stob|meall|carn|cnoc|mynydd|moel|berg",
         "snow-capped|snowy|pointed|triangular|jagged|steep|rocky|lofty|sharp|conical|"
         "craggy|single-peaked|white-topped|snow-topped|rugged|alpine|stony|bare|sheer|"
         "pyramidal|majestic|hulking|frosted|icy|glacial|windswept|barren|desolate|wild|"
         "remote|forbidding|imposing|sky-piercing|cloud-capped|lonely|solitary|brooding|"
         "symmetrical|lopsided|two-toned|half-shaded|half-lit|steep-sided|knife-edged|"
-        "wind-scoured|weathered|granite|limestone|treeless|grassy",
+        "wind-scoured|weathered|granite|limestone|treeless|grassy|snowbound|snow-clad|ice-capped|"
+        "ice-crowned|frost-bitten|hoary|grizzled|scarred"
+        "|fissured|riven|cloven|serrated|saw-toothed|spiky|stark|austere|aloof|unclimbed|virgin"
+        "|trackless|pathless",
         (
             _Part(
                 "a snow cap|a snowy cap|a cap of snow|snow on top|a white crown|a snowy tip|"
@@ -436,13 +504,25 @@ KINDS: dict[str, _Kind] = {
         "turnpike bridge|parish bridge|abbey bridge|chapel bridge|pilgrim bridge|"
         "hump bridge|camel-back bridge|cart bridge|drovers' bridge|coach bridge|"
         "village bridge|weir bridge|lock bridge|towpath bridge|accommodation bridge|"
-        "arcaded bridge|stone span|masonry viaduct|brick viaduct|water bridge",
+        "arcaded bridge|stone span|masonry viaduct|brick viaduct|water bridge|ashlar bridge|"
+        "granite bridge|rubble bridge|gothic bridge|palladian bridge"
+        "|ornamental bridge|folly bridge|monastic bridge|manorial bridge|castle bridge"
+        "|moat bridge|skew bridge|ribbed bridge|keystone bridge|segmental bridge"
+        "|elliptical bridge|navigation bridge|wharf bridge|harbour bridge|dock bridge"
+        "|quay bridge|railway bridge|tramway bridge|mineral railway viaduct|colliery viaduct"
+        "|mill viaduct|valley viaduct|gorge bridge|ravine bridge|burn bridge|beck bridge"
+        "|brook bridge|stream bridge|marsh bridge|causey|causeway bridge|dyke bridge"
+        "|sluice bridge|devil's bridge|lovers' bridge|kissing bridge|wishing bridge|rialto|ponte"
+        "|pons|puente|brug|acueducto|aqueduct bridge|leat bridge|conduit bridge",
         "arched|three-arched|stone|low|long|flat-topped|masonry|solid|sturdy|wide|old|"
         "heavy|broad|level|hatched|sturdy-looking|roman|classical|brick|multi-arched|"
         "arcaded|straight|ancient|venerable|graceful|elegant|handsome|squat|stout|"
         "weathered|time-worn|mossy|picturesque|rustic|rural|georgian|medieval|"
         "symmetrical|balanced|even|regular|rhythmic|stately|dignified|imposing|"
-        "well-built|solid-looking|stolid",
+        "well-built|solid-looking|stolid|lichen-covered|ivy-hung|moss-grown|time-honoured|"
+        "long-lived|unbudging|steadfast"
+        "|enduring|patient|workmanlike|unpretentious|unadorned|austere|plain-faced|sober|severe"
+        "|triple-arched|tri-arched|tripartite",
         (
             _Part(
                 "three archways|three round openings|arched openings|three openings|three vaults|"
@@ -484,13 +564,26 @@ KINDS: dict[str, _Kind] = {
         "free church|round church|hall church|stave church|"
         "wool church|marsh church|fen church|moorland chapel|shepherds' chapel|"
         "pilgrim chapel|votive chapel|bridge chapel|sailors' chapel|seamen's chapel|"
-        "fishermen's chapel|priory church|abbey church|minster church|proprietary chapel",
+        "fishermen's chapel|priory church|abbey church|minster church|proprietary chapel|"
+        "chapel-of-ease|quaker meeting house chapel|shaker chapel|moravian chapel"
+        "|lutheran church|reformed church|huguenot chapel|calvinist kirk|covenanter kirk"
+        "|congregational chapel|unitarian chapel|wesleyan chapel|primitive chapel|bible chapel"
+        "|pilgrimage church|kapelle|kirche|dorfkirche|eglise|chapelle|iglesia|ermita|chiesa"
+        "|pieve|duomo|kerk|kyrka|kirke|mission chapel|plantation chapel|frontier church"
+        "|prairie church|clapboard church|white church|little white chapel|saint's chapel"
+        "|martyr's chapel|holy well chapel|hermit's chapel|anchorite's cell church|leper chapel"
+        "|hospital chapel|almshouse chapel|guild chapel|chantry chapel|charnel chapel"
+        "|cemetery chapel|funerary chapel|tin tabernacle|iron church|mission hall church"
+        "|barn church|thatched church",
         "steepled|spired|gothic|stone|gabled|cross-topped|arched|pointed|religious|holy|"
         "christian|romanesque|lancet-windowed|churchly|peaceful|quiet|rural|small-town|"
         "whitewashed|ecclesiastical|sacred|solemn|pious|devout|hallowed|consecrated|"
         "serene|humble|simple|plain|modest|austere|medieval|norman|anglican|"
         "old-world|historic|venerable|ancient|time-honoured|tranquil|"
-        "symmetrical|cruciform|aisleless|single-naved|well-kept|trim|neat",
+        "symmetrical|cruciform|aisleless|single-naved|well-kept|trim|neat|buttressed|pinnacled|"
+        "crocketed|traceried|flint-walled|cobbled|weather-beaten"
+        "|lichen-spotted|candle-lit|bell-hung|spire-topped|steeple-crowned|heaven-pointing|godly"
+        "|blessed|prayerful|contemplative|cloistered|monastic|parochial|provincial",
         (
             _Part(
                 "a steeple|a spire|a pointed spire|a tall steeple|a belfry|a small spire|"
@@ -532,13 +625,25 @@ KINDS: dict[str, _Kind] = {
         "wind-powered mill|grist mill|gristmill|farm mill|paltrok|wip mill|"
         "spider mill|bovenkruier|grondzeiler|stellingmolen|peat mill|hulling mill|"
         "snuff mill|mustard mill|bark mill|chalk mill|cement mill|estate mill|"
-        "manorial mill|parish mill|hill mill|marsh mill|fen mill|dyke mill",
+        "manorial mill|parish mill|hill mill|marsh mill|fen mill|dyke mill|smock windmill|"
+        "post windmill|tower windmill|drainage windmill|water-pumping mill"
+        "|norfolk mill|suffolk mill|kentish mill|sussex mill|lincolnshire mill"
+        "|cambridgeshire mill|zaan mill|kinderdijk mill|frisian mill|flemish mill|picardy mill"
+        "|breton mill|la mancha mill|manchegan mill|cretan mill|mykonos mill|portuguese mill"
+        "|aegean mill|cycladic mill|balearic mill|maltese mill|cape mill|boer mill"
+        "|american windmill|prairie windmill|farm windpump|ranch windpump|staging mill"
+        "|stage mill|skirt mill|open trestle mill|trestle mill|turret mill|composite mill"
+        "|midget mill|model mill|toy mill|folly mill|estate windmill|abbey mill|priory mill"
+        "|monks' mill|miller's mill|windmolen|molen|moulin|molino|wiatrak",
         "four-sailed|sailed|conical|tapered|tapering|dutch|wooden|whirling|turning|"
         "spinning|stationary|rustic|traditional|working|cross-shaped|tall|quaint|"
         "picturesque|lonely|rural|weatherworn|old|old-fashioned|charming|iconic|"
         "silent|still|idle|busy|hardworking|creaking|lonesome|windswept|squat|"
         "stout|sturdy|thatched|tarred|brick|stone|capped|four-armed|cross-armed|"
-        "x-shaped|whirligig-like|flemish|frisian|zeeland|english",
+        "x-shaped|whirligig-like|flemish|frisian|zeeland|english|white-capped|black-tarred|"
+        "weather-boarded|clapboarded|shingled|octagonal|eight-sided"
+        "|many-sided|round-bodied|pepperpot|bonnet-capped|dome-capped|ogee-capped|fantailed"
+        "|sail-crossed|four-vaned|slat-sailed|cloth-sailed",
         (
             _Part(
                 "four sails|sails|four arms|four blades|vanes|sweeps|four vanes|latticed sails|"
@@ -582,14 +687,24 @@ KINDS: dict[str, _Kind] = {
         "trekking pony|pit pony|tinker|gypsy cob|welsh cob|irish cob|irish draught|"
         "yorkshire coach horse|barb|akhal-teke|criollo|paso fino|"
         "tennessee walker|saddlebred|morab|lusitano|kladruber|frederiksborg|"
-        "selle fran\u00e7ais|holsteiner|oldenburg|westphalian|wielkopolski|budyonny",
+        "selle fran\u00e7ais|holsteiner|oldenburg|westphalian|wielkopolski|budyonny|"
+        "cleveland bay horse|dales pony|eriskay|kerry bog pony|norman cob|vanner|drum horse|"
+        "cob horse"
+        "|hobby horse|hobbyhorse|jennet horse|ambler|rouncey|sumpter|sumpter horse"
+        "|bay horse|roan|strawberry roan|blue roan|sorrel|black horse"
+        "|weanling|two-year-old|three-year-old|hack|hunter pony|remount|trooper"
+        "|cob mare|gelding cob|dray|vanner cob|tinker cob|ridgling|maiden mare|brood mare"
+        "|stud horse|stallion colt|colt foal|filly foal",
         "dark|four-legged|sturdy|strong|muscular|handsome|proud|noble|powerful|"
         "stocky|sleek|long-legged|long-tailed|shaded|hatched|riderless|unsaddled|"
         "saddleless|bareback|magnificent|spirited|patient|stout|lean|heavy|"
         "lone|solitary|alert|calm|placid|gentle|docile|fine|elegant|graceful|"
         "well-groomed|glossy|dark-coated|cross-hatched|big-bellied|barrel-chested|"
         "thick-necked|swan-necked|high-headed|upright|poised|standing|waiting|"
-        "unbridled|untethered|free|wild|feral|domestic|hardy|rugged",
+        "unbridled|untethered|free|wild|feral|domestic|hardy|rugged|clean-limbed|short-coupled|"
+        "deep-girthed|fine-boned|big-boned|heavy-boned"
+        "|feather-footed|shaggy-fetlocked|dish-faced|roman-nosed|hollow-backed|sway-backed"
+        "|well-muscled|well-sprung|leggy-looking|coltish|frisky|skittish|mettlesome|biddable",
         (
             _Part(
                 "four legs|long legs|its legs|slender legs|thin legs|four spindly legs|"
@@ -659,7 +774,35 @@ BIRD_NOUNS = (
     "little auk|shag|bewick's swan|pink-footed goose|white-fronted goose|"
     "bean goose|canada goose|shelduck|gadwall|garganey|pochard|tufted duck|"
     "scaup|goldeneye|smew|montagu's harrier|rough-legged buzzard|"
-    "lanner|saker|gyrfalcon|red-footed falcon|lesser kestrel|eleonora's falcon"
+    "lanner|saker|gyrfalcon|red-footed falcon|lesser kestrel|eleonora's falcon|dotterel|phalarope|"
+    "wheatear|stonechat|whinchat|redstart|black redstart|flycatcher"
+    "|spotted flycatcher|pied flycatcher|kingfisher|dipper|quail|partridge|grey partridge"
+    "|pheasant|grouse|red grouse|black grouse|ptarmigan|capercaillie|nightingale|bluethroat"
+    "|wryneck|woodpecker|green woodpecker|spotted woodpecker|lesser spotted woodpecker|firecrest"
+    "|sedge warbler|reed warbler|willow warbler|wood warbler|garden warbler|grasshopper warbler"
+    "|dartford warbler|marsh tit|willow tit|crested tit|bearded tit|bearded reedling"
+    "|penduline tit|golden oriole|red-backed shrike|shrike|butcher-bird|great grey shrike"
+    "|woodchat|rose-coloured starling|ring-necked parakeet|parakeet|nightingale thrush"
+    "|little owl|long-eared owl|snowy owl|eagle owl|scops owl|little egret|great egret"
+    "|grey heron|purple heron|night heron|squacco heron|white stork|black stork|glossy ibis"
+    "|crane|common crane|demoiselle crane|lammergeier|bearded vulture|griffon vulture|vulture"
+    "|condor|caracara|frigate bird|booby|tropicbird|noddy|prion|diving petrel|fulmar petrel"
+    "|sooty tern|bridled tern|caspian tern|gull-billed tern|whiskered tern|stint|little stint"
+    "|curlew sandpiper|purple sandpiper|green sandpiper|wood sandpiper|common sandpiper"
+    "|spotted redshank|grey plover|golden plover|ringed plover|kentish plover|killdeer"
+    "|stone-curlew|thick-knee|pratincole|mew gull|laughing gull|franklin's gull|sabine's gull"
+    "|ross's gull|ivory gull|bonaparte's gull|ring-billed gull|western gull|california gull"
+    "|heermann's gull|slaty-backed gull|kelp gull|swallow-tailed kite|snail kite"
+    "|mississippi kite|everglade kite|brahminy kite|whistling kite|black-shouldered kite"
+    "|fish eagle|bald eagle|tawny eagle|booted eagle|short-toed eagle|bonelli's eagle"
+    "|spotted eagle|imperial eagle|steppe eagle|harpy eagle|secretary bird|kite hawk"
+    "|chicken hawk|fish hawk|pigeon hawk|sparrow hawk|duck hawk|marsh hawk|red-tailed hawk"
+    "|cooper's hawk|swainson's hawk|ferruginous hawk|rough-legged hawk|swift tern|cliff swallow"
+    "|tree swallow|bank swallow|purple martin|chimney swift|common swift|needletail|spinetail"
+    "|treeswift|frogmouth|potoo|poorwill|nightbird|night bird|storm bird|rain bird|rainbird"
+    "|windhover|stannel|gled|glede|puttock|fern owl|goatsucker|dorhawk|mavis|ousel|ouzel"
+    "|stormcock|hedge sparrow|titlark|yaffle|hickwall|peewee|tewit|teuchit|whaup|maw|gor-crow"
+    "|hoodie|scart|dunter|loon|diver"
 )
 BIRD_LOOKS = (
     "black|dark|small|little|tiny|distant|far-off|winged|v-shaped|simple|sketched|inked|"
@@ -806,7 +949,8 @@ SIZES = {
     "small": "small|little|tiny|low|modest|diminutive|short|compact|humble|miniature|squat|"
     "stubby|slight|petite|wee|lowly|undersized|dainty|toy-like|dwarf|pint-sized|meagre|"
     "minute|minuscule|teeny|itty-bitty|bijou|baby|mini|puny|scaled-down|half-sized|"
-    "small-scale|smallish|lowish|knee-high|tiddly|titchy|weeny|wee-sized|half-pint|cut-down|lilliputian|elfin|"
+    "small-scale|smallish|lowish|knee-high|tiddly|titchy|weeny|wee-sized|half-pint|cut-down|"
+    "lilliputian|elfin|"
     "shrunken|stunted|runty|bantam|pocket-sized|"
     "unassuming|unimposing|inconspicuous|modest-sized|moderate|slim|trim",
     "large": "large|big|great|huge|massive|grand|imposing|broad|substantial|enormous|"
@@ -1040,7 +1184,7 @@ TIMES = {
 }
 # The annotators' own voice: non-visual slots that no scene predicts.
 VOICE_OPENERS = {
-    "detailed": "|||this picture shows|here we see|we can see|the image shows|there is|"
+    "detailed": "|||||this picture shows|here we see|we can see|the image shows|there is|"
     "i can see|in this picture there is|pictured is|this drawing shows|you can see|"
     "shown here is|visible is|the scene shows|it shows|here is|this is|depicted is|"
     "we are looking at|the artist shows|the engraver shows|on view is|i notice|"
@@ -1080,6 +1224,8 @@ _IRREGULAR_PLURALS = {
     "hoy": "hoys",
     "foot": "feet",
     "man-of-war": "men-of-war",
+    "sloop-of-war": "sloops-of-war",
+    "chapel-of-ease": "chapels-of-ease",
 }
 
 # ------------------------------------------------------------------------------- writing
@@ -1227,7 +1373,7 @@ def _np(w: _Writer, thing: _Thing, detail: float, count: int | None = None) -> s
     if thing.kind == "sun" and count == 1 and w.chance(0.7):
         return f"the {rest}"
     numbers = NUMBERS if thing.kind == "bird" or count == 1 else GROUND_NUMBERS
-    return _with_article(w.pick(numbers[count], 2.0), rest)
+    return _with_article(w.pick(numbers[count], 3.0 if count == 1 else 2.0), rest)
 
 
 def _part(w: _Writer, part: _Part) -> str:
@@ -1303,11 +1449,16 @@ def _light_clause(w: _Writer, facts: _Facts, detail: float) -> str:
     return ", " + " ".join(s for s in (np_, extra, verb, spot) if s)
 
 
-def _chain(w: _Writer, facts: _Facts, detail: float, reverse: bool = False) -> None:
-    """The ground subjects in a row with their relations, the flock after its subject."""
+def _chain(
+    w: _Writer, facts: _Facts, detail: float, reverse: bool = False, listing: bool = False
+) -> None:
+    """The ground subjects in a row with their relations (or, `listing`, only in their order:
+    "a windmill, a cottage and a tree"), the flock after its subject."""
     order = range(len(facts.ground) - 1, -1, -1) if reverse else range(len(facts.ground))
     for step, i in enumerate(order):
-        if step:
+        if listing and step:
+            w.say("and" if step == len(facts.ground) - 1 else ",")
+        elif step:
             w.say(_link(w, facts, i if reverse else i - 1, reverse))
         w.say(_ground_np(w, facts.ground[i], detail))
         if facts.birds is not None and i == facts.anchor:
@@ -1363,7 +1514,7 @@ def _terse(w: _Writer, facts: _Facts) -> None:
 def _detailed(w: _Writer, facts: _Facts) -> None:
     """Everything, with parts, places and the scenery: "We can see a tall crenellated tower
     with narrow windows on the left beside a cottage ..."."""
-    detail = (0.2, 0.08, 0.03)[len(facts.ground) - 1]
+    detail = (0.14, 0.05, 0.02)[len(facts.ground) - 1]
     w.say(w.pick(VOICE_OPENERS["detailed"], 1.4), voice=True)
     _chain(w, facts, detail)
     if facts.light is not None:
@@ -1392,12 +1543,12 @@ def _technique(w: _Writer, facts: _Facts) -> None:
         w.say(technique)
     else:
         w.say(_with_article("a", technique))
-    if w.chance(0.25):
+    if w.chance(0.15):
         w.say(w.pick("of|showing|depicting"))
         w.say(_with_article("a", _setting(w, facts)) + w.pick(":|,|:|;"))
     else:
         w.say(w.pick(FRAMES))
-    if w.chance(0.65):
+    if w.chance(0.9):
         _terse(w, facts)
     else:
         _chain(w, facts, 0.05)
@@ -1416,7 +1567,7 @@ def _reordered(w: _Writer, facts: _Facts) -> None:
         spot = w.pick(SKY_SPOTS[light.place]) if w.chance(0.15) else ""
         w.say(" ".join(s for s in (w.pick(UNDER[light.kind]), _np(w, light, 0.1), spot) if s))
         w.say(",")
-    _chain(w, facts, 0.05, reverse=True)
+    _chain(w, facts, 0.05, reverse=True, listing=w.chance(0.5))
     if w.chance(0.1):
         w.say(w.pick(GROUND))
 
