@@ -11,19 +11,36 @@ import torch
 
 from mmlib.checkpoint import CheckpointError
 from mmlib.cli import main
+from mmlib.data.language import subjects_named
+from mmlib.data.readers import Record, load_records
 from mmlib.data.sources import load_split
 from mmlib.data.synthetic import generate, subjects_in_caption
+from mmlib.evaluation.cider import (
+    cider_d,
+    cider_d_scores,
+    clipped_cosine,
+    document_frequencies,
+    length_penalty,
+    ngram_counts,
+    tfidf,
+)
 from mmlib.evaluation.metrics import (
     FID_SKIPPED,
     NOT_APPLICABLE,
+    _scene_matcher,
     bleu4,
     bleu_scores,
+    cider,
     evaluate_imagination,
     evaluate_run,
     image_quality,
     inception_distances,
     load_metrics,
     recall_at_k,
+    retrieval_recalls,
+    retrieval_targets,
+    scene_match,
+    scene_subjects,
     subject_match,
 )
 from mmlib.inference.predictor import Predictor
@@ -64,6 +81,199 @@ def test_recall_at_k() -> None:
     several = torch.tensor([[False, True, True], [False, False, True], [True, False, False]])
     assert recall_at_k(similarity, several, 1) == pytest.approx(0.0)
     assert recall_at_k(similarity, several, 2) == pytest.approx(1 / 3)
+
+
+def _scene(*kinds_and_counts: tuple[str, int]) -> dict[str, object]:
+    """A stored scene (as `Scene.to_dict` writes it) of these subjects, boxes left out."""
+    subjects = [{"kind": kind, "count": count} for kind, count in kinds_and_counts]
+    return {"subjects": subjects, "relations": []}
+
+
+def test_scene_subjects_sum_each_kind_and_are_none_without_a_scene() -> None:
+    scene = _scene(("ship", 1), ("bird", 2), ("ship", 1))
+    record = Record("a", Path("a.png"), ("a caption",), {"scene": scene})
+    assert scene_subjects(record) == {"ship": 2, "bird": 2}
+    assert scene_subjects(Record("b", Path("b.png"), ("a caption",))) is None
+
+
+@pytest.mark.parametrize("grammar", ["simple", "annotators"])
+def test_every_reference_caption_names_its_scene(tmp_path: Path, grammar: str) -> None:
+    generate(tmp_path, n=12, image_size=16, seed=2, workers=1, progress=False, grammar=grammar)
+    records = load_records(tmp_path)[0]
+    assert len(records) == 12
+    assert {len(r.captions) for r in records} == {1 if grammar == "simple" else 5}
+    for record in records:
+        for caption in record.captions:
+            assert subjects_named(caption) == scene_subjects(record), caption
+
+
+def test_scene_match_compares_captions_with_the_subjects_drawn() -> None:
+    truths = [{"ship": 1, "bird": 2}, {"tower": 1}]
+    captions = ["two gulls over a boat", "a ship beside a tower"]
+    assert scene_match(captions, truths, subjects_named) == 0.5
+    assert scene_match([], [], subjects_named) == 0.0
+
+
+def test_subject_match_reads_the_scene_not_the_first_caption() -> None:
+    scenes = [_scene(("tower", 1)), _scene(("bird", 3), ("moon", 1))]
+    records = [
+        Record("0", Path("0.png"), ("a ship",), {"scene": scenes[0]}),
+        Record("1", Path("1.png"), ("three birds", "a flock of three rooks"), {"scene": scenes[1]}),
+    ]
+    matched = _scene_matcher(records, subjects_named)
+    assert matched(["a tall tower", "three birds under the moon"]) == 1.0
+    assert matched(["a ship", "a flock of three rooks"]) == 0.0
+    assert _scene_matcher(records, None)(["a ship", "a bird"]) is None
+    user = [*records, Record("2", Path("2.png"), ("a dog",))]
+    with pytest.raises(ValueError, match="2 has none"):
+        _scene_matcher(user, subjects_named)
+
+
+def test_retrieval_targets_hold_every_caption_of_every_record() -> None:
+    records = [
+        Record("0", Path("0.png"), ("A ship.", "a boat", "a ship")),
+        Record("1", Path("1.png"), ("a tower", "a boat")),
+    ]
+    distinct, positives = retrieval_targets(records)
+    assert distinct == ["a boat", "a ship", "a tower"]
+    assert positives.tolist() == [[True, True, False], [True, False, True]]
+
+
+def _old_retrieval(similarity: torch.Tensor, records: list[Record], shuffle: torch.Tensor):
+    """The figures as evaluation computed them from the first captions only (before five
+    captions per image): targets a column per image, a caption's images a mask."""
+    distinct = sorted({r.captions[0] for r in records})
+    targets = torch.tensor([distinct.index(r.captions[0]) for r in records])
+    caption_images = targets[None, :] == torch.arange(len(distinct))[:, None]
+    return {
+        **{f"recall_at_{k}": recall_at_k(similarity, targets, k) for k in (1, 5, 10)},
+        "recall_at_1_shuffled": recall_at_k(similarity[shuffle], targets, 1),
+        **{f"text_recall_at_{k}": recall_at_k(similarity.T, caption_images, k) for k in (1, 5, 10)},
+    }
+
+
+def test_retrieval_with_one_caption_per_image_gives_the_figures_of_before() -> None:
+    generator = torch.Generator().manual_seed(0)
+    captions = [f"caption {i % 9}" for i in range(14)]  # some captions shared by two images
+    records = [Record(str(i), Path(f"{i}.png"), (c,)) for i, c in enumerate(captions)]
+    distinct, positives = retrieval_targets(records)
+    noise = torch.randn(len(records), len(distinct), generator=generator)
+    similarity = noise + positives.float()  # some hits, some misses
+    shuffle = torch.randperm(len(records), generator=generator)
+    figures = retrieval_recalls(similarity, positives, shuffle)
+    assert figures == _old_retrieval(similarity, records, shuffle)
+    assert 0 < figures["recall_at_1"] < figures["recall_at_5"]
+
+
+def test_retrieval_counts_any_own_caption_as_a_hit() -> None:
+    records = [
+        Record("0", Path("0.png"), ("a", "b")),
+        Record("1", Path("1.png"), ("c", "d")),
+        Record("2", Path("2.png"), ("e", "b")),
+    ]
+    distinct, positives = retrieval_targets(records)
+    assert distinct == ["a", "b", "c", "d", "e"]
+    similarity = torch.tensor(  # columns a..e
+        [
+            [0.1, 0.9, 0.0, 0.0, 0.0],  # best: b, its own
+            [0.0, 0.0, 0.2, 0.3, 0.9],  # best: e, not its own; then d, c (its own)
+            [0.0, 0.1, 0.0, 0.0, 0.0],  # best: b, its own (also image 0's)
+        ]
+    )
+    figures = retrieval_recalls(similarity, positives, torch.tensor([1, 2, 0]))
+    assert figures["recall_at_1"] == pytest.approx(2 / 3) and figures["recall_at_5"] == 1.0
+    # Shuffled: row 0 is image 1's (e: not image 0's), row 1 image 2's (b: not image 1's), row 2
+    # image 0's (b: image 2's own caption too).
+    assert figures["recall_at_1_shuffled"] == pytest.approx(1 / 3)
+    # Text->image: a->0 (hit), b->0 (hit), c->1 (hit), d->1 (hit), e->1 (miss: image 2's).
+    assert figures["text_recall_at_1"] == pytest.approx(4 / 5)
+
+
+# A hand-written example: five images, three to five references each, and one caption each
+# (word for word a reference, a near miss, a repeated word to clip, a short one).
+CIDER_CAPTIONS = [
+    "a small ship beside a tall tower",
+    "two birds above a house",
+    "a horse horse horse in a field",
+    "an engraving of a windmill",
+    "a church",
+]
+CIDER_REFERENCES = [
+    ["a small ship beside a tall tower", "a ship next to a tower", "a little boat by a tall tower"],
+    [
+        "two birds fly above a house",
+        "a pair of birds over a cottage",
+        "two birds above a small house",
+        "birds over a house",
+    ],
+    ["a horse in a field", "a brown horse stands in a field", "one horse on the grass"],
+    [
+        "an old engraving of a windmill and a tree",
+        "a windmill beside a tree",
+        "a tree left of a windmill",
+        "an engraving of a windmill",
+        "a mill and a tree",
+    ],
+    [
+        "a church under a crescent moon",
+        "a tall church and the moon",
+        "a church with a moon above it",
+    ],
+]
+# pycocoevalcap 1.2 (pip), `pycocoevalcap.cider.cider.Cider().compute_score(gts, res)` with
+# gts = {i: CIDER_REFERENCES[i]} and res = {i: [CIDER_CAPTIONS[i]]}, the text fed as it is here
+# (lower case, no punctuation; its Java PTBTokenizer not run). That scorer is CIDEr-D: clipped
+# counts, Gaussian length penalty with sigma 6, x10, document frequencies from these references.
+PYCOCOEVALCAP_CIDER_D = 3.1526515442198018
+PYCOCOEVALCAP_CIDER_D_PER_IMAGE = [
+    4.524410660030537,
+    3.4965743722718345,
+    2.513499149303811,
+    3.6860822297606397,
+    1.5426913097321862,
+]
+
+
+def test_cider_d_matches_pycocoevalcap() -> None:
+    scores = cider_d_scores(CIDER_CAPTIONS, CIDER_REFERENCES)
+    assert scores == pytest.approx(PYCOCOEVALCAP_CIDER_D_PER_IMAGE, rel=1e-12)
+    assert cider_d(CIDER_CAPTIONS, CIDER_REFERENCES) == pytest.approx(
+        PYCOCOEVALCAP_CIDER_D, rel=1e-12
+    )
+
+
+def test_cider_d_parts() -> None:
+    assert ngram_counts("a b a".split(), max_n=2) == {
+        ("a",): 2,
+        ("b",): 1,
+        ("a", "b"): 1,
+        ("b", "a"): 1,
+    }
+    references = [[ngram_counts(["a", "b"]), ngram_counts(["a"])], [ngram_counts(["a", "c"])]]
+    frequencies = document_frequencies(references)
+    assert frequencies == {("a",): 2, ("b",): 1, ("a", "b"): 1, ("c",): 1, ("a", "c"): 1}
+    vectors = tfidf(ngram_counts(["b", "b", "d"], max_n=2), frequencies, images=2, max_n=2)
+    log2 = torch.tensor(2.0).log().item()
+    assert vectors[0] == pytest.approx({("b",): 2 * log2, ("d",): log2})  # d: in no reference
+    assert vectors[1] == pytest.approx({("b", "b"): log2, ("b", "d"): log2})
+    assert clipped_cosine({("b",): 2.0}, {("b",): 1.0}) == pytest.approx(0.5)  # clipped at 1
+    assert clipped_cosine({("b",): 1.0}, {}) == 0.0
+    assert length_penalty(7, 7) == 1.0 and length_penalty(4, 10) == pytest.approx(0.6065306597)
+
+
+def test_cider_d_is_zero_for_unrelated_captions_and_checks_its_input() -> None:
+    assert cider_d(["one dog", "a cat"], [["the ship"], ["two towers"]]) == 0.0
+    assert cider_d([], []) == 0.0
+    with pytest.raises(ValueError, match="2 captions for 1 reference sets"):
+        cider_d(["a", "b"], [["a"]])
+    with pytest.raises(ValueError, match="at least one reference"):
+        cider_d(["a"], [[]])
+
+
+def test_cider_normalises_text() -> None:
+    shouting = [c.upper() + "." for c in CIDER_CAPTIONS]
+    references = [[f"{r.capitalize()}!" for r in group] for group in CIDER_REFERENCES]
+    assert cider(shouting, references) == pytest.approx(PYCOCOEVALCAP_CIDER_D, rel=1e-12)
 
 
 def test_bleu_scores_one_to_four() -> None:
@@ -131,8 +341,11 @@ def test_evaluate_run_writes_metrics_with_baselines(tiny_config) -> None:
     assert "7 images of the validation split" in metrics.table()
     for name in ("bleu4", "subject_match", "token_accuracy", "recall_at_1"):
         assert 0.0 <= written[name] <= 1.0 and 0.0 <= written[f"{name}_shuffled"] <= 1.0
+    assert written["cider"] >= 0.0 and written["cider_shuffled"] >= 0.0
+    assert written["beam_cider"] >= 0.0
     table = metrics.table()
     assert "image->text recall@1" in table and "text->image recall@10" in table
+    assert "CIDEr-D greedy" in table and "CIDEr-D beam" in table
     assert "BLEU-4 beam" in table and "reconstruction SSIM" in table
     assert written["fid"] is None and FID_SKIPPED in table
     assert written["imagine_subject_match"] is None  # no imagine.pt in this run
@@ -216,6 +429,14 @@ def test_load_metrics_reads_what_evaluate_wrote(tiny_run: Path, tmp_path: Path) 
         load_metrics(run)
     metrics = evaluate_run(run)
     assert load_metrics(run) == metrics
+    line = next(row for row in metrics.table().splitlines() if row.startswith("CIDEr-D greedy"))
+    assert line.split()[2:] == [f"{metrics.cider:.3f}", f"{metrics.cider_shuffled:.3f}"]
+    written = json.loads((run / "metrics.json").read_text())
+    before_cider = {k: v for k, v in written.items() if "cider" not in k}  # an older mmlib's
+    (run / "metrics.json").write_text(json.dumps(before_cider))
+    older = load_metrics(run)
+    assert (older.cider, older.cider_shuffled, older.beam_cider) == (None, None, None)
+    assert "CIDEr-D" not in older.table() and older.bleu4 == metrics.bleu4
     (run / "metrics.json").write_text(json.dumps({"bleu4": 0.5}))
     with pytest.raises(CheckpointError, match="older mmlib"):
         load_metrics(run)

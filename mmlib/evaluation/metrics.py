@@ -2,7 +2,10 @@
 
 Captioning and retrieval figures come with the same figure for a baseline that shuffles the
 images, so a number that a caption-only language model would also reach is visible as such.
-BLEU, perplexity, PSNR, SSIM, FID and KID are torchmetrics' implementations.
+BLEU, perplexity, PSNR, SSIM, FID and KID are torchmetrics' implementations; CIDEr-D is
+`mmlib.evaluation.cider`'s. BLEU and CIDEr-D score a caption against all of its image's
+captions, retrieval counts any of them as a hit, and subject match reads the synthetic set's
+scenes (the subjects drawn), not a caption.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -22,10 +25,12 @@ from torchmetrics.text import BLEUScore, Perplexity
 
 from mmlib.checkpoint import METRICS_FILE, CheckpointError, load_checkpoint
 from mmlib.data.images import build_image_cache, to_pixels, to_uint8
+from mmlib.data.language import subjects_named
 from mmlib.data.readers import Record
 from mmlib.data.sources import SplitData, load_run_records, load_split
-from mmlib.data.synthetic import subjects_in_caption
+from mmlib.data.synthetic import subjects_of
 from mmlib.data.tokenizer import WordTokenizer, normalize
+from mmlib.evaluation.cider import cider_d
 from mmlib.files import atomic_write_text, read_json_object
 from mmlib.inference.imagine import CANDIDATES
 from mmlib.inference.predictor import CaptionSubjects, Predictor
@@ -51,6 +56,13 @@ def bleu_scores(
     return [float(BLEUScore(n_gram=n)(hyps, refs)) for n in range(1, max_n + 1)]
 
 
+def cider(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Corpus CIDEr-D (`cider.cider_d`) on normalised text, against all references; the
+    document frequencies come from `references`."""
+    refs = [[normalize(r) for r in group] for group in references]
+    return cider_d([normalize(h) for h in hypotheses], refs)
+
+
 def bleu4(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
     """Corpus BLEU-4 (see `bleu_scores`)."""
     return bleu_scores(hypotheses, references)[3]
@@ -61,8 +73,23 @@ def subject_match(
 ) -> float:
     """Share of captions that name the same subjects, with the same counts, as their reference
     caption, as `subjects` reads them."""
-    hits = sum(same_subjects(c, r, subjects) for c, r in zip(captions, references, strict=True))
+    return scene_match(captions, [subjects(r) for r in references], subjects)
+
+
+def scene_match(
+    captions: Sequence[str], truths: Sequence[Mapping[str, int]], subjects: CaptionSubjects
+) -> float:
+    """Share of captions that name exactly the subjects and counts of their `truths` (kind ->
+    number, as `scene_subjects` gives a scene's), as `subjects` reads them."""
+    hits = sum(subjects(c) == dict(t) for c, t in zip(captions, truths, strict=True))
     return hits / len(captions) if captions else 0.0
+
+
+def scene_subjects(record: Record) -> dict[str, int] | None:
+    """Kind -> number drawn in a synthetic record's scene (`attributes["scene"]`, as
+    `Scene.to_dict` writes it); None for a record without one (a user's data)."""
+    scene = record.attributes.get("scene")
+    return subjects_of(scene) if scene is not None else None
 
 
 def same_subjects(caption: str, reference: str, subjects: CaptionSubjects) -> bool:
@@ -133,8 +160,11 @@ def inception_distances(
 class EvaluationMetrics:
     """Every evaluation figure of a run; `*_shuffled` are the shuffled-image baselines.
 
-    BLEU is against all reference captions; retrieval ranks against the distinct captions (and
-    caption->image against all images, any image with that caption counting as a hit).
+    BLEU and CIDEr-D are against all of an image's captions; image->text retrieval ranks the
+    distinct captions of all images (any of the image's own captions counting as a hit), and
+    text->image retrieval ranks all images for each distinct caption (any image with that
+    caption counting). Subject match compares a caption with the subjects drawn in the image's
+    scene (synthetic data only, else None). CIDEr-D is None in metrics written before it.
     """
 
     bleu4: float
@@ -173,6 +203,9 @@ class EvaluationMetrics:
     kid_std: float | None = None
     fid_note: str = FID_SKIPPED
     split: str = "validation"  # the figures' images: "test", "validation" or a data set's path
+    cider: float | None = None  # CIDEr-D of the greedy captions
+    cider_shuffled: float | None = None
+    beam_cider: float | None = None
 
     def table(self) -> str:
         """The figures as a text table: metric, model, shuffled-image baseline where one exists."""
@@ -180,6 +213,8 @@ class EvaluationMetrics:
             *((f"BLEU-{n} greedy", getattr(self, f"bleu{n}"), None) for n in (1, 2, 3)),
             ("BLEU-4 greedy", self.bleu4, self.bleu4_shuffled),
             *((f"BLEU-{n} beam", getattr(self, f"beam_bleu{n}"), None) for n in (1, 2, 3, 4)),
+            ("CIDEr-D greedy", self.cider, self.cider_shuffled),
+            ("CIDEr-D beam", self.beam_cider, None),
             ("subject match greedy", self.subject_match, self.subject_match_shuffled),
             ("subject match beam", self.beam_subject_match, None),
             ("token accuracy", self.token_accuracy, self.token_accuracy_shuffled),
@@ -239,8 +274,8 @@ def evaluate_captioning(
     subjects: CaptionSubjects | None = None,
 ) -> EvaluationMetrics:
     """Captioning, retrieval and reconstruction figures on `records` (uint8 `images`); subject
-    match against each record's first caption only with `subjects` (the data set's reading of
-    the subjects a caption names), else None."""
+    match only with `subjects` (the data set's reading of the subjects a caption names, e.g.
+    `language.subjects_named`), against each record's scene (`scene_subjects`), else None."""
     model.eval()
     shuffle = torch.randperm(len(records), generator=torch.Generator().manual_seed(seed))
     batches = _batches(len(records), batch_size)
@@ -278,8 +313,9 @@ class _EvaluationData:
 def _captioning_figures(
     data: _EvaluationData, beam_width: int, subjects: CaptionSubjects | None
 ) -> dict[str, Any]:
-    """BLEU of greedy and beam captions, subject match, teacher-forced token accuracy and
-    perplexity of the first captions, with the shuffled-image baselines."""
+    """BLEU and CIDEr-D of greedy and beam captions against all captions, subject match against
+    the scenes, teacher-forced token accuracy and perplexity of the first captions, with the
+    shuffled-image baselines."""
     model, tokenizer, records, shuffle = data.model, data.tokenizer, data.records, data.shuffle
     tokens = tokenizer.batch_encode([r.captions[0] for r in records], model.max_caption_length)
     # torchmetrics annotates **kwargs as dict values
@@ -310,15 +346,14 @@ def _captioning_figures(
     references = [list(r.captions) for r in records]
     greedy_bleu, beam_bleu = bleu_scores(greedy, references), bleu_scores(beam, references)
     shuffled_greedy = [greedy[i] for i in shuffle.tolist()]
-    truth = [r.captions[0] for r in records]
-
-    def matched(captions: list[str]) -> float | None:
-        return subject_match(captions, truth, subjects) if subjects is not None else None
-
+    matched = _scene_matcher(records, subjects)
     return {
         **{f"bleu{n}": score for n, score in enumerate(greedy_bleu, start=1)},
         **{f"beam_bleu{n}": score for n, score in enumerate(beam_bleu, start=1)},
         "bleu4_shuffled": bleu4(shuffled_greedy, references),
+        "cider": cider(greedy, references),
+        "cider_shuffled": cider(shuffled_greedy, references),
+        "beam_cider": cider(beam, references),
         "subject_match": matched(greedy),
         "subject_match_shuffled": matched(shuffled_greedy),
         "beam_subject_match": matched(beam),
@@ -328,24 +363,56 @@ def _captioning_figures(
     }
 
 
+def _scene_matcher(
+    records: Sequence[Record], subjects: CaptionSubjects | None
+) -> Callable[[Sequence[str]], float | None]:
+    """Subject match of captions (one per record) against the records' scenes as `subjects`
+    reads the captions; None throughout without `subjects`."""
+    if subjects is None:
+        return lambda captions: None
+    truths = [scene_subjects(r) for r in records]
+    known = [truth for truth in truths if truth is not None]
+    if len(known) != len(records):
+        missing = next(r.id for r, truth in zip(records, truths, strict=True) if truth is None)
+        raise ValueError(f"subject match needs each record's scene; {missing} has none")
+    return lambda captions: scene_match(captions, known, subjects)
+
+
+def retrieval_targets(records: Sequence[Record]) -> tuple[list[str], Tensor]:
+    """The gallery of retrieval, the distinct normalised captions of all `records` (sorted),
+    and the positives: [records, captions] True where the caption is one of the record's."""
+    own = [{normalize(c) for c in r.captions} for r in records]
+    distinct = sorted({caption for captions in own for caption in captions})
+    column = {caption: i for i, caption in enumerate(distinct)}
+    positives = torch.zeros(len(records), len(distinct), dtype=torch.bool)
+    for row, captions in enumerate(own):
+        positives[row, [column[c] for c in captions]] = True
+    return distinct, positives
+
+
+def retrieval_recalls(similarity: Tensor, positives: Tensor, shuffle: Tensor) -> dict[str, float]:
+    """Image->text recall@k of `similarity` [images, captions] (at 1 also with the images in
+    `shuffle` order, scored against the unshuffled positives) and text->image recall@k."""
+    return {
+        **{f"recall_at_{k}": recall_at_k(similarity, positives, k) for k in RECALL_KS},
+        "recall_at_1_shuffled": recall_at_k(similarity[shuffle], positives, 1),
+        **{f"text_recall_at_{k}": recall_at_k(similarity.T, positives.T, k) for k in RECALL_KS},
+    }
+
+
 def _retrieval_figures(data: _EvaluationData) -> dict[str, Any]:
-    """Image->text recall@k against the distinct first captions (at 1 also for the shuffled
-    images) and text->image recall@k against all images."""
+    """Recall@k between the images and the distinct captions of all of them (`retrieval_targets`,
+    `retrieval_recalls`), with the shuffled-image baseline at 1."""
     model, device = data.model, data.device
     embeddings = [model.encode_image(data.pixels(rows)) for rows in data.batches]
-    distinct = sorted({normalize(r.captions[0]) for r in data.records})
-    index = {caption: i for i, caption in enumerate(distinct)}
-    targets = torch.tensor([index[normalize(r.captions[0])] for r in data.records], device=device)
+    distinct, positives = retrieval_targets(data.records)
     text_embeddings = model.encode_text(
         data.tokenizer.batch_encode(distinct, model.max_caption_length).to(device)
     )
     similarity = torch.cat(embeddings) @ text_embeddings.T
-    caption_images = targets[None, :] == torch.arange(len(distinct), device=device)[:, None]
     return {
         "distinct_captions": len(distinct),
-        **{f"recall_at_{k}": recall_at_k(similarity, targets, k) for k in RECALL_KS},
-        "recall_at_1_shuffled": recall_at_k(similarity[data.shuffle.to(device)], targets, 1),
-        **{f"text_recall_at_{k}": recall_at_k(similarity.T, caption_images, k) for k in RECALL_KS},
+        **retrieval_recalls(similarity, positives.to(device), data.shuffle.to(device)),
     }
 
 
@@ -468,8 +535,9 @@ def evaluate_run(
     The data are the run's own test split (its validation split where the data have none: no
     marked test records and `test_fraction` 0), or every record of `data` (any dataset format);
     `split` in the figures says which. Figures that read the subjects a caption names (subject
-    match, imagination) need a data set with a caption grammar (the synthetic set's records
-    carry their `scene`), and the imagination figures the run's `imagine.pt`; FID/KID need
+    match, imagination) need the synthetic set (its records carry their `scene`; captions of
+    either grammar are read by `language.subjects_named`), and the imagination figures the
+    run's `imagine.pt`; FID/KID need
     `fid_weights`. `progress` prints each stage as it starts.
     """
 
@@ -492,8 +560,8 @@ def evaluate_run(
     images = build_image_cache(
         records, config.image_size, config.resize_mode, cache_dir=config.cache_dir, progress=False
     )
-    synthetic = all(r.attributes.get("scene") is not None for r in records)
-    subjects = subjects_in_caption if synthetic else None
+    synthetic = all(scene_subjects(r) is not None for r in records)
+    subjects = subjects_named if synthetic else None
     stage(
         f"captions (greedy and beam), retrieval, reconstructions: {len(records)} images of "
         f"{_split_phrase(split_name)}"
