@@ -1,5 +1,6 @@
 """Reading what a run did: loss curves and their diagnosis, and the held-out metrics."""
 
+from mmlib.evaluation.cider import cider_d, cider_d_scores
 from mmlib.evaluation.curves import (
     LR_HIGH_FACTOR,
     STEP_SPIKE_FACTOR,
@@ -25,6 +26,7 @@ from mmlib.evaluation.metrics import (
     new_captions,
     recall_at_k,
     same_subjects,
+    scene_subjects,
 )
 
 __all__ = [
@@ -33,6 +35,8 @@ __all__ = [
     "RECALL_KS",
     "RunHistory",
     "STEP_SPIKE_FACTOR",
+    "cider_d",
+    "cider_d_scores",
     "config_differences",
     "diagnose",
     "diagnose_runs",
@@ -48,6 +52,7 @@ __all__ = [
     "new_captions",
     "recall_at_k",
     "same_subjects",
+    "scene_subjects",
     "smoothed_relative_gap",
     "summary_table",
 ]

@@ -56,16 +56,16 @@ def bleu_scores(
     return [float(BLEUScore(n_gram=n)(hyps, refs)) for n in range(1, max_n + 1)]
 
 
+def bleu4(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
+    """Corpus BLEU-4 (see `bleu_scores`)."""
+    return bleu_scores(hypotheses, references)[3]
+
+
 def cider(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
     """Corpus CIDEr-D (`cider.cider_d`) on normalised text, against all references; the
     document frequencies come from `references`."""
     refs = [[normalize(r) for r in group] for group in references]
     return cider_d([normalize(h) for h in hypotheses], refs)
-
-
-def bleu4(hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> float:
-    """Corpus BLEU-4 (see `bleu_scores`)."""
-    return bleu_scores(hypotheses, references)[3]
 
 
 def subject_match(
@@ -94,7 +94,7 @@ def scene_subjects(record: Record) -> dict[str, int] | None:
 
 def same_subjects(caption: str, reference: str, subjects: CaptionSubjects) -> bool:
     """Whether `caption` names the subjects of `reference`, with the same counts, as `subjects`
-    reads them (the test behind subject match and the imagine round trip)."""
+    reads them (the test behind the imagine round trip)."""
     return subjects(caption) == subjects(reference)
 
 
@@ -537,8 +537,7 @@ def evaluate_run(
     `split` in the figures says which. Figures that read the subjects a caption names (subject
     match, imagination) need the synthetic set (its records carry their `scene`; captions of
     either grammar are read by `language.subjects_named`), and the imagination figures the
-    run's `imagine.pt`; FID/KID need
-    `fid_weights`. `progress` prints each stage as it starts.
+    run's `imagine.pt`; FID/KID need `fid_weights`. `progress` prints each stage as it starts.
     """
 
     def stage(text: str) -> None:
