@@ -850,7 +850,15 @@ SUN = (
     "white sun|flaming sun|shimmering sun|twinkling sun|starry sun|wheel-like sun|"
     "daisy-like sun|star-shaped sun|spoked sun|heraldic sun|sunwheel|sun disc|"
     "solar disc|day star|june sun|cartoon sun|child's sun|storybook sun|"
-    "emblem sun|compass-rose sun|catherine-wheel sun|sunflower-like sun"
+    "emblem sun|compass-rose sun|catherine-wheel sun|sunflower-like sun|ringed sun|haloed sun|"
+    "crowned sun|bristling sun|prickly sun|sea-urchin sun|thistle sun|dandelion sun|marigold sun|"
+    "chrysanthemum sun|clockwork sun|cogwheel sun|sprocket sun|asterisk sun|pinwheel sun|"
+    "firework sun|brooch sun|medallion sun|coin sun|buttercup sun|august sun|july sun|harvest sun|"
+    "haymaking sun|"
+    "southern sun|"
+    "apollonian sun|phoebus|helios|sol|daystar|fiery orb|"
+    "golden orb|blazing orb|bright orb|solar orb|sun orb|glowing orb|radiant orb|burning orb|"
+    "white orb"
 )
 SUN_LOOKS = (
     "with rays|with twelve rays|with long and short rays|ringed with rays|with its rays|"
@@ -869,7 +877,13 @@ MOON = {
     "dark crescent|narrow crescent|shaded crescent|moon crescent|quarter moon|"
     "claw of moon|horn-shaped moon|shadowed moon|boat moon|cradle moon|"
     "cheshire-cat moon|moonlet|nail-paring moon|ghost of a moon|wisp of moon|"
-    "arc of moon|bow of moon|scimitar moon|horned crescent|new crescent",
+    "arc of moon|bow of moon|scimitar moon|horned crescent|new crescent|silver crescent|"
+    "silvery crescent|ivory crescent|pewter crescent|waxing crescent|evening crescent|"
+    "morning crescent|pale crescent|ghostly crescent|delicate crescent|dainty crescent|"
+    "fine crescent|faint crescent|tilted crescent|lopsided crescent|upturned crescent|"
+    "lunar sickle|moon sickle|silver sickle|hooked moon|clipped moon|bitten moon|half-eaten moon|"
+    "nibbled moon|thumbnail moon|eyelash moon|eyebrow moon|smile moon|grin moon|canoe moon|"
+    "hammock moon|heraldic crescent",
     "full": "full moon|round moon|pale full moon|whole moon|bright full moon|spotted moon|"
     "cratered moon|hatched moon|harvest moon|round full moon|shaded full moon|"
     "full round moon|pocked moon|mottled moon|complete moon|glowing moon|luminous moon|"
@@ -879,7 +893,12 @@ MOON = {
     "dappled moon|speckled moon|grey moon|smoky moon|solemn moon|wolf moon|"
     "snow moon|corn moon|cold moon|barley moon|sturgeon moon|pink moon|"
     "flower moon|strawberry moon|buck moon|beaver moon|cheese moon|"
-    "dinner-plate moon|saucer moon|clock-face moon|porthole moon",
+    "dinner-plate moon|saucer moon|clock-face moon|porthole moon|"
+    "pearl moon|opal moon|milk moon|bone moon|"
+    "chalk moon|stone moon|pitted moon|pockmarked moon|scarred moon|blotchy moon|patchy moon|"
+    "shadowed full moon|man in the moon|moonface|moon face|lunar face|old man moon|august moon|"
+    "september moon|october moon|november moon|december moon|january moon|blue moon|supermoon|"
+    "perigee moon|midsummer moon|yule moon|lambing moon|ice moon",
 }
 MOON_LOOKS = {
     "crescent": "with pointed horns|with sharp tips|cross-hatched|darkly shaded|"
@@ -978,7 +997,13 @@ BESIDE = (
     "pressed close to|near to|just by|next door to|in the company of|hand in glove with|"
     "elbow to elbow with|snuggled up to|wedged against|butting up against|"
     "abreast of|level with|on a par with|paired with|coupled with|twinned with|"
-    "locked against|grazing|kissing|lapping against|leaning into|propped against"
+    "locked against|grazing|kissing|lapping against|leaning into|propped against|sidling up to|"
+    "edging up to|crammed against|cheek to cheek with|jostling with|bumping against|bunched with|"
+    "clustered with|grouped with|lined up with|alongside of|in line with|in a row with|"
+    "shoulder-to-shoulder with|bordering on|hemmed in by|crowded by|squashed against|"
+    "pushed against|heaped against|packed against|neighbour to|close neighbour of|"
+    "close company with|in tight company with|overlooked by|huddling with|nuzzling|nestling by|"
+    "sheltering beside|cuddling up to"
 )
 OVERLAP = (
     "overlapping|in front of|partly hiding|pressed against|crowding|partly covering|"
@@ -998,7 +1023,13 @@ LEFT_OF = (
     "sundered from|cut off from|set apart from|parted from|far from|"
     "a field away from|a long step from|a short walk from|a hop from|"
     "at a respectful distance from|aloof from|estranged from|shy of|"
-    "leaving a gap before|with a space before|with a clear gap before"
+    "leaving a gap before|with a space before|with a clear gap before|westward of|west of|"
+    "on the near side of|this side of|half a field from|a furlong from|a meadow's width from|"
+    "a pasture away from|some rods from|a good stretch from|a fair step from|a long way from|"
+    "a wide gap from|well removed from|far removed from|isolated from|standing clear of|"
+    "set back from|spaced well from|at a remove from|with daylight between it and|"
+    "with a gap before|with empty ground before|with bare ground before|"
+    "with a stretch of ground before"
 )
 RIGHT_OF = (
     "right of|to the right of|some way right of|a little apart from|at a distance from|"
@@ -1007,7 +1038,11 @@ RIGHT_OF = (
     "a stone's throw from|spaced out from|a few paces from|a fair distance from|"
     "some yards from|removed from|detached from|standing off from|distant from|"
     "a gap away from|at arm's length from|keeping its distance from|a way off from|"
-    "across from|opposite|facing|over from|along from|beyond"
+    "across from|opposite|facing|over from|along from|beyond|eastward of|east of|"
+    "on the far side of|beyond and right of|past|further on from|further along from|"
+    "a furlong from|a meadow's width from|half a field from|a good stretch from|a long way from|"
+    "well removed from|with daylight between it and|with bare ground between it and|set back from|"
+    "isolated from"
 )
 ABOVE_LOW = (
     "above|over|just above|low over|close above|right above|directly over|skimming|"
@@ -1129,7 +1164,18 @@ TECHNIQUES = (
     "penny magazine cut|school primer picture|trade card|postcard print|"
     "stereotype print|electrotype|photogravure|heliogravure|half-plate|"
     "mezzotint|aquatint|soft-ground etching|stipple engraving|collotype|"
-    "linocut|relief print|line block|process block|cliche"
+    "linocut|relief print|line block|process block|cliche|line cut|burin print|graver print|"
+    "copper print|steel print|intaglio engraving|intaglio etching|pen sketch|ink sketch|"
+    "brown-ink drawing|sepia drawing|sepia print|sepia engraving|toned print|old print|"
+    "antique print|antiquarian print|victorian engraving|georgian engraving|regency print|"
+    "eighteenth-century engraving|nineteenth-century engraving|period print|architectural print|"
+    "picturesque view|prospect|view|veduta|capriccio|topographical view|landscape etching|"
+    "landscape engraving|rural print|pastoral print|emblem|emblem print|devotional print|"
+    "souvenir print|keepsake engraving|annual illustration|gift-book engraving|vignette engraving|"
+    "chapter heading|headband|culdesac|fleuron|printer's ornament|decoration|title vignette|"
+    "spot illustration|cut|block|woodblock print|xylograph|chalcograph|plate from a book|"
+    "book plate|album plate|portfolio plate|atlas plate|map vignette|cartouche|cartouche vignette|"
+    "margin vignette|marginal drawing"
 )
 FRAMES = (
     "of|showing|depicting|with|picturing|featuring|portraying|representing|illustrating|"
@@ -1188,16 +1234,35 @@ VOICE_OPENERS = {
     "i can see|in this picture there is|pictured is|this drawing shows|you can see|"
     "shown here is|visible is|the scene shows|it shows|here is|this is|depicted is|"
     "we are looking at|the artist shows|the engraver shows|on view is|i notice|"
-    "i would describe this as|my guess is|it seems to be|in the picture|in view is",
+    "i would describe this as|my guess is|it seems to be|in the picture|in view is|"
+    "what we have here is|i believe this shows|it appears to show|this seems to show|"
+    "looking closely, there is|on closer inspection, there is|if you look, there is|"
+    "the picture contains|the drawing contains|the print contains|in the frame there is|"
+    "the subject is|the subject here is|the main subject is|the focus is|the engraving features|"
+    "the print features|depicted here is|rendered here is|portrayed is|drawn here is|"
+    "sketched here is|captured here is|to my eye this shows|to me it shows|as i see it, there is|"
+    "honestly, it shows|frankly, there is|obviously there is|clearly there is|plainly there is|"
+    "at first sight, there is|at first glance, there is|in essence, there is",
     "technique": "|||a fine old|an old|an antique|a vintage|a lovely|a charming|a quaint|"
     "a detailed|a nice|a pretty|a simple|a handsome|a fine|a rare|a curious|an elegant|"
     "a delightful|an attractive|a pleasing|a modest|a neat|a skilful|a careful|"
     "an unusual|a classic|a beautiful|a well-made|a crisp|a typical|a humble|"
-    "a small but fine|a nicely done|a fine example of an",
+    "a small but fine|a nicely done|a fine example of an|a wonderful|a marvellous|a splendid|"
+    "a superb|an exquisite|a dainty|a sweet|an endearing|a winsome|a homely|a sober|a restrained|"
+    "a spirited|a lively|a vivid|an evocative|an atmospheric|a moody|a wistful|a nostalgic|"
+    "a melancholy|a romantic|a sentimental|a whimsical|a naive|an artless|a faithful|"
+    "an accomplished|a masterly|a deft|a competent|a workmanlike|a journeyman's|a collector's|"
+    "a treasured|a cherished|a prized|a forgotten|an obscure|a scarce|a sought-after|a desirable|"
+    "a choice|a select|a superior|an excellent|a first-rate",
     "reordered": "||||||we see|there is|looking at it,|at a glance,|in this one,|"
     "i think|it looks like|apparently|from what i can tell,|as far as i can see,|"
     "first of all,|to begin with,|if i read it right,|in short,|basically,|"
-    "simply put,|overall,",
+    "simply put,|overall,|from the top,|from the sky down,|reading it top down,|top to bottom,|"
+    "from above,|starting at the top,|starting with the sky,|scanning down,|"
+    "scanning right to left,|right to left,|from the right,|working leftward,|working down,|"
+    "roughly,|broadly,|briefly,|in brief,|in a nutshell,|all in all,|put simply,|to sum up,|"
+    "in summary,|essentially,|mainly,|chiefly,|principally,|for the most part,|as it happens,|"
+    "interestingly,|oddly,|curiously,|notably,|tellingly,|charmingly,|pleasingly,|sweetly,",
 }
 VOICE_EPITHETS = "|||||pretty|lovely|charming|quaint|nice|picturesque|peaceful|quiet|calm"
 TERSE_JOINS = "and|and|,|with|plus|as well as|together with|along with|and also"
