@@ -211,7 +211,18 @@ KINDS: dict[str, _Kind] = {
         "|lifeboat|sailing lifeboat|lightship|mission ship|hoveller|pilot lugger|seine boat"
         "|mackerel boat|pilchard boat|lobster boat|whelk boat|cockle boat|shrimper|peter boat"
         "|bumboat|tender|sailing pram|scow sloop|lugsail boat|spritsail boat|lateen boat|baghlah"
-        "|sambuk|boom dhow|trabaccolo|bragozzo|tartana|navicello|gozzo|llaut|chebec|prahu",
+        "|sambuk|boom dhow|trabaccolo|bragozzo|tartana|navicello|gozzo|llaut|chebec|prahu|"
+        "herring drifter|pilchard driver|cod smack|mussel boat|eel boat|salmon coble|sprat boat|"
+        "kipper boat|wine ship|tobacco ship|cotton ship|wool ship|silk ship|tea ship|coffee ship|"
+        "marble ship|granite sloop|slate ketch|brick barge|timber barque|stone barge|corn barge|"
+        "flour barge|malt barge|pilgrim ship|convict ship|prison ship|dispatch boat|picket boat|"
+        "guard boat|harbour boat|river boat|canal boat|narrowboat|danish jagt|norwegian jakt|"
+        "swedish brig|baltic galeas|galeas|breton thonier|thonier|basque chalupa|chalupa|"
+        "portuguese caravel|spanish galleon|venetian galley|genoese carrack|hanseatic cog|"
+        "flemish hulk|irish hooker|scottish fifie|welsh smack|channel pilot cutter|"
+        "biscay tunny boat|aegean caique|levantine polacre|polacre|maltese speronara|speronara|"
+        "sicilian tartane|neapolitan felucca|arab dhow|omani baghlah|malay prau|prau|proa|"
+        "bengal patela|patela",
         "wooden|single-masted|square-rigged|two-sailed|dark-hulled|tall-masted|one-masted|"
         "broad-hulled|canvas-rigged|timber|flag-topped|deep-hulled|round-bellied|high-sided|"
         "full-sailed|pennanted|sturdy|seagoing|ocean-going|heavy-timbered|clinker-built|"
@@ -277,7 +288,15 @@ KINDS: dict[str, _Kind] = {
         "|crusader tower|templar tower|hill tower|crag tower|cliff tower|hermit's tower"
         "|wizard's tower|maiden tower|keeper's tower|pigeon tower|dovecote tower|prospect tower"
         "|eyecatcher|gazebo tower|torreon|atalaya|castillo tower|burgturm|wehrturm|bergfrit"
-        "|donjon tower|campanile tower",
+        "|donjon tower|campanile tower|norman keep|border peel|irish round tower|pisan tower|"
+        "tuscan tower|florentine tower|sienese tower|lombard tower|bavarian tower|swabian tower|"
+        "frankish tower|byzantine tower|armenian tower|catalan tower|aragonese tower|"
+        "castilian tower|flint tower|granite tower|sandstone tower|limestone tower|basalt tower|"
+        "rubble tower|chalk tower|ironstone tower|ragstone tower|clunch tower|powder tower|"
+        "gunpowder tower|armoury tower|debtors' tower|executioner's tower|archers' tower|"
+        "bowmen's tower|gunners' tower|sentry tower|sentinel tower|warder's tower|"
+        "constable's tower|governor's tower|lord's tower|lady's tower|queen's tower|king's tower|"
+        "bishop's tower|abbot's tower|nun's tower",
         "crenellated|battlemented|stone|square|fortified|castellated|narrow|medieval|masonry|"
         "windowed|solid|sturdy|defensive|squat-topped|flat-topped|thick-walled|grim|stout|"
         "brick|ancient|weathered|forbidding|lonely|isolated|impregnable|rugged|gaunt|austere|"
@@ -345,7 +364,18 @@ KINDS: dict[str, _Kind] = {
         "|posthouse|farmhouse inn|outhouse|cowherd's hut|swineherd's hut|charcoal burner's hut"
         "|bothie|cabin home|saltbox house|homestead house|sod house|adobe house|chattel house"
         "|hideaway|retreat|dacha|izba|hacienda|casita|finca|masseria|cottage croft|byre-dwelling"
-        "|laithe house|bastide",
+        "|laithe house|bastide|flint cottage|granite cottage|sandstone cottage|limestone cottage|"
+        "cob cottage|chalk cottage|clay cottage|turf house|wattle hut|slate cottage|"
+        "ironstone cottage|rubble cottage|pebble cottage|clapboard cottage|baker's cottage|"
+        "butcher's house|spinner's cottage|carter's cottage|ploughman's cottage|drover's cottage|"
+        "carpenter's house|joiner's cottage|mason's cottage|glazier's house|saddler's house|"
+        "farrier's cottage|blacksmith's cottage|tailor's cottage|schoolmaster's house|"
+        "doctor's house|apothecary's house|notary's house|lawyer's house|widow's cottage|"
+        "spinster's cottage|hermit's hut|poet's cottage|painter's cottage|sailor's cottage|"
+        "pilot's house|coastguard cottage|boatman's cottage|bargee's cottage|lengthsman's cottage|"
+        "quarryman's cottage|miner's cottage|navvy's hut|railwayman's cottage|signalman's cottage|"
+        "stationmaster's house|postmaster's house|innkeeper's house|brewer's house|"
+        "maltster's house",
         "gabled|pitched-roof|two-windowed|chimneyed|simple|square|pointed-roof|steep-roofed|"
         "brick|stone|timber|plain|modest|rustic|tidy|neat|country|rural|thatched|tiled|"
         "slate-roofed|homely|snug|humble|symmetrical|dark-roofed|cosy|welcoming|sturdy|"
@@ -418,7 +448,13 @@ KINDS: dict[str, _Kind] = {
         "|alder buckthorn|sea buckthorn|myrtle|tamarisk|pistachio|terebinth|almond tree"
         "|apricot tree|peach tree|nectarine tree|pomegranate|loquat|mango tree|jackfruit"
         "|breadfruit|baobab|kapok|ceiba|tamarind|neem|peepul|bodhi tree|sal tree|teak"
-        "|mahogany tree|rosewood|ebony tree|sandalwood tree",
+        "|mahogany tree|rosewood|ebony tree|sandalwood tree|katsura|zelkova|ginkgo|paulownia|"
+        "magnolia|camellia tree|sorbus|amelanchier|hop tree|wingnut|hazel tree|filbert tree|"
+        "cobnut|hickory tree|mockernut|sweetgum|blackgum|sourwood|yellowwood|silverbell|snowbell|"
+        "fringe tree|smoke tree|golden rain tree|pagoda tree|honey locust|coffeetree|osage orange|"
+        "chinaberry|empress tree|mimosa tree|silk tree|jacaranda|flame tree|poinciana|cassia|"
+        "mastic tree|lentisk|arbutus|oleaster|jujube|date plum|lotus tree|nettle tree|celtis|"
+        "dove tree|handkerchief tree",
         "leafy|bushy|round-crowned|full|spreading|broad|dense|shady|billowing|rounded|"
         "thick|lush|verdant|bushy-topped|mature|healthy|domed|cloud-like|puffy|"
         "heavily foliaged|well-grown|solitary|lonely|lone|venerable|old|ancient|stately|"
@@ -462,7 +498,13 @@ KINDS: dict[str, _Kind] = {
         "glacier peak|alpine summit|hogback|whaleback|beacon hill|rock|peaklet|hill peak|"
         "matterhorn|spitz|pic|pico|puy|monte|cerro|arete peak|pyramid peak|fin|fang|spire peak"
         "|gendarme|sentinel peak|snowcap|firn peak|neve summit|moor|brae"
-        "|knott|rigg|beinn|sgurr|stob|meall|carn|cnoc|mynydd|moel|berg",
+        "|knott|rigg|beinn|sgurr|stob|meall|carn|cnoc|mynydd|moel|berg|sandstone peak|basalt peak|"
+        "gneiss peak|schist peak|porphyry peak|dolomite peak|marble peak|quartzite peak|"
+        "shale hill|slate peak|chalk hill|flint hill|heather hill|bracken hill|gorse hill|"
+        "scree peak|boulder peak|rime peak|hoarfrost peak|icefall peak|cornice peak|ridge peak|"
+        "saddle peak|twin peak|double peak|north peak|south peak|east peak|west peak|"
+        "shepherd's hill|watch hill|gallows hill|signal hill|pilgrim hill|holy mountain|"
+        "sacred mountain|fairy hill|giant's hill|cloud peak|thunder peak",
         "snow-capped|snowy|pointed|triangular|jagged|steep|rocky|lofty|sharp|conical|"
         "craggy|single-peaked|white-topped|snow-topped|rugged|alpine|stony|bare|sheer|"
         "pyramidal|majestic|hulking|frosted|icy|glacial|windswept|barren|desolate|wild|"
@@ -513,7 +555,13 @@ KINDS: dict[str, _Kind] = {
         "|mill viaduct|valley viaduct|gorge bridge|ravine bridge|burn bridge|beck bridge"
         "|brook bridge|stream bridge|marsh bridge|causey|causeway bridge|dyke bridge"
         "|sluice bridge|devil's bridge|lovers' bridge|kissing bridge|wishing bridge|rialto|ponte"
-        "|pons|puente|brug|acueducto|aqueduct bridge|leat bridge|conduit bridge",
+        "|pons|puente|brug|acueducto|aqueduct bridge|leat bridge|conduit bridge|sandstone bridge|"
+        "limestone bridge|flint bridge|ragstone bridge|gritstone bridge|millstone bridge|"
+        "dressed-stone bridge|cobbled bridge|pointed-arch bridge|round-arch bridge|monks' bridge|"
+        "pilgrims' bridge|king's bridge|queen's bridge|bishop's bridge|abbot's bridge|"
+        "mayor's bridge|market bridge|fair bridge|cattle bridge|sheep bridge|wagon bridge|"
+        "coaching bridge|highway bridge|drove road bridge|salt road bridge|wool bridge|"
+        "canal aqueduct|river aqueduct|roman aqueduct|arcaded aqueduct|flood bridge|flood arches",
         "arched|three-arched|stone|low|long|flat-topped|masonry|solid|sturdy|wide|old|"
         "heavy|broad|level|hatched|sturdy-looking|roman|classical|brick|multi-arched|"
         "arcaded|straight|ancient|venerable|graceful|elegant|handsome|squat|stout|"
@@ -574,7 +622,14 @@ KINDS: dict[str, _Kind] = {
         "|martyr's chapel|holy well chapel|hermit's chapel|anchorite's cell church|leper chapel"
         "|hospital chapel|almshouse chapel|guild chapel|chantry chapel|charnel chapel"
         "|cemetery chapel|funerary chapel|tin tabernacle|iron church|mission hall church"
-        "|barn church|thatched church",
+        "|barn church|thatched church|flint church|sandstone church|granite church|timber church|"
+        "wooden church|flint chapel|sandstone chapel|granite chapel|timber chapel|tin chapel|"
+        "slate chapel|cob chapel|chalk church|whitewashed chapel|perpendicular church|"
+        "decorated church|early english church|transitional church|baroque church|rococo church|"
+        "neoclassical church|byzantine church|georgian church|victorian church|tudor church|"
+        "carolingian chapel|ottonian church|cistercian abbey|benedictine priory|"
+        "augustinian priory|franciscan friary|dominican friary|carmelite convent|"
+        "premonstratensian abbey|cluniac priory|carthusian priory|gilbertine priory",
         "steepled|spired|gothic|stone|gabled|cross-topped|arched|pointed|religious|holy|"
         "christian|romanesque|lancet-windowed|churchly|peaceful|quiet|rural|small-town|"
         "whitewashed|ecclesiastical|sacred|solemn|pious|devout|hallowed|consecrated|"
@@ -634,7 +689,11 @@ KINDS: dict[str, _Kind] = {
         "|american windmill|prairie windmill|farm windpump|ranch windpump|staging mill"
         "|stage mill|skirt mill|open trestle mill|trestle mill|turret mill|composite mill"
         "|midget mill|model mill|toy mill|folly mill|estate windmill|abbey mill|priory mill"
-        "|monks' mill|miller's mill|windmolen|molen|moulin|molino|wiatrak",
+        "|monks' mill|miller's mill|windmolen|molen|moulin|molino|wiatrak|corn windmill|flax mill|"
+        "linen mill|hemp mill|rapeseed mill|oilseed mill|spice mill|tobacco mill|rice mill|"
+        "barley mill|malt mill|rye mill|oat mill|buckwheat mill|seaside mill|clifftop mill|"
+        "hilltop mill|hillside mill|riverside mill|lakeside mill|roadside mill|manor windmill|"
+        "village windmill|county mill|heritage mill|restored mill|derelict mill|working windmill",
         "four-sailed|sailed|conical|tapered|tapering|dutch|wooden|whirling|turning|"
         "spinning|stationary|rustic|traditional|working|cross-shaped|tall|quaint|"
         "picturesque|lonely|rural|weatherworn|old|old-fashioned|charming|iconic|"
@@ -694,7 +753,12 @@ KINDS: dict[str, _Kind] = {
         "|bay horse|roan|strawberry roan|blue roan|sorrel|black horse"
         "|weanling|two-year-old|three-year-old|hack|hunter pony|remount|trooper"
         "|cob mare|gelding cob|dray|vanner cob|tinker cob|ridgling|maiden mare|brood mare"
-        "|stud horse|stallion colt|colt foal|filly foal",
+        "|stud horse|stallion colt|colt foal|filly foal|dobbin|workhorse|post-horse|posthorse|"
+        "wheeler|trace horse|shaft horse|thill horse|fore-horse|lead horse|pack pony|hill pony|"
+        "moorland pony|heath pony|forest pony|marsh pony|sand pony|beach pony|circus horse|"
+        "show pony|gymkhana pony|riding pony|child's pony|pit horse|tram horse|bus horse|"
+        "omnibus horse|cab horse|funeral horse|brewery horse|coal horse|milk horse|baker's horse|"
+        "butcher's horse|old nag|ploughing horse",
         "dark|four-legged|sturdy|strong|muscular|handsome|proud|noble|powerful|"
         "stocky|sleek|long-legged|long-tailed|shaded|hatched|riderless|unsaddled|"
         "saddleless|bareback|magnificent|spirited|patient|stout|lean|heavy|"
@@ -802,7 +866,14 @@ BIRD_NOUNS = (
     "|treeswift|frogmouth|potoo|poorwill|nightbird|night bird|storm bird|rain bird|rainbird"
     "|windhover|stannel|gled|glede|puttock|fern owl|goatsucker|dorhawk|mavis|ousel|ouzel"
     "|stormcock|hedge sparrow|titlark|yaffle|hickwall|peewee|tewit|teuchit|whaup|maw|gor-crow"
-    "|hoodie|scart|dunter|loon|diver"
+    "|hoodie|scart|dunter|loon|diver|rock thrush|blue rock thrush|rock sparrow|snowfinch|"
+    "citril finch|scarlet rosefinch|rosefinch|pine grosbeak|grosbeak|evening grosbeak|cardinal|"
+    "bobolink|meadowlark|grackle|cowbird|redwing blackbird|oriole blackbird|tanager|"
+    "scarlet tanager|vireo|kinglet|gnatcatcher|catbird|mockingbird|thrasher|phoebe|kingbird|"
+    "flycatcher-tyrant|pewee|waxbill|weaver bird|whydah|bishop bird|sunbird|honeyeater|wattlebird|"
+    "friarbird|bellbird|lyrebird|bowerbird|currawong|kookaburra|lorikeet|cockatoo|galah|rosella|"
+    "budgerigar|lovebird|macaw|toucan|hornbill|trogon|quetzal|motmot|jacamar|puffbird|barbet|"
+    "honeyguide|sapsucker|flicker|piculet"
 )
 BIRD_LOOKS = (
     "black|dark|small|little|tiny|distant|far-off|winged|v-shaped|simple|sketched|inked|"
@@ -855,8 +926,7 @@ SUN = (
     "chrysanthemum sun|clockwork sun|cogwheel sun|sprocket sun|asterisk sun|pinwheel sun|"
     "firework sun|brooch sun|medallion sun|coin sun|buttercup sun|august sun|july sun|harvest sun|"
     "haymaking sun|"
-    "southern sun|"
-    "apollonian sun|phoebus|helios|sol|daystar|fiery orb|"
+    "phoebus|helios|sol|daystar|fiery orb|"
     "golden orb|blazing orb|bright orb|solar orb|sun orb|glowing orb|radiant orb|burning orb|"
     "white orb"
 )
@@ -940,11 +1010,19 @@ LIGHT_VERBS = {
 UNDER = {
     "sun": "under|beneath|below|underneath|in the light of|lit by|basking under|bathed by|"
     "warmed by|in the glare of|under the rays of|in the sunshine of|in the heat of|"
-    "under the gaze of|in the warmth of|under the glow of|brightened by|watched by",
+    "under the gaze of|in the warmth of|under the glow of|brightened by|watched by|lit up by|"
+    "shone on by|beaming on|bathed in the light of|under the blaze of|in the blaze of|"
+    "in the dazzle of|in the radiance of|under the beam of|beneath the beams of|in the shine of|"
+    "in the sunlight of|in the brightness of|in the heat and light of|overlooked by|"
+    "presided over by|guarded by|kept company by|crowned by|topped by",
     "moon": "under|beneath|below|underneath|by the light of|lit by|in the glow of|"
     "watched over by|beneath the gaze of|under the pale light of|silvered by|"
     "in the glimmer of|in the shine of|under the watch of|beneath the glow of|"
-    "under the eye of|bathed in the light of",
+    "under the eye of|bathed in the light of|lit up by|shone on by|glimmered over by|"
+    "bathed in the glow of|under the lamp of|beneath the lantern of|in the sheen of|"
+    "in the gleam of|in the pallor of|under the pallor of|in the silver of|in the wash of|"
+    "in the radiance of|in the luminance of|under the beam of|beneath the beams of|overlooked by|"
+    "presided over by|guarded by|kept company by|crowned by|topped by",
 }
 PLACES = {
     "far left": "at the far left|on the far left|at the left edge|in the left corner|"
@@ -1009,7 +1087,10 @@ OVERLAP = (
     "overlapping|in front of|partly hiding|pressed against|crowding|partly covering|"
     "jostling|partly blocking|jammed against|crowded against|squeezed against|"
     "half hiding|obscuring part of|cutting into|clipping|eclipsing part of|"
-    "nudging|elbowing|tucked in front of|set before"
+    "nudging|elbowing|tucked in front of|set before|shouldering|screening|masking|"
+    "concealing part of|shading|overshadowing|upstaging|crowding out|hemming in|jutting before|"
+    "poking in front of|standing before|planted before|slotted in front of|half covering|"
+    "lapping over"
 )
 LEFT_OF = (
     "left of|to the left of|some way left of|a little apart from|at a distance from|"
@@ -1046,16 +1127,24 @@ RIGHT_OF = (
 )
 ABOVE_LOW = (
     "above|over|just above|low over|close above|right above|directly over|skimming|"
-    "a little above|barely above|hard above|skimming over|brushing over|hugging"
+    "a little above|barely above|hard above|skimming over|brushing over|hugging|scarcely above|"
+    "only just above|grazing|skirting|shaving|low above|a touch above|a hair above|"
+    "barely clearing|just clearing|sweeping over"
 )
 ABOVE_HIGH = (
     "above|over|high above|far above|well above|high over|way above|aloft over|"
-    "far over|soaring above|riding high over|some way above|up above"
+    "far over|soaring above|riding high over|some way above|up above|high aloft over|far up above|"
+    "soaring high over|wheeling high over|circling high above|lofty above|miles above|"
+    "a long way above|heavenward of|up high over"
 )
 OVERHEAD = (
     "overhead|above it|over it|above|up above|in the sky above|aloft|in the air above it|"
     "on high|up high|high up|in the heavens|in the air|against the sky|above its top|"
-    "just over it|right over it|up top|in the open sky|in the blue"
+    "just over it|right over it|up top|in the open sky|in the blue|overhead too|above the roof|"
+    "above the top|atop the sky|in the firmament|in the welkin|among the clouds|in the ether|"
+    "in the upper air|in the skies|across the sky|up in the blue|high overhead|"
+    "far overhead|just overhead|hanging overhead|in the air overhead|skyward|heavenward|"
+    "aloft above"
 )
 GROUND = (
     "on hatched ground|on a strip of hatched ground|on level ground|along the horizon|"
@@ -1179,7 +1268,11 @@ TECHNIQUES = (
 )
 FRAMES = (
     "of|showing|depicting|with|picturing|featuring|portraying|representing|illustrating|"
-    "presenting|capturing|rendering|documenting|recording|displaying|containing"
+    "presenting|capturing|rendering|documenting|recording|displaying|containing|sketching|evoking|"
+    "celebrating|commemorating|observing|surveying|framing|offering|revealing|exhibiting|"
+    "laying out|charting|memorialising|recalling|conjuring|summoning up|setting out|"
+    "bringing together|arranging|grouping|composing|picking out|singling out|studying|describing|"
+    "narrating|relating|telling of"
 )
 # Settings, each named from the subjects that the scene has.
 SETTINGS = {
@@ -1264,7 +1357,69 @@ VOICE_OPENERS = {
     "in summary,|essentially,|mainly,|chiefly,|principally,|for the most part,|as it happens,|"
     "interestingly,|oddly,|curiously,|notably,|tellingly,|charmingly,|pleasingly,|sweetly,",
 }
-VOICE_EPITHETS = "|||||pretty|lovely|charming|quaint|nice|picturesque|peaceful|quiet|calm"
+# What the annotator thinks of the print (before the technique: "a quaint etching") and how
+# sure or how taken they are ("evidently,"): their voice, not the scene's.
+VOICE_EPITHETS = (
+    "lovely|charming|quaint|pretty|picturesque|peaceful|quiet|calm|serene|tranquil|idyllic|"
+    "bucolic|pastoral|arcadian|delightful|pleasant|agreeable|appealing|attractive|enchanting|"
+    "bewitching|captivating|beguiling|fetching|engaging|winsome|endearing|adorable|cute|sweet|"
+    "dainty|precious|exquisite|refined|cultivated|tasteful|elegant|graceful|stylish|polished|"
+    "accomplished|skilled|skilful|masterful|masterly|brilliant|dazzling|stunning|striking|"
+    "arresting|remarkable|notable|noteworthy|memorable|unforgettable|haunting|evocative|"
+    "atmospheric|moody|brooding|sombre|melancholy|wistful|poignant|touching|moving|stirring|"
+    "affecting|gentle|subtle|understated|restrained|sober|modest|unassuming|humble|homely|"
+    "honest|sincere|heartfelt|earnest|simple|unfussy|uncluttered|spare|minimal|economical|lucid|"
+    "legible|careful|meticulous|painstaking|diligent|conscientious|thorough|faithful|accurate|"
+    "truthful|naive|artless|innocent|childlike|whimsical|playful|fanciful|quirky|eccentric|"
+    "curious|peculiar|strange|unusual|uncommon|rare|scarce|unique|singular|distinctive|"
+    "characterful|spirited|lively|vivid|vibrant|energetic|dynamic|confident|assured|vigorous|"
+    "hearty|jolly|cheerful|cheery|merry|happy|joyful|jovial|genial|friendly|warm|cosy|inviting|"
+    "welcoming|homey|comforting|reassuring|soothing|restful|relaxing|dreamy|dreamlike|nostalgic|"
+    "sentimental|romantic|poetic|lyrical|musical|harmonious|well-composed|well-balanced|orderly|"
+    "tidy|neat|smart|handsome|comely|bonny|good-looking|fine-looking|beautiful|gorgeous|glorious|"
+    "splendid|superb|magnificent|marvellous|wonderful|terrific|fabulous|fantastic|excellent|"
+    "superior|first-rate|first-class|top-notch|choice|select|classic|timeless|traditional|"
+    "old-fashioned|old-world|antiquated|vintage|retro|period|historic|historical|antique|"
+    "venerable|treasured|cherished|prized|beloved|favourite|familiar|typical|characteristic|"
+    "representative|standard|ordinary|everyday|workaday|humdrum|unremarkable|competent|decent|"
+    "respectable|passable|serviceable|adequate|acceptable|tolerable|middling|crude|rudimentary|"
+    "basic|elementary|primitive|folksy|homespun|amateurish|provincial|unpretentious|unaffected|"
+    "ingenuous|guileless|wholesome|innocuous|harmless|inoffensive|soft-spoken|mild|placid|sleepy|"
+    "drowsy|lazy|languid|leisurely|unhurried|measured|deliberate|considered|thoughtful|"
+    "reflective|pensive|contemplative|meditative|solemn|grave|serious|stately|dignified|noble|"
+    "lofty|grand|imposing|impressive|ambitious|assertive|emphatic|forthright|direct|frank|blunt|"
+    "candid|matter-of-fact|prosaic|literal|documentary|sober-minded|no-nonsense|straightforward|"
+    "uncomplicated|unadorned|austere|ascetic|severe|stark|bleak|lonely|desolate|forlorn|"
+    "wistful-looking|haunting-looking|ghostly|eerie|uncanny|mysterious|enigmatic|puzzling|"
+    "intriguing|fascinating|absorbing|compelling|gripping|riveting|enthralling|spellbinding|"
+    "magical|fairy-tale|storybook|legendary|mythic|epic|heroic|grandiose|theatrical|dramatic|"
+    "operatic|flamboyant|showy|ornate|fussy|busy|crowded|cluttered|quirky-looking|droll|comical|"
+    "humorous|witty|amusing|entertaining|diverting|charming-looking|twee|kitsch|chocolate-box|"
+    "sugary|saccharine|mawkish|cloying|sweet-natured|good-natured|kindly|benign|benevolent|"
+    "gentle-looking|trustworthy|dependable|reliable|solid|sound|capable"
+)
+VOICE_ADVERBS = (
+    "evidently|apparently|seemingly|clearly|plainly|obviously|undoubtedly|unmistakably|certainly|"
+    "surely|presumably|probably|possibly|perhaps|maybe|arguably|admittedly|frankly|honestly|"
+    "candidly|truthfully|simply|basically|essentially|fundamentally|mostly|largely|mainly|"
+    "chiefly|primarily|principally|generally|broadly|roughly|loosely|overall|altogether|"
+    "naturally|predictably|typically|characteristically|classically|traditionally|conventionally|"
+    "unsurprisingly|surprisingly|remarkably|strikingly|notably|noticeably|happily|luckily|"
+    "fortunately|pleasingly|charmingly|delightfully|sweetly|beautifully|nicely|neatly|tidily|"
+    "modestly|quietly|calmly|serenely|peacefully|gently|softly|subtly|starkly|boldly|vividly|"
+    "sharply|crisply|cleanly|carefully|meticulously|lovingly|tenderly|fondly|warmly|cheerfully|"
+    "merrily|playfully|whimsically|oddly|curiously|strangely|peculiarly|unusually|interestingly|"
+    "intriguingly|tellingly|revealingly|quaintly|prettily|handsomely|elegantly|gracefully|"
+    "simply enough|sure enough|as expected|at heart|in the main|by and large|on the whole|"
+    "as a whole|in general|in sum|in effect|in practice|in truth|in fact|indeed|of course|"
+    "naturally enough|unsurprisingly enough|to be fair|to be honest|to be sure|if anything|"
+    "if you ask me|in my view|in my opinion|to my mind|i reckon|i suppose|i guess|i imagine|"
+    "i gather|i'd say|so to speak|as it were|more or less|pretty much|all told|at bottom|at root|"
+    "at a guess|on reflection|on balance|without doubt|no doubt|doubtless|assuredly|decidedly|"
+    "definitely|positively|undeniably|indisputably|incontestably|unquestionably|manifestly|"
+    "patently|palpably|visibly|demonstrably|recognisably|identifiably|distinctly|markedly|"
+    "conspicuously|prominently"
+)
 TERSE_JOINS = "and|and|,|with|plus|as well as|together with|along with|and also"
 NUMBERS = {
     1: "a|one|a single|a lone|a solitary|just one|only one",
@@ -1580,8 +1735,10 @@ def _detailed(w: _Writer, facts: _Facts) -> None:
     """Everything, with parts, places and the scenery: "We can see a tall crenellated tower
     with narrow windows on the left beside a cottage ..."."""
     detail = (0.14, 0.05, 0.02)[len(facts.ground) - 1]
+    if w.chance(0.15):
+        w.say(w.pick(VOICE_ADVERBS, 0.8) + ",", voice=True)
     w.say(w.pick(VOICE_OPENERS["detailed"], 1.4), voice=True)
-    _chain(w, facts, detail)
+    _chain(w, facts, detail, listing=w.chance(0.35))
     if facts.light is not None:
         w.say(_light_clause(w, facts, detail))
     _scenery(w, detail)
@@ -1606,13 +1763,17 @@ def _technique(w: _Writer, facts: _Facts) -> None:
     if opener:
         w.say(opener, voice=True)
         w.say(technique)
+    elif w.chance(0.3):
+        epithet = w.pick(VOICE_EPITHETS, 0.8)
+        w.say(f"{article(epithet)} {epithet}", voice=True)
+        w.say(technique)
     else:
         w.say(_with_article("a", technique))
     if w.chance(0.15):
         w.say(w.pick("of|showing|depicting"))
         w.say(_with_article("a", _setting(w, facts)) + w.pick(":|,|:|;"))
     else:
-        w.say(w.pick(FRAMES))
+        w.say(":" if w.chance(0.25) else w.pick(FRAMES))
     if w.chance(0.9):
         _terse(w, facts)
     else:
@@ -1626,13 +1787,15 @@ def _technique(w: _Writer, facts: _Facts) -> None:
 def _reordered(w: _Writer, facts: _Facts) -> None:
     """From the sky down and right to left: "Under a crescent moon, a windmill to the right of
     a cottage, with two gulls overhead"."""
+    if w.chance(0.15):
+        w.say(w.pick(VOICE_ADVERBS, 0.8) + ",", voice=True)
     w.say(w.pick(VOICE_OPENERS["reordered"], 1.5), voice=True)
     if facts.light is not None:
         light = facts.light
         spot = w.pick(SKY_SPOTS[light.place]) if w.chance(0.15) else ""
         w.say(" ".join(s for s in (w.pick(UNDER[light.kind]), _np(w, light, 0.1), spot) if s))
         w.say(",")
-    _chain(w, facts, 0.05, reverse=True, listing=w.chance(0.5))
+    _chain(w, facts, 0.05, reverse=True, listing=w.chance(0.6))
     if w.chance(0.1):
         w.say(w.pick(GROUND))
 
