@@ -37,7 +37,11 @@ PYTEST_ARGS ?=
 test: lint data $(COURSE_METRICS)
 	HYPOTHESIS_PROFILE=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
 
+# Notebooks 03-05 and 07 load the course model: trained first when it is missing (not retrained
+# when mmlib/ changed; make test does that), after a line that says how long it takes
+# (make train's times in docs/results.md).
 lab: $(STAMP) data
+	@test -f $(COURSE_METRICS) || { echo "make lab: training the course model first ($(COURSE_METRICS) is missing): about 9 to 15 minutes on a 2-core CPU, then JupyterLab opens"; $(MAKE) --no-print-directory $(COURSE_METRICS); }
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(STAMP) data
