@@ -226,7 +226,13 @@ KINDS: dict[str, _Kind] = {
         "flemish hulk|irish hooker|scottish fifie|welsh smack|channel pilot cutter|"
         "biscay tunny boat|aegean caique|levantine polacre|polacre|maltese speronara|speronara|"
         "sicilian tartane|neapolitan felucca|arab dhow|omani baghlah|malay prau|prau|proa|"
-        "bengal patela|patela",
+        "bengal patela|patela|longship|viking longship|drakkar|karve|faering|snekkja|byrding|"
+        "birlinn|nyvaig|knarr|busse|crayer|dromon|hulc|galiot|barca|balener|fusta|marsiliana|"
+        "saettia|pinco|mistico|bombard|sambuq|ghanjah|baggala|batil|zaruq|mtepe|jahazi|ngalawa|"
+        "pinisi|lorcha|sampan|wangkang|kolek|perahu|vinta|balangay|jong|fishing lugger|"
+        "crabbing skiff|sponger|bugalet|chasse-maree|sinagot|lougre|gabare|chaland|tjalk|botter|"
+        "hoogaars|schokker|pluut|aak|bolschip|smalschip|kofschip|galjoot|damloper|zeeschouw|"
+        "lemsteraak|tjotter|praam|statenjacht|buiscarveel",
         "wooden|single-masted|square-rigged|two-sailed|dark-hulled|tall-masted|one-masted|"
         "broad-hulled|canvas-rigged|timber|flag-topped|deep-hulled|round-bellied|high-sided|"
         "full-sailed|pennanted|sturdy|seagoing|ocean-going|heavy-timbered|clinker-built|"
@@ -458,7 +464,19 @@ KINDS: dict[str, _Kind] = {
         "fringe tree|smoke tree|golden rain tree|pagoda tree|honey locust|coffeetree|osage orange|"
         "chinaberry|empress tree|mimosa tree|silk tree|jacaranda|flame tree|poinciana|cassia|"
         "mastic tree|lentisk|arbutus|oleaster|jujube|date plum|lotus tree|nettle tree|celtis|"
-        "dove tree|handkerchief tree",
+        "dove tree|handkerchief tree|ash tree|ash|mountain ash|manna ash|narrow-leaved ash|"
+        "elder tree|box tree|privet|wild service|true service|chequer tree|checker tree|"
+        "black mulberry|white mulberry|paper mulberry|sycamore fig|valonia oak|kermes oak|"
+        "pyrenean oak|hungarian oak|lebanon oak|algerian oak|daimyo oak|sawtooth oak|shingle oak|"
+        "overcup oak|swamp oak|bluejack oak|emory oak|gambel oak|garry oak|oregon oak|valley oak|"
+        "canyon oak|coast live oak|blue oak|engelmann oak|basket oak|cherrybark oak|nuttall oak|"
+        "shumard oak|texas oak|chinkapin oak|durand oak|bastard oak|lucombe oak|fulham oak|"
+        "trident maple|amur maple|tatarian maple|montpellier maple|cretan maple|italian maple|"
+        "snakebark maple|striped maple|mountain maple|bigleaf maple|vine maple|chalk maple|"
+        "florida maple|bigtooth maple|caucasian lime|silver lime|crimean lime|american lime|"
+        "weeping lime|broad-leaved lime|wych-elm|smooth-leaved elm|cornish elm|jersey elm|"
+        "plot elm|huntingdon elm|white ash|green ash|black ash|blue ash|pumpkin ash|oregon ash|"
+        "velvet ash",
         "leafy|bushy|round-crowned|full|spreading|broad|dense|shady|billowing|rounded|"
         "thick|lush|verdant|bushy-topped|mature|healthy|domed|cloud-like|puffy|"
         "heavily foliaged|well-grown|solitary|lonely|lone|venerable|old|ancient|stately|"
@@ -745,7 +763,7 @@ KINDS: dict[str, _Kind] = {
         "icelandic horse|brumby|bronco|cow pony|polo pony|trotter|pacer|yearling|"
         "broodmare|sire|jennet|saddle horse|coach horse|cavalry horse|"
         "hunter horse|show horse|plow horse|equine|equid|ardennes|boulonnais|breton|"
-        "comtois|noriker|belgian|brabant|jutland|dole|fjord|gotland pony|"
+        "comtois|noriker|belgian|brabant|jutland|dole|gotland pony|"
         "eriskay pony|new forest pony|hackney pony|carriage horse|carriage pony|"
         "trekking pony|pit pony|tinker|gypsy cob|welsh cob|irish cob|irish draught|"
         "yorkshire coach horse|barb|akhal-teke|criollo|paso fino|"
@@ -877,7 +895,19 @@ BIRD_NOUNS = (
     "flycatcher-tyrant|pewee|waxbill|weaver bird|whydah|bishop bird|sunbird|honeyeater|wattlebird|"
     "friarbird|bellbird|lyrebird|bowerbird|currawong|kookaburra|lorikeet|cockatoo|galah|rosella|"
     "budgerigar|lovebird|macaw|toucan|hornbill|trogon|quetzal|motmot|jacamar|puffbird|barbet|"
-    "honeyguide|sapsucker|flicker|piculet"
+    "honeyguide|sapsucker|flicker|piculet|dotterel plover|wood duck|harlequin duck|"
+    "long-tailed duck|ferruginous duck|ruddy duck|mandarin duck|whistling duck|muscovy duck|"
+    "steamer duck|torrent duck|red-throated diver|black-throated diver|great northern diver|"
+    "white-billed diver|little grebe|great crested grebe|red-necked grebe|slavonian grebe|"
+    "black-necked grebe|dabchick|spotted crake|corncrake|purple gallinule|"
+    "gallinule|great bustard|little bustard|houbara|sandgrouse|nightjar hawk|hoopoe lark|"
+    "desert lark|bar-tailed lark|dupont's lark|thekla lark|lesser short-toed lark|tawny pipit|"
+    "water pipit|tree pipit|red-throated pipit|richard's pipit|yellow wagtail|grey wagtail|"
+    "pied wagtail|white wagtail|citrine wagtail|bohemian waxwing|alpine accentor|accentor|"
+    "rufous bush robin|thrush nightingale|isabelline wheatear|desert wheatear|"
+    "black-eared wheatear|pied wheatear|moustached warbler|aquatic warbler|marsh warbler|"
+    "great reed warbler|icterine warbler|melodious warbler|subalpine warbler|sardinian warbler|"
+    "barred warbler|orphean warbler"
 )
 BIRD_LOOKS = (
     "black|dark|small|little|tiny|distant|far-off|winged|v-shaped|simple|sketched|inked|"
@@ -889,7 +919,10 @@ BIRD_LOOKS = (
     "wind-borne|high|lofty|noisy|quiet|silent|watchful|hungry|homebound|"
     "homeward|seaward|wandering|roving|errant|tireless|lazy|playful|dainty|"
     "spare|economical|two-stroke|hook-winged|angular|cursive|whimsical|sketchy|"
-    "suggested|schematic|shorthand|abstract|token|emblematic"
+    "suggested|schematic|shorthand|abstract|token|emblematic|sooty|smudgy|blot-like|comma-like|"
+    "check-mark|tick-shaped|bracket-shaped|crescent-winged|gull-winged|scythe-winged|"
+    "sickle-winged|narrow-winged|stiff-winged|flapping|beating|wing-tipped|storm-tossed|"
+    "wind-tossed"
 )
 BIRD_FLIGHT = (
     "flying|circling|wheeling|soaring|gliding|hovering|in flight|winging|swooping|flapping|"
@@ -901,7 +934,10 @@ BIRD_FLIGHT = (
     "patrolling|hunting|scouting|chasing|racing|hurrying|idling|lazing|lingering|"
     "quartering|stooping|volplaning|kiting|tilting|seesawing|zigzagging|"
     "jinking|slanting down|sideslipping|rising|descending|homing|commuting|"
-    "squabbling|calling|crying|mewing|chattering|twittering|cawing|screeching"
+    "squabbling|calling|crying|mewing|chattering|twittering|cawing|screeching|beating upwind|"
+    "riding a thermal|on a thermal|in a thermal|banking away|peeling off|breaking away|veering|"
+    "swerving|gyring|eddying|spinning|whirling|cartwheeling|somersaulting|dancing|frolicking|"
+    "gambolling"
 )
 
 # A flock's shape as drawn (synthetic._FLOCKS): two birds staggered, three in a loose V.
@@ -1301,14 +1337,18 @@ PAPER = {
     "dark": "yellowed|toned|tan|buff|darkened|browned|aged|tea-stained|sepia-toned|"
     "biscuit|oatmeal|parchment-coloured|dusky|ochre-tinged|sand-coloured|khaki|fawn|"
     "camel|tawny|honey-coloured|straw-yellow|nicotine-stained|foxed|sunburnt|"
-    "time-darkened|mellowed|amber-tinted|caramel|butterscotch|brownish|yellowish",
+    "time-darkened|mellowed|amber-tinted|caramel|butterscotch|brownish|yellowish|tobacco-coloured|"
+    "snuff-coloured|ginger|cinnamon|nutmeg|toffee-coloured|biscuit-brown|walnut-stained|"
+    "coffee-stained|smoke-stained",
     "mid": "cream|creamy|ivory|warm|off-white|beige|ecru|eggshell|parchment|straw-coloured|"
     "buttermilk|vellum|wheat-coloured|bone|linen|champagne|vanilla|oyster|"
     "cornsilk|flax|natural|unbleached|antique white|old lace|biscuit-cream|cream-coloured|"
-    "warm white|custard|primrose",
+    "warm white|custard|primrose|mushroom|taupe|putty|stone-coloured|sandstone|shell|"
+    "seashell|porcelain-cream|pearl|clotted-cream",
     "pale": "pale|light|pale cream|bright|clean|whitish|pale ivory|milky|fresh|"
     "light cream|pearly|chalky|blanched|near-white|snowy|porcelain|alabaster|"
-    "white|bleached|pristine|paper-white|pallid|wan|cool|clear|luminous",
+    "white|bleached|pristine|paper-white|pallid|wan|cool|clear|luminous|frosty|icy-white|"
+    "lily-white|moon-pale|ghost-white|milk-white|chalk-white|bone-white|dove-grey|silver-white",
 }
 GRAIN = {
     "coarse": "grainy|coarse|speckled|rough|textured|mottled|flecked|gritty|pitted|"
@@ -1329,23 +1369,29 @@ INK = (
     "raw umber|van dyke brown|bitumen-brown ink|peat-brown ink|tobacco-brown ink|"
     "liver-brown ink|earth-brown ink|chestnut-brown ink|cocoa-brown ink|"
     "deep brown|warm sepia|dark sepia|blackish brown|brownish black|tarry ink|"
-    "rusty black|soot-brown ink|smoky brown|espresso ink"
+    "rusty black|soot-brown ink|smoky brown|espresso ink|walnut-brown ink|oak-gall ink|"
+    "bistre ink|sepia wash|hazel-brown ink|nut-brown ink|leather-brown ink|"
+    "saddle-brown ink|tan ink|rust-brown ink|russet-brown ink|oxblood-brown ink|cordovan ink"
 )
 LINES = {
     "fine": "fine|delicate|thin|light|precise|crisp|neat|hairline|spidery|careful|"
     "dainty|feathery|wiry|meticulous|slender|slight|exact|tidy|scratchy|silvery|"
-    "needle-thin|whisper-thin|gossamer|nimble|finicky|fussy",
+    "needle-thin|whisper-thin|gossamer|nimble|finicky|fussy|threadlike|filament-thin|wispy|"
+    "whiskery|fastidious|attentive|scrupulous|exacting|painstaking|watchmaker's",
     "bold": "bold|heavy|thick|strong|firm|broad|dark|vigorous|robust|confident|sturdy|"
     "emphatic|weighty|forceful|assertive|muscular|blunt|chunky|hearty|beefy|"
-    "generous|rich|decisive|energetic|punchy|deep",
+    "generous|rich|decisive|energetic|punchy|deep|meaty|brawny|lusty|gutsy|full-blooded|thick-set|"
+    "stout-lined|broad-nibbed|sweeping|swaggering",
 }
 HATCHING = {
     "close": "close|dense|tight|closely spaced|packed|thick|crowded|rich|fine-meshed|"
     "compact|heavy|busy|intense|concentrated|serried|tightly packed|close-knit|"
-    "close-set|thickly laid|densely laid|solid",
+    "close-set|thickly laid|densely laid|solid|woven|meshed|cross-woven|compacted|concentrated|"
+    "saturated|clotted|bunched|huddled|thronging",
     "open": "open|loose|widely spaced|sparse|airy|light|spare|wide|relaxed|generous|"
     "breezy|thin|gappy|spacious|economical|rarefied|loosely laid|widely set|"
-    "far-spaced|sketchy|lean",
+    "far-spaced|sketchy|lean|scattered|strewn|thinned|thinly laid|sparing|frugal|stingy|tentative|"
+    "hesitant|wide-set",
 }
 SLANT = {
     "right": "diagonal|slanting|oblique|falling to the right|down to the right|"
@@ -1359,7 +1405,10 @@ HATCH_NOUNS = (
     "hatching|cross-hatching|linework|strokes|lines|shading|hatch lines|parallel lines|"
     "burin work|engraved lines|tooling|line shading|crosshatching|graver work|cuts|"
     "incisions|furrows|grooves|scoring|ruling|striations|stripes|dashes|marks|"
-    "hatches|cross-hatches|etched lines|needlework|lattice|mesh|texture|pattern"
+    "hatches|cross-hatches|etched lines|needlework|lattice|mesh|texture|pattern|strokework|"
+    "crosshatch|hatchwork|line work|scoring marks|engraver's lines|graver lines|burin lines|"
+    "line texture|tone lines|tonal lines|shading lines|ruled lines|cross-ruling|stipple|flicks|"
+    "nicks|ticks"
 )
 TECHNIQUES = (
     "engraving|etching|print|line engraving|copperplate engraving|steel engraving|"
@@ -1403,36 +1452,54 @@ SETTINGS = {
     "ship": "harbour|shore|coast|waterfront|seaside|quay|port|bay|estuary|anchorage|"
     "landing|strand|beach|wharf|inlet|cove|haven|dockside|marina|mooring|seafront|"
     "fishing village|coastline|sea shore|roadstead|river mouth|tideway|foreshore|"
-    "harbourside|jetty|pier|slipway|creekside|shipyard|dockyard|seaport|sandbank",
+    "harbourside|jetty|pier|slipway|creekside|shipyard|dockyard|seaport|sandbank|sound|firth|kyle|"
+    "loch|sea loch|sea lane|shipping lane|offing|open sea|high seas|sea road|"
+    "channel crossing|harbour mouth|harbour bar|tidal flats|mudflats|saltings|shingle beach|"
+    "sand spit|lagoon|backwater harbour",
     "windmill": "countryside|farmland|polder|fields|lowlands|flatlands|meadows|plain|"
     "farm|rural scene|dykes|pasture|cornfields|grainfields|heath|marshland|fenland|"
     "fens|levels|wheatfields|prairie land|steppe|open country|arable land|downs|"
-    "water meadows|reclaimed land|dyke country|broads|flat country",
+    "water meadows|reclaimed land|dyke country|broads|flat country|wold|wolds|champaign|"
+    "champion country|open field|strip fields|furlongs|acre strips|cornland|"
+    "barley fields|rye fields|hayfields|haylands|stubble fields|marsh country|carrs|washes|ings",
     "mountain": "highlands|valley|uplands|foothills|alpine scene|pass|moorland|glen|"
     "alpine landscape|wilderness|rocky landscape|slopes|snowfields|high country|"
     "alpine valley|alpine pasture|dale|gorge country|wild country|upland country|"
-    "high pasture|alpine meadow|rough country|badlands|backcountry|hinterland",
+    "high pasture|alpine meadow|rough country|badlands|backcountry|hinterland|"
+    "cordillera|range|fastness|"
+    "screes|corries|cirques|cwms|combes|coombes|passes|defiles",
     "church": "village|parish|hamlet|churchyard|town|settlement|village green|square|"
     "community|chapelry|close|borough|township|burgh|precinct|graveyard|cemetery|"
     "glebe|parish grounds|market town|pilgrim route|"
-    "monastic grounds|holy ground|lych-gate|burial ground",
+    "monastic grounds|holy ground|lych-gate|burial ground|"
+    "kirkyard|kirkton",
     "house": "village|hamlet|lane|street|settlement|"
     "village street|yard|garden|country lane|row|suburb|green|neighbourhood|"
     "homeland|countryside|cul-de-sac|byway|estate|hamlet green|roadside|"
-    "farmyard|courtyard|rural lane|back road|village edge|outskirts",
+    "farmyard|courtyard|rural lane|back road|village edge|outskirts|smallholding|"
+    "homefield|kitchen garden|allotments|village pump|village well|"
+    "back lane|drove road|green lane|hollow way|holloway|sunken lane",
     "tower": "castle grounds|fortress|castle|bailey|ramparts|battlements|"
     "fortification|garrison|outpost|border post|walled town|frontier|border|"
     "marches|fortified town|bulwark|palisade|defences|castle ward|moat|"
-    "lookout point|vantage point|sea wall|old town walls",
+    "lookout point|vantage point|sea wall|old town walls|postern|curtain wall|"
+    "outer ward|inner ward|motte|motte and bailey|earthworks|siege lines|"
+    "march country|debatable land|borderland|watch post",
     "bridge": "river crossing|river|stream|canal|ford|riverbank|waterway|gorge|ravine|"
     "riverside|creek|millrace|brook|towpath|ferry point|river valley|floodplain|"
-    "watercourse|backwater|rivulet|beck|burn|channel|dell|hollow|dingle|gully",
+    "watercourse|backwater|rivulet|beck|burn|channel|dell|hollow|dingle|gully|millpond|"
+    "weir|lock|riffle|shallows|river bend|meander|oxbow|water meadow|withy beds|"
+    "reed beds|riverbank path|tow path|haling way",
     "tree": "park|grove|woodland|orchard|meadow|clearing|glade|copse|parkland|field|"
     "garden|common|green|avenue|wood|spinney|thicket|arboretum|pleasure garden|"
-    "deer park|coppice|woodlands|forest edge|dell|greensward|lawn|heathland",
+    "deer park|coppice|woodlands|forest edge|dell|greensward|lawn|heathland|hedgerow|field margin|"
+    "field corner|shelterbelt|wood pasture|wood edge|coppice wood|chase|forest ride|ride|walk|"
+    "promenade|boulevard|arbour",
     "horse": "pasture|paddock|field|farm|meadow|stable yard|grazing land|common|ranch|"
     "stud farm|grassland|range|enclosure|corral|prairie|racecourse|showground|"
-    "hunting ground|bridle path|farmyard|stockyard|livery yard|grazing",
+    "hunting ground|bridle path|farmyard|stockyard|livery yard|grazing|gallops|training ground|"
+    "riding school|fairground|grass paddock|hayfield|"
+    "water meadow grazing",
 }
 TIMES = {
     "sun": "day|sunny day|bright day|morning|midday|summer day|afternoon|noon|fine day|"
