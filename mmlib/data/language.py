@@ -306,7 +306,15 @@ KINDS: dict[str, _Kind] = {
         "gunpowder tower|armoury tower|debtors' tower|executioner's tower|archers' tower|"
         "bowmen's tower|gunners' tower|sentry tower|sentinel tower|warder's tower|"
         "constable's tower|governor's tower|lord's tower|lady's tower|queen's tower|king's tower|"
-        "bishop's tower|abbot's tower|nun's tower",
+        "bishop's tower|abbot's tower|nun's tower|whinstone tower|freestone keep|travertine tower|"
+        "tufa tower|dolerite tower|greystone tower|redstone tower|brownstone tower|"
+        "fieldstone tower|moorstone tower|syenite tower|sarsen tower|carrstone tower|"
+        "purbeck tower|caen-stone tower|baron's tower|earl's tower|duke's tower|count's tower|"
+        "margrave's tower|laird's tower|chieftain's tower|thane's tower|sheriff's tower|"
+        "jailer's tower|gaoler's tower|falconer's tower|huntsman's tower|astronomer's tower|"
+        "alchemist's tower|scholar's tower|recluse's tower|princess's tower|prisoner's tower|"
+        "hostage tower|ransom tower|plague tower|witch's tower|wind tower|storm tower|star tower|"
+        "clock keep",
         "crenellated|battlemented|stone|square|fortified|castellated|narrow|medieval|masonry|"
         "windowed|solid|sturdy|defensive|squat-topped|flat-topped|thick-walled|grim|stout|"
         "brick|ancient|weathered|forbidding|lonely|isolated|impregnable|rugged|gaunt|austere|"
@@ -385,7 +393,13 @@ KINDS: dict[str, _Kind] = {
         "pilot's house|coastguard cottage|boatman's cottage|bargee's cottage|lengthsman's cottage|"
         "quarryman's cottage|miner's cottage|navvy's hut|railwayman's cottage|signalman's cottage|"
         "stationmaster's house|postmaster's house|innkeeper's house|brewer's house|"
-        "maltster's house",
+        "maltster's house|croglofft cottage|tyddyn|bwthyn|cotswold cottage|devon longhouse|"
+        "dartmoor longhouse|lakeland cottage|pennine cottage|fenland cottage|chiltern cottage|"
+        "mendip cottage|essex cottage|dorset cottage|somerset cottage|wiltshire cottage|"
+        "normandy cottage|alsatian house|swiss chalet|tyrolean chalet|black forest house|"
+        "danish farmhouse|finnish cabin|russian izba|ukrainian hata|hata|polish chata|chata|"
+        "hungarian farmhouse|romanian cottage|scottish croft|irish cabin|welsh cottage|"
+        "manx cottage|orkney croft|hebridean blackhouse|donegal cottage|kerry cottage",
         "gabled|pitched-roof|two-windowed|chimneyed|simple|square|pointed-roof|steep-roofed|"
         "brick|stone|timber|plain|modest|rustic|tidy|neat|country|rural|thatched|tiled|"
         "slate-roofed|homely|snug|humble|symmetrical|dark-roofed|cosy|welcoming|sturdy|"
@@ -583,7 +597,13 @@ KINDS: dict[str, _Kind] = {
         "pilgrims' bridge|king's bridge|queen's bridge|bishop's bridge|abbot's bridge|"
         "mayor's bridge|market bridge|fair bridge|cattle bridge|sheep bridge|wagon bridge|"
         "coaching bridge|highway bridge|drove road bridge|salt road bridge|wool bridge|"
-        "canal aqueduct|river aqueduct|roman aqueduct|arcaded aqueduct|flood bridge|flood arches",
+        "canal aqueduct|river aqueduct|roman aqueduct|arcaded aqueduct|flood bridge|flood arches|"
+        "whinstone bridge|freestone bridge|travertine bridge|tufa bridge|greystone bridge|"
+        "redstone bridge|fieldstone bridge|moorstone bridge|sarsen bridge|culvert bridge|"
+        "horseshoe bridge|rainbow bridge|hog's back bridge|ogee bridge|lancet bridge|"
+        "pointed bridge|dales bridge|pennine bridge|cotswold bridge|dartmoor bridge|"
+        "fenland bridge|yorkshire bridge|welsh bridge|scottish bridge|irish bridge|french bridge|"
+        "italian bridge|spanish bridge|flemish bridge",
         "arched|three-arched|stone|low|long|flat-topped|masonry|solid|sturdy|wide|old|"
         "heavy|broad|level|hatched|sturdy-looking|roman|classical|brick|multi-arched|"
         "arcaded|straight|ancient|venerable|graceful|elegant|handsome|squat|stout|"
@@ -651,7 +671,15 @@ KINDS: dict[str, _Kind] = {
         "neoclassical church|byzantine church|georgian church|victorian church|tudor church|"
         "carolingian chapel|ottonian church|cistercian abbey|benedictine priory|"
         "augustinian priory|franciscan friary|dominican friary|carmelite convent|"
-        "premonstratensian abbey|cluniac priory|carthusian priory|gilbertine priory",
+        "premonstratensian abbey|cluniac priory|carthusian priory|gilbertine priory|"
+        "whinstone church|freestone church|travertine church|greystone kirk|redstone church|"
+        "fieldstone church|sarsen church|puddingstone church|round-towered church|apsidal church|"
+        "basilican church|dissenting chapel|independent chapel|particular chapel|strict chapel|"
+        "swedenborgian church|catholic church|apostolic church|orthodox church|coptic church|"
+        "greek church|russian church|syriac church|maronite church|episcopal church|"
+        "episcopalian chapel|evangelical chapel|pentecostal chapel|adventist chapel|"
+        "mennonite chapel|amish church|hutterite church|waldensian church|hussite church|"
+        "jacobite chapel|nonjuring chapel|recusant chapel",
         "steepled|spired|gothic|stone|gabled|cross-topped|arched|pointed|religious|holy|"
         "christian|romanesque|lancet-windowed|churchly|peaceful|quiet|rural|small-town|"
         "whitewashed|ecclesiastical|sacred|solemn|pious|devout|hallowed|consecrated|"
@@ -715,7 +743,13 @@ KINDS: dict[str, _Kind] = {
         "linen mill|hemp mill|rapeseed mill|oilseed mill|spice mill|tobacco mill|rice mill|"
         "barley mill|malt mill|rye mill|oat mill|buckwheat mill|seaside mill|clifftop mill|"
         "hilltop mill|hillside mill|riverside mill|lakeside mill|roadside mill|manor windmill|"
-        "village windmill|county mill|heritage mill|restored mill|derelict mill|working windmill",
+        "village windmill|county mill|heritage mill|restored mill|derelict mill|working windmill|"
+        "essex mill|surrey mill|hampshire mill|wiltshire mill|somerset mill|yorkshire mill|"
+        "lancashire mill|cheshire mill|anglesey mill|irish mill|scottish mill|danish mill|"
+        "swedish mill|finnish mill|polish mill|german mill|prussian mill|russian mill|"
+        "hungarian mill|french mill|gascon mill|spanish mill|catalan mill|italian mill|"
+        "sicilian mill|greek mill|wipmolen|spinnenkop|standerdmolen|korenmolen|poldermolen|"
+        "zaagmolen|oliemolen|pelmolen|verfmolen",
         "four-sailed|sailed|conical|tapered|tapering|dutch|wooden|whirling|turning|"
         "spinning|stationary|rustic|traditional|working|cross-shaped|tall|quaint|"
         "picturesque|lonely|rural|weatherworn|old|old-fashioned|charming|iconic|"
@@ -780,7 +814,12 @@ KINDS: dict[str, _Kind] = {
         "moorland pony|heath pony|forest pony|marsh pony|sand pony|beach pony|circus horse|"
         "show pony|gymkhana pony|riding pony|child's pony|pit horse|tram horse|bus horse|"
         "omnibus horse|cab horse|funeral horse|brewery horse|coal horse|milk horse|baker's horse|"
-        "butcher's horse|old nag|ploughing horse",
+        "butcher's horse|old nag|ploughing horse|karabakh|karabair|kabardin|don horse|"
+        "orlov trotter|orlov|camargue horse|camargue|merens|pottok|landais|auxois|poitevin|"
+        "mulassier|castillonnais|ariegeois|asturcon|garrano|sorraia|marismeno|carthusian horse|"
+        "anglo-arab|shagya|gidran|nonius|furioso|kisber|lipica|posavac|hucul|hutsul|malopolski|"
+        "sokolsky|tori horse|zemaitukas|finnhorse|nordland horse|faroese pony|garron|"
+        "highland garron|lundy pony",
         "dark|four-legged|sturdy|strong|muscular|handsome|proud|noble|powerful|"
         "stocky|sleek|long-legged|long-tailed|shaded|hatched|riderless|unsaddled|"
         "saddleless|bareback|magnificent|spirited|patient|stout|lean|heavy|"
@@ -968,7 +1007,12 @@ SUN = (
     "haymaking sun|"
     "phoebus|helios|sol|daystar|fiery orb|"
     "golden orb|blazing orb|bright orb|solar orb|sun orb|glowing orb|radiant orb|burning orb|"
-    "white orb"
+    "white orb|spangled sun|sequined sun|glittering sun|glistening sun|incandescent sun|"
+    "molten sun|smouldering sun|sizzling sun|sweltering sun|unclouded sun|naked sun|unveiled sun|"
+    "round-faced sun|grinning sun|laughing sun|winking sun|all-seeing sun|staring sun|glaring sun|"
+    "bald sun|bristly sun|hairy sun|whiskered sun|feathered sun|petalled sun|frilled sun|"
+    "fringed sun|ruffed sun|tasselled sun|radiate sun|stellate sun|spoky sun|ratchet sun|gear sun|"
+    "sawtooth sun|many-rayed sun|twelve-rayed sun|long-rayed sun|short-rayed sun|even-rayed sun"
 )
 SUN_LOOKS = (
     "with rays|with twelve rays|with long and short rays|ringed with rays|with its rays|"
@@ -993,7 +1037,10 @@ MOON = {
     "fine crescent|faint crescent|tilted crescent|lopsided crescent|upturned crescent|"
     "lunar sickle|moon sickle|silver sickle|hooked moon|clipped moon|bitten moon|half-eaten moon|"
     "nibbled moon|thumbnail moon|eyelash moon|eyebrow moon|smile moon|grin moon|canoe moon|"
-    "hammock moon|heraldic crescent",
+    "hammock moon|heraldic crescent|boomerang moon|scythe moon|sabre moon|cutlass moon|tusk moon|"
+    "talon moon|ram's-horn moon|cowhorn moon|fishhook moon|comma moon|parenthesis moon|"
+    "bracket moon|melon-rind moon|orange-peel moon|lemon-rind moon|rind of moon|shaving of moon|"
+    "splinter of moon|shard of moon|sliver moon|wafer moon",
     "full": "full moon|round moon|pale full moon|whole moon|bright full moon|spotted moon|"
     "cratered moon|hatched moon|harvest moon|round full moon|shaded full moon|"
     "full round moon|pocked moon|mottled moon|complete moon|glowing moon|luminous moon|"
@@ -1008,7 +1055,11 @@ MOON = {
     "chalk moon|stone moon|pitted moon|pockmarked moon|scarred moon|blotchy moon|patchy moon|"
     "shadowed full moon|man in the moon|moonface|moon face|lunar face|old man moon|august moon|"
     "september moon|october moon|november moon|december moon|january moon|blue moon|supermoon|"
-    "perigee moon|midsummer moon|yule moon|lambing moon|ice moon",
+    "perigee moon|midsummer moon|yule moon|lambing moon|ice moon|platter moon|tambourine moon|"
+    "drum moon|gong moon|medallion moon|doubloon moon|shilling moon|penny moon|florin moon|"
+    "cameo moon|locket moon|pendant moon|bauble moon|balloon moon|globe moon|marble moon|"
+    "mirror moon|looking-glass moon|buttery moon|creamy moon|milky moon|chalky moon|powdery moon|"
+    "floury moon|dusty moon",
 }
 MOON_LOOKS = {
     "crescent": "with pointed horns|with sharp tips|cross-hatched|darkly shaded|"
@@ -1437,7 +1488,14 @@ TECHNIQUES = (
     "chapter heading|headband|culdesac|fleuron|printer's ornament|decoration|title vignette|"
     "spot illustration|cut|block|woodblock print|xylograph|chalcograph|plate from a book|"
     "book plate|album plate|portfolio plate|atlas plate|map vignette|cartouche|cartouche vignette|"
-    "margin vignette|marginal drawing"
+    "margin vignette|marginal drawing|gravure|line gravure|stipple print|dotted print|"
+    "crayon manner print|chalk manner print|pen-and-wash|wash drawing|brush drawing|quill drawing|"
+    "reed-pen drawing|nib drawing|silverpoint|metalpoint|graphite drawing|pencil drawing|"
+    "charcoal sketch|scratchboard|scraperboard|block print|chiaroscuro woodcut|"
+    "white-line engraving|end-grain engraving|boxwood engraving|zinc etching|zincograph|"
+    "copper etching|brass engraving|niello print|trial proof|artist's proof|state proof|"
+    "counterproof|offprint|pull|specimen plate|pattern-book plate|emblem-book cut|herbal cut|"
+    "bestiary cut|psalter cut|hornbook picture|battledore picture|catchpenny print"
 )
 FRAMES = (
     "of|showing|depicting|with|picturing|featuring|portraying|representing|illustrating|"
