@@ -1733,6 +1733,7 @@ class _Writer:
 
     def __init__(self, rng: random.Random, name_steep: float, steep: float) -> None:
         self.rng, self.name_steep, self.steep = rng, name_steep, steep
+        self.looks = 0.0  # the least chance of an adjective for what a subject looks like
         self.spans: list[tuple[str, bool]] = []  # (text, is voice)
 
     def pick(self, entry: str, steep: float | None = None) -> str:
@@ -1803,7 +1804,7 @@ def _np(w: _Writer, thing: _Thing, detail: float, count: int | None = None) -> s
     if thing.size and detail and w.chance(0.1 + 0.6 * detail):
         own = KIND_SIZES.get(thing.kind, {}).get(thing.size)
         adjectives.append(w.pick(own if own and w.chance(0.3) else SIZES[thing.size]))
-    if w.chance(detail):
+    if w.chance(max(detail, w.looks)):
         look = _look(w, thing)
         if look and not set(words(look)) & set(words(" ".join([*adjectives, noun]))):
             adjectives.append(look)
@@ -1953,6 +1954,7 @@ def _detailed(w: _Writer, facts: _Facts) -> None:
     """Everything, with parts, places and the scenery: "We can see a tall crenellated tower
     with narrow windows on the left beside a cottage ..."."""
     detail = (0.14, 0.05, 0.02)[len(facts.ground) - 1]
+    w.looks = 0.25
     if w.chance(0.15):
         w.say(w.pick(VOICE_ADVERBS, 0.8) + ",", voice=True)
     w.say(w.pick(VOICE_OPENERS["detailed"], 1.4), voice=True)
