@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from mmlib.config import Config, resolve_device
-from mmlib.data.tokenizer import WordTokenizer
+from mmlib.data.tokenizer import Tokenizer, load_tokenizer
 from mmlib.files import atomic_write_bytes, atomic_write_text, read_json
 from mmlib.model.multimodal import MultimodalModel
 
@@ -36,7 +36,7 @@ LAST_FILE = "last.pt"
 BEST_FILE = "best.pt"
 METRICS_FILE = "metrics.json"
 MANIFEST_FILE = "manifest.json"
-VOCABULARY_KEY = "vocabulary_sha256"  # in the manifest: `WordTokenizer.fingerprint()`
+VOCABULARY_KEY = "vocabulary_sha256"  # in the manifest: `Tokenizer.fingerprint()`, either kind
 RETRAIN = "train the run again (python -m mmlib train)"
 RUN_CONFIG_REMEDY = f"put back the run's own {CONFIG_FILE}, or {RETRAIN}"
 
@@ -146,7 +146,7 @@ def resolve_run(run: str | os.PathLike[str], checkpoint_dir: str | os.PathLike[s
     )
 
 
-def save_run_tokenizer(tokenizer: WordTokenizer, run_dir: str | os.PathLike[str]) -> None:
+def save_run_tokenizer(tokenizer: Tokenizer, run_dir: str | os.PathLike[str]) -> None:
     """Write `tokenizer.json`, then the fingerprint of its vocabulary in `manifest.json`, which
     every load of the run's weights checks (`best.pt` stays a bare `state_dict`)."""
     run_dir = Path(run_dir)
@@ -154,7 +154,7 @@ def save_run_tokenizer(tokenizer: WordTokenizer, run_dir: str | os.PathLike[str]
     record_vocabulary(tokenizer, run_dir)
 
 
-def record_vocabulary(tokenizer: WordTokenizer, run_dir: str | os.PathLike[str]) -> Path:
+def record_vocabulary(tokenizer: Tokenizer, run_dir: str | os.PathLike[str]) -> Path:
     """Write `manifest.json`: the fingerprint of `tokenizer`'s vocabulary, as the run's own."""
     manifest = {VOCABULARY_KEY: tokenizer.fingerprint()}
     return atomic_write_text(Path(run_dir) / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
@@ -162,13 +162,13 @@ def record_vocabulary(tokenizer: WordTokenizer, run_dir: str | os.PathLike[str])
 
 def load_run_tokenizer(
     run_dir: str | os.PathLike[str], *, check_vocabulary: bool = True
-) -> WordTokenizer:
+) -> Tokenizer:
     """The run's `tokenizer.json`, refused when its vocabulary is not the one `manifest.json`
     records for the weights (they would write garbled captions with it), or when there is no
     manifest to check it against (`python -m mmlib trust-vocabulary RUN` records one after
     showing captions). `check_vocabulary=False` skips the check: for that command only."""
     run_dir = Path(run_dir)
-    tokenizer = WordTokenizer.from_file(run_dir / TOKENIZER_FILE)
+    tokenizer = load_tokenizer(run_dir / TOKENIZER_FILE)
     if not check_vocabulary:
         return tokenizer
     recorded = _recorded_fingerprint(run_dir / MANIFEST_FILE)
@@ -328,7 +328,7 @@ def load_model(
     device: str | torch.device = "cpu",
     *,
     check_vocabulary: bool = True,
-) -> tuple[MultimodalModel, WordTokenizer, Config]:
+) -> tuple[MultimodalModel, Tokenizer, Config]:
     """A ready model (eval mode), its tokenizer and config from a run folder, name or `latest`,
     on `device` (a name `mmlib.config.resolve_device` accepts). `check_vocabulary`: see
     `load_run_tokenizer`."""

@@ -25,6 +25,9 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DATA_FORMATS = ("auto", "seed", "flickr8k", "jsonl", "csv", "coco", "sidecar")
 RESIZE_MODES = ("pad", "crop")
+TOKENIZER_KINDS = ("word", "bpe")  # mmlib.data.tokenizer: WordTokenizer, BpeTokenizer
+# A byte-level BPE vocabulary holds the 4 special tokens and the 256 bytes before any merge.
+MIN_BPE_VOCABULARY = 260
 # PIL's Image.MAX_IMAGE_PIXELS: above it PIL warns of a decompression bomb (and at twice it
 # refuses the file), so max_image_pixels stays at or under it and PIL never has to.
 PIL_PIXEL_LIMIT = 89_478_485
@@ -146,6 +149,8 @@ _VALIDATORS: dict[str, Callable[[str, Any], None]] = {
     "image_channels": _int_range(1, 4),
     "vocab_size": _int_range(5, MAX_VOCABULARY),
     "min_freq": _int_range(1),
+    "tokenizer": _choice(TOKENIZER_KINDS),
+    "bpe_vocab_size": _int_range(MIN_BPE_VOCABULARY, MAX_VOCABULARY),
     "max_caption_length": _int_range(3, 4096),
     "embedding_dim": _int_range(1, MAX_WIDTH),
     "batch_size": _batch_size,
@@ -200,7 +205,7 @@ SAVED_ORDER = tuple(
     cache_dir max_image_pixels base_channels num_heads num_layers text_encoder_layers
     feedforward_dim memory_tokens dropout causal_caption_mask augment_max_shift
     perceptual_loss_weight warmup_steps grad_accum_steps keep_checkpoints save_every_minutes
-    early_stopping_patience imagine_steps run_name preset_name
+    early_stopping_patience imagine_steps run_name preset_name tokenizer bpe_vocab_size
     """.split()
 )
 
@@ -230,8 +235,13 @@ class Config:
     resize_mode: str = "pad"  # how non-square images become square: pad or centre-crop
     # Training images move by up to this many pixels (edges repeated); 0: no augmentation.
     augment_max_shift: int = 0
+    # "word": whole words (`vocab_size` of the most frequent seen `min_freq` times, others
+    # <UNK>); "bpe": byte-level BPE trained on the training captions (`bpe_vocab_size` at most,
+    # no unknown words)
+    tokenizer: str = "word"
     vocab_size: int = 8000  # at most: the tokenizer keeps the most frequent training words
     min_freq: int = 1
+    bpe_vocab_size: int = 2000
     max_caption_length: int = 100
     val_fraction: float = 0.1
     # Images held out for the final figures only, for data without a test split of their own
@@ -396,6 +406,12 @@ class Config:
         if self.fast_path == "auto":
             return FAST_PATH_MEASURED_FASTER and torch.device(device).type == "cuda"
         return self.fast_path == "on"
+
+    @property
+    def vocabulary_limit(self) -> int:
+        """The most tokens the tokenizer of this config's kind can have: `vocab_size` for
+        word-level, `bpe_vocab_size` for BPE (the output layer is never larger)."""
+        return self.vocab_size if self.tokenizer == "word" else self.bpe_vocab_size
 
     def check_consistency(self) -> Config:
         """Checks that involve several fields (single fields are checked on assignment)."""

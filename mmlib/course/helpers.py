@@ -132,11 +132,13 @@ def ensure_course_run(config: Config | None = None) -> Path:
 
 
 def course_model_config(run_dir: str | os.PathLike[str]) -> Config:
-    """The config of the model a run trained: its `config.json` with `vocab_size` set to its
-    tokenizer's size (the config's is only an upper bound; the course's 34 words, not 8,000)."""
+    """The config of the model a run trained: its `config.json` with `vocab_size` (or
+    `bpe_vocab_size`, for a BPE run) set to its tokenizer's size (the config's is only an upper
+    bound; the course's 34 words, not 8,000)."""
     run_dir = Path(run_dir)
     config = Config.load(run_dir / CONFIG_FILE)
-    return config.with_overrides({"vocab_size": len(load_run_tokenizer(run_dir))})
+    field = "vocab_size" if config.tokenizer == "word" else "bpe_vocab_size"
+    return config.with_overrides({field: len(load_run_tokenizer(run_dir))})
 
 
 def fit_batches(

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from mmlib.data.images import to_pixels
 from mmlib.data.readers import Record
-from mmlib.data.tokenizer import WordTokenizer
+from mmlib.data.tokenizer import Tokenizer
 from mmlib.tokens import PAD_ID
 
 
@@ -42,7 +42,7 @@ class CaptionDataset(Dataset[dict[str, Any]]):
         self,
         records: Sequence[Record],
         images_uint8: torch.Tensor,
-        tokenizer: WordTokenizer,
+        tokenizer: Tokenizer,
         max_length: int,
         seed: int = 0,
         train: bool = True,

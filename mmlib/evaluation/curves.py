@@ -226,10 +226,10 @@ def _parameters(history: RunHistory) -> int | None:
     try:
         import torch
 
-        from mmlib.data.tokenizer import WordTokenizer
+        from mmlib.data.tokenizer import load_tokenizer
         from mmlib.model.multimodal import MultimodalModel
 
-        tokenizer = WordTokenizer.from_file(history.path / TOKENIZER_FILE)
+        tokenizer = load_tokenizer(history.path / TOKENIZER_FILE)
         with torch.device("meta"):
             model = MultimodalModel(history.config, len(tokenizer))
         return sum(p.numel() for p in model.parameters())

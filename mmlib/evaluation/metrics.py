@@ -29,12 +29,13 @@ from mmlib.data.language import subjects_named
 from mmlib.data.readers import Record
 from mmlib.data.sources import SplitData, load_run_records, load_split
 from mmlib.data.synthetic import subjects_of
-from mmlib.data.tokenizer import WordTokenizer, normalize
+from mmlib.data.tokenizer import Tokenizer, normalize
 from mmlib.evaluation.cider import cider_d
 from mmlib.files import atomic_write_text, read_json_object
 from mmlib.inference.imagine import CANDIDATES
 from mmlib.inference.predictor import CaptionSubjects, Predictor
 from mmlib.model.multimodal import MultimodalModel
+from mmlib.tokens import PAD_ID
 
 RECALL_KS = (1, 5, 10)
 # One process evaluates (rank 0 under torchrun): a torchmetrics metric must not gather its state
@@ -265,7 +266,7 @@ def _batches(count: int, size: int) -> list[slice]:
 @torch.no_grad()
 def evaluate_captioning(
     model: MultimodalModel,
-    tokenizer: WordTokenizer,
+    tokenizer: Tokenizer,
     records: Sequence[Record],
     images: Tensor,
     batch_size: int = 128,
@@ -294,7 +295,7 @@ class _EvaluationData:
     their uint8 images, taken in `batches`, and the `shuffle` of the images for the baselines."""
 
     model: MultimodalModel
-    tokenizer: WordTokenizer
+    tokenizer: Tokenizer
     records: Sequence[Record]
     images: Tensor
     batches: list[slice]
@@ -319,7 +320,7 @@ def _captioning_figures(
     model, tokenizer, records, shuffle = data.model, data.tokenizer, data.records, data.shuffle
     tokens = tokenizer.batch_encode([r.captions[0] for r in records], model.max_caption_length)
     # torchmetrics annotates **kwargs as dict values
-    perplexity = Perplexity(ignore_index=WordTokenizer.pad_id, sync_on_compute=SYNC_ON_COMPUTE)  # type: ignore[arg-type]
+    perplexity = Perplexity(ignore_index=PAD_ID, sync_on_compute=SYNC_ON_COMPUTE)  # type: ignore[arg-type]
     perplexity = perplexity.to(data.device)
     greedy: list[str] = []
     beam: list[str] = []
@@ -426,7 +427,7 @@ def _reconstruction_figures(data: _EvaluationData) -> dict[str, Any]:
 def _teacher_forced_hits(logits: Tensor, tokens: Tensor) -> tuple[int, int]:
     """Correctly predicted next tokens and the number of non-pad targets."""
     targets = tokens[:, 1:]
-    mask = targets != WordTokenizer.pad_id
+    mask = targets != PAD_ID
     return int(((logits.argmax(-1) == targets) & mask).sum()), int(mask.sum())
 
 

@@ -23,9 +23,9 @@ from torch import Tensor, nn
 from mmlib.data.images import to_pixels
 from mmlib.data.readers import Record
 from mmlib.data.synthetic import Box, noun_kind
-from mmlib.data.tokenizer import WordTokenizer
+from mmlib.data.tokenizer import Tokenizer
 from mmlib.model.multimodal import MultimodalModel
-from mmlib.tokens import END_ID, PAD_ID, START_ID, UNK
+from mmlib.tokens import END_ID, PAD_ID, START_ID
 
 CaptionSource = Literal["generated", "reference"]
 
@@ -123,7 +123,7 @@ class CaptionAttention:
 
 def caption_attention(
     model: MultimodalModel,
-    tokenizer: WordTokenizer,
+    tokenizer: Tokenizer,
     images: Tensor,
     tokens: Tensor | None = None,
 ) -> list[CaptionAttention]:
@@ -143,9 +143,10 @@ def caption_attention(
 
 
 def _words_with_attention(
-    image: Tensor, row: Tensor, maps: Tensor, latent: Tensor, tokenizer: WordTokenizer
+    image: Tensor, row: Tensor, maps: Tensor, latent: Tensor, tokenizer: Tokenizer
 ) -> CaptionAttention:
-    """One caption's words (as `tokenizer.decode` reads `row`) with the maps that predicted them."""
+    """One caption (as `tokenizer.decode` reads `row`) with its tokens (words, or a BPE's pieces
+    of words) and the maps that predicted them."""
     words: list[str] = []
     positions: list[int] = []
     for position, token in enumerate(row.tolist()[1:]):
@@ -153,9 +154,9 @@ def _words_with_attention(
             break
         if token in (START_ID, PAD_ID):
             continue
-        words.append(tokenizer.idx2word[token] if 0 <= token < len(tokenizer) else UNK)
+        words.append(tokenizer.token_text(token))
         positions.append(position)
-    return CaptionAttention(image, " ".join(words), words, maps[positions], latent[positions])
+    return CaptionAttention(image, tokenizer.decode(row), words, maps[positions], latent[positions])
 
 
 # --------------------------------------------------------------- inside the subject's box
@@ -249,7 +250,7 @@ def measure_subject_attention(
 
 def subject_attention_share(
     model: MultimodalModel,
-    tokenizer: WordTokenizer,
+    tokenizer: Tokenizer,
     records: Sequence[Record],
     images: Tensor,
     captions: CaptionSource = "generated",

@@ -30,7 +30,7 @@ from mmlib.config import MIN_IMAGINE_STEPS, Config, ConfigError
 from mmlib.data.images import build_image_cache, to_pixels
 from mmlib.data.readers import Record
 from mmlib.data.sources import load_split
-from mmlib.data.tokenizer import WordTokenizer
+from mmlib.data.tokenizer import Tokenizer
 from mmlib.model.multimodal import MultimodalModel
 from mmlib.progress import progress_bar
 
@@ -242,7 +242,7 @@ def image_latents(model: MultimodalModel, images: Tensor, batch_size: int = 256)
 @torch.no_grad()
 def caption_embeddings(
     model: MultimodalModel,
-    tokenizer: WordTokenizer,
+    tokenizer: Tokenizer,
     captions: Sequence[str],
     batch_size: int = 256,
 ) -> Tensor:
@@ -254,7 +254,7 @@ def caption_embeddings(
 
 def fit_imagination(
     model: MultimodalModel,
-    tokenizer: WordTokenizer,
+    tokenizer: Tokenizer,
     records: Sequence[Record],
     images: Tensor,
     steps: int = 4000,

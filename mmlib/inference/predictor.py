@@ -22,7 +22,7 @@ from mmlib.checkpoint import BEST_FILE, CheckpointError, load_model, resolve_run
 from mmlib.config import DEFAULT_MAX_IMAGE_PIXELS, Config
 from mmlib.data.images import fit_image, load_image, pil_to_image, to_pixels, to_uint8
 from mmlib.data.sources import load_split
-from mmlib.data.tokenizer import WordTokenizer, words
+from mmlib.data.tokenizer import Tokenizer, words
 from mmlib.files import quoted
 from mmlib.inference.attention import CaptionAttention, caption_attention
 from mmlib.inference.export_runtime import imagine_noise
@@ -130,7 +130,7 @@ class Predictor:
     def __init__(
         self,
         model: MultimodalModel,
-        tokenizer: WordTokenizer,
+        tokenizer: Tokenizer,
         config: Config,
         imagination: Imagination | None = None,
         run_dir: Path | None = None,
@@ -256,18 +256,21 @@ class Predictor:
     def check_prompt(self, caption: str) -> None:
         """A PromptError unless `caption` has a word this run's vocabulary knows: an empty,
         blank, emoji- or punctuation-only caption, or one of unknown words only, reads as
-        nothing to the model, and its image would say nothing about it."""
+        nothing to the model, and its image would say nothing about it. A BPE tokenizer spells
+        every word, so only a caption without words is refused."""
         found = words(caption)
         if not found:
             raise PromptError(
                 f"caption {quoted(caption)} has no words: type a caption first, e.g. one like the "
                 "training captions"
             )
-        if not any(word in self.tokenizer.word2idx for word in found):
+        unknown = self.tokenizer.unknown_words(caption)
+        if len(unknown) == len(found):
+            named = ", ".join(repr(word) for word in list(dict.fromkeys(unknown))[:3])
             raise PromptError(
                 f"caption {quoted(caption)}: none of its words is in this run's vocabulary of "
-                f"{len(self.tokenizer)} tokens; type a caption with words like the training "
-                "captions'"
+                f"{len(self.tokenizer)} tokens (unknown: {named}); type a caption with words "
+                "like the training captions'"
             )
 
     @torch.no_grad()
@@ -320,7 +323,7 @@ class Predictor:
 
 def vocabulary_samples(
     run_dir: str | os.PathLike[str], count: int = 4
-) -> tuple[WordTokenizer, list[tuple[str, str]]]:
+) -> tuple[Tokenizer, list[tuple[str, str]]]:
     """The run's tokenizer, unchecked, and (reference, greedy caption) for the first `count`
     images of its validation split: what `python -m mmlib trust-vocabulary` shows before it
     records the vocabulary (with another vocabulary than the weights', captions are garbled)."""

@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from mmlib.checkpoint import CONFIG_FILE, TOKENIZER_FILE
+from mmlib.checkpoint import CONFIG_FILE, TOKENIZER_FILE, load_run_config, resolve_run
 from mmlib.config import Config
 from mmlib.data.tokenizer import WordTokenizer
 from mmlib.files import (
@@ -131,10 +131,12 @@ def export_run(
 
     Writes the graphs, `runtime.py`, `tokenizer.json`, `config.json` and `manifest.json` into
     `out` (default `<run_dir>/export-<format>/`) and returns that folder. The text->image graph
-    is skipped, and the manifest says why, when the run has no `imagine.pt`.
+    is skipped, and the manifest says why, when the run has no `imagine.pt`. A run whose
+    tokenizer is not word-level is refused (`refuse_other_tokenizers`).
     """
     if format not in FORMATS:
         raise ValueError(f"format={format!r}: expected one of {', '.join(map(repr, FORMATS))}")
+    refuse_other_tokenizers(resolve_run(run, checkpoint_dir))
     if format == "onnx":
         require_onnx()
     predictor = Predictor.load(run, checkpoint_dir, device="cpu")
@@ -151,6 +153,18 @@ def export_run(
     manifest = _manifest(predictor, format, files, skipped, list(memory.shape[1:]), list(graphs))
     atomic_write_text(folder / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     return folder
+
+
+def refuse_other_tokenizers(run_dir: Path) -> None:
+    """An ExportError, in one line, for a run whose tokenizer is not word-level: the exported
+    NumPy runtime (`mmlib.inference.export_runtime`) tokenizes whole words only."""
+    kind = load_run_config(run_dir).tokenizer
+    if kind != WordTokenizer.kind:
+        raise ExportError(
+            f"{run_dir}: cannot export a run with the {kind!r} tokenizer: the exported NumPy "
+            "runtime (runtime.py) tokenizes whole words only; use this run through mmlib "
+            "(caption, evaluate, imagine, demo), or train with --set tokenizer=word to export"
+        )
 
 
 def _graphs(

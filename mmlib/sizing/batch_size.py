@@ -405,25 +405,25 @@ def quick_memory_bound(config: Config, batch_size: int) -> int:
         + config.latent_dim
         + memory * width * (config.num_layers + 1)
         + layers * per_layer
-        + length * config.vocab_size
+        + length * config.vocabulary_limit
     )
     parameters = _parameter_count(config)
     return 4 * (8 * parameters + 16 * batch_size * (per_sample + batch_size))
 
 
 def _parameter_count(config: Config) -> int:
-    """An upper bound on the model's parameters at `config.vocab_size` words, from its layers'
-    shapes (building it, even on the meta device, takes seconds the first time)."""
+    """An upper bound on the model's parameters at `config.vocabulary_limit` tokens, from its
+    layers' shapes (building it, even on the meta device, takes seconds the first time)."""
     levels = encoder_channels(config)
     width, latent, feed = config.embedding_dim, config.latent_dim, config.feedforward_dim
     feature, cells = levels[-1], (config.image_size >> len(levels)) ** 2
     convs = sum(16 * a * b for a, b in zip([config.image_channels, *levels], levels, strict=False))
     image = 2 * convs + 2 * feature * (feature * cells + latent) + feature * feature
     layer = 4 * width * width + 2 * width * feed  # attention and feed-forward
-    text = 2 * (config.vocab_size + config.max_caption_length) * width
+    text = 2 * (config.vocabulary_limit + config.max_caption_length) * width
     memory = (latent + width) * (latent + config.memory_tokens * width) + cells * width
     layers = config.text_encoder_layers * layer + config.num_layers * (layer + 4 * width**2)
-    heads = config.vocab_size * width + 6 * width * width
+    heads = config.vocabulary_limit * width + 6 * width * width
     return 2 * (image + text + memory + layers + heads)
 
 

@@ -157,9 +157,10 @@ class MemoryMeasurement:
 
 
 def default_vocab_size(config: Config) -> int:
-    """`config.vocab_size`: the tokenizer keeps at most that many words, so the output layer,
-    the embeddings and the logits are never larger than with this size."""
-    return config.vocab_size
+    """`config.vocabulary_limit`: the tokenizer of the config's kind (`vocab_size` words, or
+    `bpe_vocab_size` BPE tokens) has at most that many, so the output layer, the embeddings and
+    the logits are never larger than with this size."""
+    return config.vocabulary_limit
 
 
 def sample_batch(

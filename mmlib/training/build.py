@@ -13,7 +13,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from mmlib import checkpoint as ckpt
 from mmlib.data.sources import SplitData, load_split
-from mmlib.data.tokenizer import WordTokenizer
+from mmlib.data.tokenizer import Tokenizer, build_tokenizer
 from mmlib.files import check_writable, remove_temporaries
 from mmlib.model.multimodal import MultimodalModel
 from mmlib.model.step import make_optimizer
@@ -30,7 +30,7 @@ class RunParts:
     DistributedDataParallel), the AdamW `optimizer`, its warm-up cosine `scheduler` over
     `total_steps` optimizer steps, and the fp16 loss `scaler` (disabled in other precisions)."""
 
-    tokenizer: WordTokenizer
+    tokenizer: Tokenizer
     loaders: RunLoaders
     test_images: int
     model: MultimodalModel
@@ -117,7 +117,7 @@ def clear_earlier_run(run: PreparedRun, log: Log) -> None:
         )
 
 
-def write_run_files(run: PreparedRun, tokenizer: WordTokenizer) -> None:
+def write_run_files(run: PreparedRun, tokenizer: Tokenizer) -> None:
     """`config.json` and, for a fresh run, the tokenizer's files (a resume keeps the run's own,
     checked, tokenizer files)."""
     run.run_dir.mkdir(parents=True, exist_ok=True)
@@ -173,8 +173,8 @@ def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]
     return factor
 
 
-def _tokenizer(run: PreparedRun, split: SplitData) -> WordTokenizer:
+def _tokenizer(run: PreparedRun, split: SplitData) -> Tokenizer:
     if run.resume_state is not None:
         return ckpt.load_run_tokenizer(run.run_dir)
     captions = [caption for record in split.train for caption in record.captions]
-    return WordTokenizer(run.config.vocab_size).build_vocab(captions, run.config.min_freq)
+    return build_tokenizer(run.config, captions)

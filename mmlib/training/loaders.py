@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader, Subset
 from mmlib.data.dataset import CaptionDataset, DeviceLoader, make_loader
 from mmlib.data.images import build_image_cache
 from mmlib.data.sources import SplitData
-from mmlib.data.tokenizer import WordTokenizer
+from mmlib.data.tokenizer import Tokenizer
 from mmlib.training.setup import PreparedRun
 
 
@@ -28,7 +28,7 @@ class RunLoaders(NamedTuple):
 
 
 def make_run_loaders(
-    run: PreparedRun, split: SplitData, tokenizer: WordTokenizer, progress: bool
+    run: PreparedRun, split: SplitData, tokenizer: Tokenizer, progress: bool
 ) -> RunLoaders:
     """The datasets of `split`'s train and val records (their images decoded into the cache)
     and this process's loaders of them: its share of each training batch, and whole
