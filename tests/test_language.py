@@ -4,6 +4,7 @@ and `data synth`, the default data unchanged."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import random
 import time
@@ -58,6 +59,17 @@ def test_statistics_are_those_of_a_real_caption_set(captions: list[tuple[str, ..
     assert 0.05 <= stats.oov[5] <= 0.12
     assert 9 <= stats.mean_length <= 14
     assert -1.4 <= stats.zipf_slope <= -1.0
+
+
+def test_every_word_is_a_real_one(captions: list[tuple[str, ...]]) -> None:
+    """No slips of the pen and no made-up words: every word of every caption is spelt as the
+    lexicon spells it (the long tail comes from its rare words, not from noise)."""
+    lexicon = set(words(inspect.getsource(language)))
+    for nouns in language._all_nouns().values():
+        lexicon.update(word for noun in nouns for word in words(noun))
+    used = {word for five in captions for caption in five for word in words(caption)}
+    assert used <= lexicon, sorted(used - lexicon)[:20]
+    assert not hasattr(language, "TYPO_RATE")
 
 
 def test_few_tokens_are_unpredictable_from_the_scene() -> None:

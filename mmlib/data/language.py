@@ -1572,7 +1572,7 @@ TIMES = {
 }
 # The annotators' own voice: non-visual slots that no scene predicts.
 VOICE_OPENERS = {
-    "detailed": "|||||this picture shows|here we see|we can see|the image shows|there is|"
+    "detailed": "||||||||this picture shows|here we see|we can see|the image shows|there is|"
     "i can see|in this picture there is|pictured is|this drawing shows|you can see|"
     "shown here is|visible is|the scene shows|it shows|here is|this is|depicted is|"
     "we are looking at|the artist shows|the engraver shows|on view is|i notice|"
@@ -1596,7 +1596,7 @@ VOICE_OPENERS = {
     "an accomplished|a masterly|a deft|a competent|a workmanlike|a journeyman's|a collector's|"
     "a treasured|a cherished|a prized|a forgotten|an obscure|a scarce|a sought-after|a desirable|"
     "a choice|a select|a superior|an excellent|a first-rate",
-    "reordered": "||||||we see|there is|looking at it,|at a glance,|in this one,|"
+    "reordered": "|||||||||we see|there is|looking at it,|at a glance,|in this one,|"
     "i think|it looks like|apparently|from what i can tell,|as far as i can see,|"
     "first of all,|to begin with,|if i read it right,|in short,|basically,|"
     "simply put,|overall,|from the top,|from the sky down,|reading it top down,|top to bottom,|"
@@ -1680,6 +1680,11 @@ GROUND_NUMBERS = {
     2: "two|a pair of|two|a couple of",
     3: "three|three|a row of three|a group of three|a trio of",
 }
+
+# The steepness for the details that few captions give (what a subject or its parts look like,
+# its pose, the flight, the paper, the setting): each is said rarely, so flatter weights let each
+# of its many words turn up now and then, as a detail's rare words do in real captions.
+DETAIL_STEEP = 0.7
 
 _VOWEL = re.compile(r"^(?:[aeio]|u(?!ni|se|su|ro)|hour|honest|heir)")
 _IRREGULAR_PLURALS = {
@@ -1789,9 +1794,9 @@ def _head(w: _Writer, thing: _Thing) -> str:
 
 def _look(w: _Writer, thing: _Thing) -> str:
     if thing.kind == "bird":
-        return w.pick(BIRD_LOOKS)
+        return w.pick(BIRD_LOOKS, DETAIL_STEEP)
     if thing.kind in KINDS:
-        return w.pick(KINDS[thing.kind].looks)
+        return w.pick(KINDS[thing.kind].looks, DETAIL_STEEP)
     return ""
 
 
@@ -1803,7 +1808,10 @@ def _np(w: _Writer, thing: _Thing, detail: float, count: int | None = None) -> s
     adjectives: list[str] = []
     if thing.size and detail and w.chance(0.1 + 0.6 * detail):
         own = KIND_SIZES.get(thing.kind, {}).get(thing.size)
-        adjectives.append(w.pick(own if own and w.chance(0.3) else SIZES[thing.size]))
+        if own and w.chance(0.3):
+            adjectives.append(w.pick(own, DETAIL_STEEP))
+        else:
+            adjectives.append(w.pick(SIZES[thing.size]))
     if w.chance(max(detail, w.looks)):
         look = _look(w, thing)
         if look and not set(words(look)) & set(words(" ".join([*adjectives, noun]))):
@@ -1817,10 +1825,10 @@ def _np(w: _Writer, thing: _Thing, detail: float, count: int | None = None) -> s
 
 def _part(w: _Writer, part: _Part) -> str:
     """A part of a subject, maybe with one more adjective: "a slender mast"."""
-    phrase = w.pick(part.nouns)
+    phrase = w.pick(part.nouns, DETAIL_STEEP)
     first, _, rest = phrase.partition(" ")
     if first in _DETERMINERS and rest and " " not in rest and w.chance(0.5):
-        look = w.pick(part.looks)
+        look = w.pick(part.looks, DETAIL_STEEP)
         if look not in words(rest):
             if first in ("a", "an"):
                 return f"{article(look)} {look} {rest}"
@@ -1844,7 +1852,7 @@ def _ground_np(w: _Writer, thing: _Thing, detail: float) -> str:
     """A ground subject described: noun phrase, maybe a pose, a place and parts."""
     spans = [_np(w, thing, detail)]
     if w.chance(detail * 0.4):
-        spans.append(w.pick(KINDS[thing.kind].poses))
+        spans.append(w.pick(KINDS[thing.kind].poses, DETAIL_STEEP))
     if w.chance(detail * 0.5):
         spans.append(w.pick(PLACES[thing.place]))
     spans.append(_parts(w, thing, detail))
@@ -1865,7 +1873,7 @@ def _birds_clause(w: _Writer, facts: _Facts, detail: float, last: bool) -> str:
     assert facts.birds is not None
     spans = [_np(w, facts.birds, detail)]
     if w.chance(0.2 + detail * 0.5):
-        spans.append(w.pick(BIRD_FLIGHT))
+        spans.append(w.pick(BIRD_FLIGHT, DETAIL_STEEP))
     if facts.birds.count > 1 and w.chance(detail * 0.5):
         spans.append(w.pick(FLOCK_SHAPES[facts.birds.count]))
     spans.append(w.pick(OVERHEAD))
@@ -1880,7 +1888,7 @@ def _light_clause(w: _Writer, facts: _Facts, detail: float) -> str:
     light = facts.light
     np_ = _np(w, light, detail)
     looks = SUN_LOOKS if light.kind == "sun" else MOON_LOOKS[light.phase or "full"]
-    extra = w.pick(looks) if w.chance(detail * 0.4) else ""
+    extra = w.pick(looks, DETAIL_STEEP) if w.chance(detail * 0.4) else ""
     spot = w.pick(SKY_SPOTS[light.place]) if w.chance(detail * 0.6) else ""
     if w.chance(0.55):
         return " ".join(s for s in (w.pick(UNDER[light.kind]), np_, extra, spot) if s)
@@ -1906,13 +1914,13 @@ def _chain(
 
 def _look_tail(w: _Writer, look: Look) -> str:
     """How the print is made, as its look shows: "in fine diagonal hatching on cream paper"."""
-    lines = w.pick(LINES["fine" if look.line < 0.0105 else "bold"])
-    hatching = w.pick(HATCHING["close" if look.spacing < 0.0195 else "open"])
+    lines = w.pick(LINES["fine" if look.line < 0.0105 else "bold"], DETAIL_STEEP)
+    hatching = w.pick(HATCHING["close" if look.spacing < 0.0195 else "open"], DETAIL_STEEP)
     slant = w.pick(SLANT["right" if look.angle < 90 else "left"])
     tone = "pale" if look.tint > 1.5 else "dark" if look.tint < -5.5 else "mid"
-    paper = f"{w.pick(PAPER[tone])} {w.pick(PAPER_NOUNS)}"
+    paper = f"{w.pick(PAPER[tone], DETAIL_STEEP)} {w.pick(PAPER_NOUNS)}"
     if w.chance(0.5):
-        paper = f"{w.pick(GRAIN['coarse' if look.grain > 7 else 'fine'])} {paper}"
+        paper = f"{w.pick(GRAIN['coarse' if look.grain > 7 else 'fine'], DETAIL_STEEP)} {paper}"
     choice = w.rng.randrange(4)
     if choice == 0:
         return f"in {w.pick(f'{lines}|{hatching}')} {slant} {w.pick(HATCH_NOUNS)}"
@@ -1969,7 +1977,7 @@ def _detailed(w: _Writer, facts: _Facts) -> None:
 def _setting(w: _Writer, facts: _Facts) -> str:
     """A setting named from one of the scene's subjects and the light."""
     kind = w.rng.choice([thing.kind for thing in facts.ground])
-    place = w.pick(SETTINGS[kind])
+    place = w.pick(SETTINGS[kind], DETAIL_STEEP)
     if facts.light is not None and w.chance(0.4):
         time_of_day = TIMES["sun" if facts.light.kind == "sun" else facts.light.phase or "full"]
         return f"{place} at {w.pick(time_of_day)}" if w.chance(0.5) else f"{place} scene"
