@@ -241,7 +241,12 @@ KINDS: dict[str, _Kind] = {
         "tubby|rakish|square-sailed|pot-bellied|flag-flying|hatched|shaded|ink-dark|sail-laden|"
         "weatherbeaten|salt-stained|tar-black|oaken|teak-built|shallow-draught|high-pooped"
         "|low-waisted|narrow-beamed|fine-lined|fast-looking|handy|nimble|workaday|humble-looking"
-        "|hard-working|doughty|gallant|plucky",
+        "|hard-working|doughty|gallant|plucky|oak-ribbed|pine-masted|hemp-rigged|rope-rigged|"
+        "tarred-rigged|caulked|barnacled|weed-hung|sea-stained|spray-soaked|wave-washed|"
+        "salt-rimed|sun-bleached|rust-streaked|patched-sailed|well-trimmed|yare|lissom|weatherly|"
+        "stiff-sailed|close-winded|leewardly|sluggish|swift-looking|sleek-hulled|snub-nosed|"
+        "round-sterned|square-sterned|transom-sterned|double-ended|lapstrake|flush-decked|"
+        "high-prowed|beaked",
         (
             _Part(
                 "a mast|a single mast|one mast|a tall mast|its mast|a mainmast|a spar|a pole mast|"
@@ -322,7 +327,12 @@ KINDS: dict[str, _Kind] = {
         "watchful|proud|storied|many-storeyed|stern|blunt|hatched|shaded|towering|embattled|"
         "machicolated|corbelled|rubble-built|ashlar-faced|moss-grown|ivy-clad"
         "|sun-bleached|rain-streaked|lichened|time-blackened|war-scarred|ruinous|roofless"
-        "|unassailable|beetling|dour|glowering|craggy-walled|keep-like",
+        "|unassailable|beetling|dour|glowering|craggy-walled|keep-like|loopholed-walled|"
+        "arrow-slitted|iron-gated|portcullised|drum-shaped|cylindrical|polygonal|hexagonal|"
+        "octagonal-walled|tapered|batter-walled|plinthed|buttress-footed|parapeted|garret-topped|"
+        "corbel-crowned|conical-roofed|pointed-roofed|lead-roofed|slate-capped|sheer-walled|"
+        "blind-walled|few-windowed|sullen|bristling|menacing|threatening|defiant|unyielding|"
+        "obdurate|implacable|steely|flinty|granitic",
         (
             _Part(
                 "battlements|crenellations|a crenellated top|merlons|three merlons|"
@@ -410,7 +420,12 @@ KINDS: dict[str, _Kind] = {
         "flint-built|cob-walled|wattle-and-daub"
         "|clapboarded|shingled|gable-fronted|hip-roofed|mansard-roofed|dormered|bay-windowed"
         "|ivy-covered|rose-covered|lived-in|well-kept|careworn|tumbledown|ramshackle|dilapidated"
-        "|forlorn",
+        "|forlorn|low-eaved|deep-eaved|broad-eaved|steep-gabled|twin-gabled|cross-gabled|"
+        "saddle-roofed|catslide-roofed|chimney-stacked|tall-chimneyed|smoke-blackened|"
+        "sash-windowed|small-paned|leaded-lighted|green-doored|porched|stoop-fronted|step-fronted|"
+        "flat-fronted|bow-fronted|plain-fronted|double-windowed|four-windowed|brick-nogged|"
+        "close-studded|jettied|overhanging|weather-tiled|tile-hung|pargeted|colour-washed|"
+        "ochre-washed|pink-washed|cheerless|homelike|hospitable",
         (
             _Part(
                 "a chimney|a tall chimney|a chimney stack|one chimney|a single chimney|"
@@ -500,7 +515,12 @@ KINDS: dict[str, _Kind] = {
         "flourishing|robust|wide-spreading|umbrella-like|cumulous|full-leaved|thick-leaved|"
         "leaf-crowned|billowy|fleecy|woolly-headed|cauliflower-like"
         "|broccoli-like|bulbous|sturdy-limbed|deep-rooted|heavy-headed|shade-giving|sheltering"
-        "|green-crowned|midsummer|june-leafed|august|well-rounded|cushiony",
+        "|green-crowned|midsummer|june-leafed|august|well-rounded|cushiony|deep-crowned|"
+        "dome-headed|ball-headed|globe-crowned|round-headed|oval-crowned|egg-shaped|pear-shaped|"
+        "onion-shaped|clumped|cloud-pruned|topiary-like|leaf-heavy|shade-casting|foliose|frondose|"
+        "leafful|bowery|umbrageous|shadowy-crowned|heavy-crowned|fat-crowned|plump|portly|rotund|"
+        "corpulent|well-fed|bosomy|buxom|voluptuous|rounded-out|swollen|gravid|overflowing|"
+        "brimming",
         (
             _Part(
                 "a dark trunk|a trunk|a thick trunk|a straight trunk|a black trunk|a stout trunk|"
@@ -549,7 +569,12 @@ KINDS: dict[str, _Kind] = {
         "wind-scoured|weathered|granite|limestone|treeless|grassy|snowbound|snow-clad|ice-capped|"
         "ice-crowned|frost-bitten|hoary|grizzled|scarred"
         "|fissured|riven|cloven|serrated|saw-toothed|spiky|stark|austere|aloof|unclimbed|virgin"
-        "|trackless|pathless",
+        "|trackless|pathless|glaciated|corrie-scooped|cirque-bitten|scree-skirted|ravine-cut|"
+        "gully-scored|ridge-backed|twin-horned|saddle-backed|cloud-wreathed|mist-wrapped|"
+        "snow-streaked|snow-dusted|ice-sheathed|rime-coated|frost-rimmed|white-maned|white-headed|"
+        "grey-flanked|dark-flanked|steep-faced|north-faced|sun-facing|shadow-sided|light-catching|"
+        "blazing-white|alabaster-topped|sugar-dusted|icing-topped|meringue-like|wedding-cake|"
+        "pyramid-like|tent-like|spearhead|arrowhead",
         (
             _Part(
                 "a snow cap|a snowy cap|a cap of snow|snow on top|a white crown|a snowy tip|"
@@ -612,7 +637,12 @@ KINDS: dict[str, _Kind] = {
         "well-built|solid-looking|stolid|lichen-covered|ivy-hung|moss-grown|time-honoured|"
         "long-lived|unbudging|steadfast"
         "|enduring|patient|workmanlike|unpretentious|unadorned|austere|plain-faced|sober|severe"
-        "|triple-arched|tri-arched|tripartite",
+        "|triple-arched|tri-arched|tripartite|round-arched|semicircular-arched|barrel-vaulted|"
+        "rib-vaulted|keystoned|voussoired|rusticated-piered|cutwater-footed|parapeted|balustraded|"
+        "coped|corbelled|string-coursed|cambered|humped|level-decked|long-parapeted|low-parapeted|"
+        "cobbled-decked|flagged|paved|grass-grown|weed-tufted|fern-hung|water-stained|"
+        "flood-scarred|river-worn|span-proud|sure-footed|foursquare|trusty|faithful-looking|"
+        "dependable-looking|companionable|neighbourly",
         (
             _Part(
                 "three archways|three round openings|arched openings|three openings|three vaults|"
@@ -688,7 +718,13 @@ KINDS: dict[str, _Kind] = {
         "symmetrical|cruciform|aisleless|single-naved|well-kept|trim|neat|buttressed|pinnacled|"
         "crocketed|traceried|flint-walled|cobbled|weather-beaten"
         "|lichen-spotted|candle-lit|bell-hung|spire-topped|steeple-crowned|heaven-pointing|godly"
-        "|blessed|prayerful|contemplative|cloistered|monastic|parochial|provincial",
+        "|blessed|prayerful|contemplative|cloistered|monastic|parochial|provincial|"
+        "nave-and-chancel|aisled|transepted|clerestoried|bellcoted|saddleback-towered|"
+        "broach-spired|needle-steepled|shingle-spired|lead-spired|copper-spired|weathercocked|"
+        "cross-crowned|finialled|gabled-porched|lych-gated|yew-shaded|graveyarded|"
+        "headstone-ringed|wall-girt|churchyarded|sanctified|reverent|reverential|worshipful|"
+        "beatific|saintly|angelic|heavenly|celestial|hushed|still|silent-looking|prayer-worn|"
+        "bell-silent",
         (
             _Part(
                 "a steeple|a spire|a pointed spire|a tall steeple|a belfry|a small spire|"
@@ -758,7 +794,12 @@ KINDS: dict[str, _Kind] = {
         "x-shaped|whirligig-like|flemish|frisian|zeeland|english|white-capped|black-tarred|"
         "weather-boarded|clapboarded|shingled|octagonal|eight-sided"
         "|many-sided|round-bodied|pepperpot|bonnet-capped|dome-capped|ogee-capped|fantailed"
-        "|sail-crossed|four-vaned|slat-sailed|cloth-sailed",
+        "|sail-crossed|four-vaned|slat-sailed|cloth-sailed|cap-winded|tail-poled|fantail-turned|"
+        "sail-bearing|shuttered-sailed|common-sailed|spring-sailed|patent-sailed|roller-reefing|"
+        "cloth-spread|canvas-sailed|reefed|furled-sailed|bare-sailed|skeleton-sailed|"
+        "lattice-armed|gallery-ringed|reefing-staged|tarred-bodied|white-bodied|pale-bodied|"
+        "dark-bodied|round-shouldered|broad-based|narrow-waisted|pot-bellied|bell-shaped|"
+        "cone-bodied|jaunty|perky|cheeky|game|tireless|indefatigable|patient-looking",
         (
             _Part(
                 "four sails|sails|four arms|four blades|vanes|sweeps|four vanes|latticed sails|"
@@ -829,7 +870,13 @@ KINDS: dict[str, _Kind] = {
         "unbridled|untethered|free|wild|feral|domestic|hardy|rugged|clean-limbed|short-coupled|"
         "deep-girthed|fine-boned|big-boned|heavy-boned"
         "|feather-footed|shaggy-fetlocked|dish-faced|roman-nosed|hollow-backed|sway-backed"
-        "|well-muscled|well-sprung|leggy-looking|coltish|frisky|skittish|mettlesome|biddable",
+        "|well-muscled|well-sprung|leggy-looking|coltish|frisky|skittish|mettlesome|biddable|"
+        "sleek-coated|smooth-coated|rough-coated|shaggy-coated|long-maned|thick-maned|hog-maned|"
+        "hogged|plaited|docked|bob-tailed|bang-tailed|flowing-maned|long-headed|fine-headed|"
+        "lean-headed|bright-eyed|kind-eyed|soft-eyed|large-eyed|short-backed|long-backed|"
+        "high-withered|well-ribbed|well-rounded|sloping-shouldered|straight-shouldered|"
+        "clean-legged|flat-boned|sound-limbed|well-shod|unshod|four-square|square-standing|"
+        "foursquare-standing|statuesque-standing",
         (
             _Part(
                 "four legs|long legs|its legs|slender legs|thin legs|four spindly legs|"
@@ -2002,13 +2049,13 @@ def _technique(w: _Writer, facts: _Facts) -> None:
         w.say(_with_article("a", _setting(w, facts)) + w.pick(":|,|:|;"))
     else:
         w.say(":" if w.chance(0.25) else w.pick(FRAMES))
-    if w.chance(0.9):
+    if w.chance(0.95):
         _terse(w, facts)
     else:
         _chain(w, facts, 0.05)
         if facts.light is not None:
             w.say(_light_clause(w, facts, 0.05))
-    if w.chance(0.08):
+    if w.chance(0.06):
         w.say(", " + _look_tail(w, facts.look))
 
 
