@@ -1725,7 +1725,7 @@ VOICE_ADVERBS = (
     "patently|palpably|visibly|demonstrably|recognisably|identifiably|distinctly|markedly|"
     "conspicuously|prominently"
 )
-TERSE_JOINS = "and|and|,|with|plus|as well as|together with|along with|and also"
+TERSE_JOINS = ",|and|,|with|plus|as well as|together with|along with|and also"
 NUMBERS = {
     1: "a|one|a single|a lone|a solitary|just one|only one",
     2: "two|a pair of|a couple of|two|two",
