@@ -23,7 +23,7 @@ it: the captions make no slips of the pen. (They used to, at 12 % of the longer 
 alone kept the word types, the hapax share and the out-of-vocabulary share in the issue's ranges;
 with the larger lexicon they land there without any, and no measurement showed that noise helps
 the lessons.) On the first 900 images' captions (the next 100 for out-of-vocabulary):
-about 3,100 word types, a hapax share near 39 %, 12.7 words a caption, 8.4 % of validation words
+about 3,100 word types, a hapax share near 39 %, 12.6 words a caption, 8.4 % of validation words
 out of the vocabulary at min_freq 5 and a Zipf slope of -1.25 (Flickr8k: 3,063, 44 %, 11.0,
 8.3 %, -1.23; `bench/bench_language.py` prints the table). Subjects and their counts are always
 named once each, so `subjects_named` parses each caption back to exactly the scene's subjects and
