@@ -160,6 +160,16 @@ def test_no_description_word_names_a_subject() -> None:
     entries = [language.BIRD_FLIGHT, language.BESIDE, language.LEFT_OF, language.RIGHT_OF]
     entries += [language.GROUND, language.SKY, language.BORDER, language.INK, language.TECHNIQUES]
     entries += [e for d in (language.SETTINGS, language.PLACES, language.PAPER) for e in d.values()]
+    entries += [language.VOICE_EPITHETS, language.VOICE_ADVERBS, language.BIRD_LOOKS]
+    entries += [language.OVERHEAD, language.OVERLAP, language.ABOVE_LOW, language.ABOVE_HIGH]
+    entries += [language.HATCH_NOUNS, language.PAPER_NOUNS, language.FRAMES]
+    entries += [e for sizes in language.KIND_SIZES.values() for e in sizes.values()]
+    for table in (language.VOICE_OPENERS, language.TIMES, language.UNDER, language.LIGHT_VERBS):
+        entries += list(table.values())
+    for table in (language.SKY_SPOTS, language.MOON_LOOKS, language.GRAIN, language.LINES):
+        entries += list(table.values())
+    entries += [*language.HATCHING.values(), *language.SLANT.values(), language.SUN_LOOKS]
+    entries += list(language.FLOCK_SHAPES.values())
     for kind in language.KINDS.values():
         entries += [kind.poses, *(p.nouns for p in kind.parts), *(p.looks for p in kind.parts)]
     for entry in entries:
