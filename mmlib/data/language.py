@@ -2022,7 +2022,8 @@ def _detailed(w: _Writer, facts: _Facts) -> None:
     w.looks = 0.25
     if w.chance(0.15):
         w.say(w.pick(VOICE_ADVERBS, 0.8) + ",", voice=True)
-    w.say(w.pick(VOICE_OPENERS["detailed"], 1.4), voice=True)
+    else:
+        w.say(w.pick(VOICE_OPENERS["detailed"], 1.4), voice=True)
     _chain(w, facts, detail, listing=w.chance(0.5))
     if facts.light is not None:
         w.say(_light_clause(w, facts, detail))
@@ -2074,7 +2075,8 @@ def _reordered(w: _Writer, facts: _Facts) -> None:
     a cottage, with two gulls overhead"."""
     if w.chance(0.15):
         w.say(w.pick(VOICE_ADVERBS, 0.8) + ",", voice=True)
-    w.say(w.pick(VOICE_OPENERS["reordered"], 1.5), voice=True)
+    else:
+        w.say(w.pick(VOICE_OPENERS["reordered"], 1.5), voice=True)
     if facts.light is not None:
         light = facts.light
         spot = w.pick(SKY_SPOTS[light.place]) if w.chance(0.15) else ""
