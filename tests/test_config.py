@@ -79,6 +79,9 @@ def test_attribute_style_use_as_in_train_production() -> None:
         ("batch_size", "many", "batch_size='many': expected an integer"),
         ("save_every_minutes", -1, "save_every_minutes=-1.0 is out of range: allowed >= 0.0"),
         ("save_every_minutes", float("inf"), "save_every_minutes=inf is out of range"),
+        ("tokenizer", "sentencepiece", "tokenizer='sentencepiece': allowed values are word, bpe"),
+        ("bpe_vocab_size", 100, "bpe_vocab_size=100 is out of range: allowed between 260 and"),
+        ("bpe_vocab_size", "many", "bpe_vocab_size='many': expected an integer"),
     ],
 )
 def test_validation_names_field_value_and_range(name, value, message) -> None:
@@ -315,3 +318,15 @@ def test_the_fast_path_is_auto_on_cuda_only_once_measured_faster(
     assert not config.resolve_fast_path("cuda")
     with pytest.raises(ConfigError, match="fast_path='fast': allowed values are auto, on"):
         config.fast_path = "fast"
+
+
+def test_the_vocabulary_limit_is_the_size_field_of_the_tokenizer_in_use(tmp_path: Path) -> None:
+    assert Config().tokenizer == "word" and Config().bpe_vocab_size == 2000
+    assert Config(vocab_size=500, bpe_vocab_size=900).vocabulary_limit == 500
+    assert Config(tokenizer="bpe", vocab_size=500, bpe_vocab_size=900).vocabulary_limit == 900
+    saved = Config(tokenizer="bpe").save(tmp_path / "config.json")
+    assert Config.load(saved).tokenizer == "bpe"
+    older = json.loads(saved.read_text())
+    del older["tokenizer"], older["bpe_vocab_size"]  # a config.json written before BPE
+    (tmp_path / "older.json").write_text(json.dumps(older))
+    assert Config.load(tmp_path / "older.json").tokenizer == "word"

@@ -21,6 +21,7 @@ from mmlib.sizing.memory import (
     NOT_MEASURED,
     OpRecord,
     _StorageTracker,
+    default_vocab_size,
     estimate_memory,
     estimate_table,
     measure_memory,
@@ -180,3 +181,11 @@ def test_trace_step_ops_shows_cudas_dtypes_and_what_attention_saves() -> None:
     on_cpu = trace_step_ops(tiny(), 4, "fp32", "cpu", vocab_size=SMALL_VOCAB)
     assert {r.dtypes for r in on_cpu if r.op == "aten.convolution.default"} == {("float32",)}
     assert sum(r.saved_bytes for r in on_cpu) > 0
+
+
+def test_the_estimate_sizes_the_output_layer_for_the_tokenizer_in_use() -> None:
+    word = Config(**TINY_MODEL, vocab_size=300, bpe_vocab_size=2000)
+    bpe = Config(**{**TINY_MODEL, "tokenizer": "bpe"}, vocab_size=300, bpe_vocab_size=2000)
+    assert (default_vocab_size(word), default_vocab_size(bpe)) == (300, 2000)
+    larger, smaller = estimate_memory(bpe, 2), estimate_memory(word, 2)
+    assert larger.vocab_size == 2000 and larger.total > smaller.total

@@ -1,24 +1,32 @@
-"""Tests for mmlib.data.tokenizer: the special ids, vocabulary, encoding, coverage and files."""
+"""Tests for mmlib.data.tokenizer: the special ids, vocabulary, encoding, coverage and files, of
+the word-level tokenizer and, through one parametrised suite, of both kinds (word and BPE)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mmlib.config import Config
 from mmlib.data.tokenizer import (
     END_ID,
     PAD_ID,
     SPECIAL_TOKENS,
     START_ID,
     UNK_ID,
+    BpeTokenizer,
     ProductionTokenizer,
+    Tokenizer,
     TokenizerError,
     WordTokenizer,
+    build_tokenizer,
+    caption_length_percentiles,
     caption_lengths,
+    load_tokenizer,
     normalize,
     oov_table,
     words,
@@ -232,3 +240,176 @@ def test_oov_table_grows_oov_with_min_freq() -> None:
     assert [r.captions_with_oov for r in rows] == pytest.approx([1 / 3, 2 / 3, 1.0])
     capped = oov_table(train, ["a tower"], min_freqs=(1,), vocab_size=6)[0]
     assert capped.vocabulary == 6 and capped.oov_rate == pytest.approx(0.5)
+
+
+# --- both kinds, one suite: what the model, the losses and the run files rely on ---
+KINDS = ("word", "bpe")
+
+
+def built(kind: str, captions: Sequence[str] = CAPTIONS) -> Tokenizer:
+    """A tokenizer of `kind` built on `captions` (a small BPE: 300 tokens at most)."""
+    config = Config(tokenizer=kind, bpe_vocab_size=300)
+    return build_tokenizer(config, captions)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_either_kind_keeps_the_special_ids_the_model_and_losses_share(kind: str) -> None:
+    tok = built(kind)
+    assert tok.kind == kind and (tok.pad_id, tok.start_id, tok.end_id, tok.unk_id) == (0, 1, 2, 3)
+    assert [tok.token_text(i) for i in range(4)] == list(SPECIAL_TOKENS)
+    ids = tok.encode("a ship", max_length=12).tolist()
+    end = ids.index(END_ID)
+    assert ids[0] == START_ID and ids.count(END_ID) == 1 and set(ids[end + 1 :]) == {PAD_ID}
+    assert all(i >= len(SPECIAL_TOKENS) for i in ids[1:end])
+    assert len(tok) > len(SPECIAL_TOKENS)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_either_kind_round_trips_to_normalised_words(kind: str) -> None:
+    tok = built(kind)
+    for caption in CAPTIONS:
+        assert tok.decode(tok.encode(caption, max_length=40)) == normalize(caption)
+    batch = tok.batch_encode(CAPTIONS, max_length=40)
+    assert tok.batch_decode(batch) == [normalize(c) for c in CAPTIONS]
+    for row, caption in zip(batch, CAPTIONS, strict=True):
+        assert torch.equal(row, tok.encode(caption, max_length=40))
+    assert tok.batch_encode([], max_length=7).shape == (0, 7)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_either_kind_decodes_unknown_ids_as_unk_and_stops_at_end(kind: str) -> None:
+    tok = built(kind)
+    ship = tok.token_ids("ship")
+    assert tok.decode([START_ID, *ship, END_ID, *ship]) == "ship"
+    assert tok.decode([*ship, PAD_ID, 10_000]) == "ship <UNK>"
+    assert tok.decode([UNK_ID, *ship]) == "<UNK> ship"
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_either_kind_truncates_keeping_end(kind: str) -> None:
+    tok = built(kind)
+    text = " ".join(["engraving"] * 50)
+    ids = tok.encode(text, max_length=8).tolist()
+    assert len(ids) == 8 and ids[0] == START_ID and ids[-1] == END_ID
+    assert normalize(text).startswith(tok.decode(ids))
+    with pytest.raises(TokenizerError, match="max_length=2"):
+        tok.encode("a", max_length=2)
+
+
+def test_unknown_words_are_the_word_level_ones_only() -> None:
+    caption = "An engraving depicting a zebra, éléphant"
+    assert built("word").unknown_words(caption) == ["zebra", "éléphant"]
+    bpe = built("bpe")
+    assert bpe.unknown_words(caption) == []
+    assert bpe.decode(bpe.encode(caption, max_length=60)) == normalize(caption)
+    assert UNK_ID not in bpe.encode(caption, max_length=60).tolist()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_either_kind_saves_its_kind_and_loads_unchanged(kind: str, tmp_path) -> None:
+    tok = built(kind)
+    path = tok.save(tmp_path / "tokenizer.json")
+    assert json.loads(path.read_text())["kind"] == kind
+    loaded = load_tokenizer(path)
+    assert type(loaded) is type(tok) and len(loaded) == len(tok)
+    assert loaded.fingerprint() == tok.fingerprint()
+    assert torch.equal(loaded.batch_encode(CAPTIONS, 30), tok.batch_encode(CAPTIONS, 30))
+    assert type(tok).from_file(path).fingerprint() == tok.fingerprint()
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_either_kind_fingerprints_its_vocabulary(kind: str) -> None:
+    tok = built(kind)
+    assert built(kind).fingerprint() == tok.fingerprint()  # the same captions, the same ids
+    assert built(kind, [*CAPTIONS, "a lighthouse"]).fingerprint() != tok.fingerprint()
+    assert built("word").fingerprint() != built("bpe").fingerprint()
+
+
+def test_a_file_without_kind_is_word_level(tokenizer: WordTokenizer, tmp_path) -> None:
+    path = tokenizer.save(tmp_path / "tokenizer.json")
+    payload = json.loads(path.read_text())
+    del payload["kind"]  # as every tokenizer.json written before BPE
+    path.write_text(json.dumps(payload))
+    loaded = load_tokenizer(path)
+    assert isinstance(loaded, WordTokenizer) and loaded.fingerprint() == tokenizer.fingerprint()
+
+
+def test_each_class_refuses_the_other_kinds_file_and_unknown_kinds(tmp_path) -> None:
+    bpe_path = built("bpe").save(tmp_path / "bpe.json")
+    with pytest.raises(TokenizerError, match="a bpe tokenizer, not a word one.*load_tokenizer"):
+        WordTokenizer.from_file(bpe_path)
+    word_path = built("word").save(tmp_path / "word.json")
+    with pytest.raises(TokenizerError, match="a word tokenizer, not a bpe one"):
+        BpeTokenizer.from_file(word_path)
+    payload = json.loads(word_path.read_text())
+    word_path.write_text(json.dumps({**payload, "kind": "sentencepiece"}))
+    with pytest.raises(TokenizerError, match="kind 'sentencepiece' is unknown"):
+        load_tokenizer(word_path)
+
+
+def _rename_pad(payload: dict) -> None:
+    """Id 0 of a BPE file's model becomes `<BLANK>`, not `<PAD>`."""
+    payload["bpe"]["added_tokens"][0]["content"] = "<BLANK>"
+    vocab = payload["bpe"]["model"]["vocab"]
+    vocab["<BLANK>"] = vocab.pop("<PAD>")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda p: p.update(bpe={"model": "none"}), "not a tokenizers model"),
+        (lambda p: p.update(vocab_size=10), "vocab_size=10"),
+        (_rename_pad, "ids 0-3"),
+    ],
+)
+def test_a_bpe_file_is_checked(tmp_path, mutate, message) -> None:
+    path = built("bpe").save(tmp_path / "tokenizer.json")
+    payload = json.loads(path.read_text())
+    mutate(payload)
+    path.write_text(json.dumps(payload))
+    with pytest.raises(TokenizerError, match=message) as info:
+        load_tokenizer(path)
+    assert str(path) in str(info.value)
+
+
+def test_bpe_needs_room_for_the_bytes_and_reports_what_it_learned() -> None:
+    with pytest.raises(TokenizerError, match=">= 260"):
+        BpeTokenizer(vocab_size=100)
+    assert not BpeTokenizer().is_built
+    tok = built("bpe")
+    assert tok.is_built and len(tok) <= 300
+    assert f"Total tokens: {len(tok)}" in tok.summary()
+    assert f"Merges learned: {len(tok) - 260}" in tok.summary()
+
+
+def test_build_tokenizer_follows_the_config() -> None:
+    word = build_tokenizer(Config(vocab_size=6, min_freq=1), CAPTIONS)
+    assert isinstance(word, WordTokenizer) and len(word) == 6
+    bpe = build_tokenizer(Config(tokenizer="bpe", bpe_vocab_size=270), CAPTIONS)
+    assert isinstance(bpe, BpeTokenizer) and bpe.vocab_size == 270 and len(bpe) == 270
+
+
+def test_caption_length_percentiles_count_tokens_of_the_kind_in_use() -> None:
+    captions = ["a ship", "a tall tower", "an engraving depicting two birds above a house"]
+    word = caption_length_percentiles(built("word"), captions, percentiles=(0, 50, 100))
+    assert word == {0: 4, 50: 5, 100: 10}  # words + <START> + <END>
+    bpe = built("bpe")
+    lengths = sorted(len(bpe.token_ids(c)) + 2 for c in captions)
+    assert caption_length_percentiles(bpe, captions, percentiles=(0, 100)) == {
+        0: lengths[0],
+        100: lengths[-1],
+    }
+    long_words = ["lighthouse embankment"]  # pieces of words: more tokens than words
+    assert caption_length_percentiles(bpe, long_words)[100] > 2 + 2
+    with pytest.raises(TokenizerError, match="no captions"):
+        caption_length_percentiles(bpe, [])
+
+
+def test_bpe_decodes_what_a_model_writes_to_plain_words() -> None:
+    tok = built("bpe")
+    ship, broken = tok.token_ids("ship"), tok.token_ids("é")[:1]  # half of a character
+    exclaim = tok.token_ids("!")  # normalised away in captions, but a model can write it
+    assert exclaim == [] and tok.decode([*ship, *broken, *ship]) == "ship ship"
+    assert tok.decode([*ship, 4]) == "ship"  # id 4 is the byte "!"
+    assert tok.token_text(ship[0]) == "ship" and tok.token_text(10_000) == "<UNK>"

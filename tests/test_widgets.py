@@ -24,7 +24,7 @@ from mmlib.course.widgets import (
     token_inspector,
     vocabulary_explorer,
 )
-from mmlib.data.tokenizer import WordTokenizer
+from mmlib.data.tokenizer import BpeTokenizer, WordTokenizer
 from mmlib.sizing import memory
 from mmlib.sizing.batch_size import recommend_batch_size
 from mmlib.sizing.gpu_calibration import GpuMargin, GpuMeasurement
@@ -111,6 +111,15 @@ def test_token_inspector_shows_ids_of_typed_text() -> None:
     assert "decoded: <i>a ship a &lt;UNK&gt;</i>" in panel.result.value or (
         "decoded: <i>a ship a <UNK></i>" in panel.result.value
     )
+
+
+def test_token_inspector_shows_the_pieces_of_a_bpe() -> None:
+    tokenizer = BpeTokenizer(vocab_size=280).build_vocab(TRAIN)
+    panel = token_inspector(tokenizer, max_length=40)
+    panel.controls["text"].value = "A ship, a HORSE"
+    pieces = [tokenizer.token_text(i) for i in tokenizer.token_ids("a ship a horse")]
+    assert all(f"{piece}<sub>" in panel.result.value for piece in pieces)
+    assert "decoded: <i>a ship a horse</i>" in panel.result.value
 
 
 def test_config_panel_builds_the_config_it_shows() -> None:

@@ -20,7 +20,7 @@ from mmlib.course import plots
 from mmlib.course.anatomy import EmbeddedBatch, temperature_view
 from mmlib.course.plots import plot_step_losses
 from mmlib.data.sources import split_indices
-from mmlib.data.tokenizer import WordTokenizer, oov_table
+from mmlib.data.tokenizer import Tokenizer, oov_table
 from mmlib.model.step import COMPONENTS
 from mmlib.sizing.batch_size import GPUS, recommend_batch_size
 from mmlib.sizing.gpu_calibration import GpuMargin, config_margin, margin_note
@@ -157,7 +157,7 @@ def vocabulary_explorer(
     return Panel(widgets.VBox([min_freq, vocab_size, result, figure_view]), controls, result)
 
 
-def token_inspector(tokenizer: WordTokenizer, max_length: int = 32) -> Panel:
+def token_inspector(tokenizer: Tokenizer, max_length: int = 32) -> Panel:
     """A text box that shows the token ids and the decoded text of what you type."""
     text = widgets.Text(
         value="An engraving depicting a small ship", description="caption", layout={"width": "80%"}
@@ -167,7 +167,7 @@ def token_inspector(tokenizer: WordTokenizer, max_length: int = 32) -> Panel:
     def update() -> None:
         ids = tokenizer.encode(text.value, max_length=max_length).tolist()
         shown = " ".join(
-            f"{tokenizer.idx2word[i]}<sub>{i}</sub>" for i in ids if i != tokenizer.pad_id
+            f"{tokenizer.token_text(i)}<sub>{i}</sub>" for i in ids if i != tokenizer.pad_id
         )
         result.value = (
             f"<code>{shown}</code><br>ids: <code>{ids}</code><br>"

@@ -337,15 +337,16 @@ class BpeTokenizer:
         return _stacked([framed(e.ids, max_length) for e in encoded], max_length)
 
     def decode(self, tokens: Iterable[int] | torch.Tensor) -> str:
-        """The words up to the first `<END>`, skipping `<START>`/`<PAD>`; `<UNK>` and ids
-        outside the vocabulary read `<UNK>`, as a word of their own."""
+        """The normalised words up to the first `<END>`, skipping `<START>`/`<PAD>`: what the
+        bytes spell, without the pieces of characters and the punctuation a model can write;
+        `<UNK>` and ids outside the vocabulary read `<UNK>`, as a word of their own."""
         pieces: list[str] = []
         run: list[int] = []
         for token in [*_caption_ids(tokens), UNK_ID]:  # the last one ends the last run
             if len(SPECIAL_TOKENS) <= token < len(self):
                 run.append(token)
                 continue
-            pieces += [self._hf.decode(run), UNK]
+            pieces += [normalize(self._hf.decode(run)), UNK]
             run = []
         return " ".join(" ".join(pieces[:-1]).split())
 
@@ -355,9 +356,9 @@ class BpeTokenizer:
 
     def token_text(self, token: int) -> str:
         """The text of id `token` (a word or a piece of one); `<UNK>` outside the vocabulary."""
-        if token in (START_ID, END_ID, PAD_ID):
+        if 0 <= token < len(SPECIAL_TOKENS):
             return SPECIAL_TOKENS[token]
-        return self.decode([token]) or UNK
+        return (self._hf.decode([token]).strip() if token < len(self) else "") or UNK
 
     def unknown_words(self, caption: str) -> list[str]:
         """None: byte-level BPE spells every word with its tokens."""

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from mmlib import checkpoint as ckpt
+from mmlib.config import ConfigError
 from mmlib.data.sources import SplitData, load_split
 from mmlib.data.tokenizer import Tokenizer, build_tokenizer
 from mmlib.files import check_writable, remove_temporaries
@@ -174,7 +175,16 @@ def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]
 
 
 def _tokenizer(run: PreparedRun, split: SplitData) -> Tokenizer:
+    """A fresh run's tokenizer, built on its training captions; a resumed run's own, whose kind
+    its config must keep (ConfigError otherwise)."""
     if run.resume_state is not None:
-        return ckpt.load_run_tokenizer(run.run_dir)
+        tokenizer = ckpt.load_run_tokenizer(run.run_dir)
+        if tokenizer.kind != run.config.tokenizer:
+            raise ConfigError(
+                f"tokenizer={run.config.tokenizer!r}: {run.run_dir} was trained with the "
+                f"{tokenizer.kind!r} tokenizer ({ckpt.TOKENIZER_FILE}), which a resume keeps; "
+                "leave tokenizer as the run has it, or train a new run"
+            )
+        return tokenizer
     captions = [caption for record in split.train for caption in record.captions]
     return build_tokenizer(run.config, captions)
