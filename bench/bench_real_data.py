@@ -1,7 +1,8 @@
 """Train on a real captioned set and show whether the model uses its images.
 
     PYTHONPATH=. .venv/bin/python bench/bench_real_data.py [--data DIR --format F]
-        [--preset cpu-tiny --epochs N]    (default data: ../shared/real-samples/flickr8k-200)
+        [--preset cpu-tiny --epochs N --set seed=7 ...]
+        (default data: ../shared/real-samples/flickr8k-200)
 
 Trains the preset on the data (its own train/validation split), then prints: each epoch's
 alignment loss in eval mode on the fixed training subset beside its chance level (the loss of a
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from mmlib.config import Config
+from mmlib.config import Config, parse_override
 from mmlib.data.images import build_image_cache
 from mmlib.data.sources import load_split
 from mmlib.evaluation.metrics import RECALL_KS, recall_at_k
@@ -44,6 +45,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="default: the preset's")
     parser.add_argument("--run", default="real-data")
     parser.add_argument("--checkpoint-dir", default="checkpoints")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="FIELD=VALUE", help="a Config override"
+    )
     args = parser.parse_args()
     if not args.data.exists():
         if args.data == REAL_SAMPLES:
@@ -55,12 +59,14 @@ def main() -> None:
     if args.epochs is not None:
         overrides["num_epochs"] = args.epochs
     config = Config.preset(args.preset, checkpoint_dir=args.checkpoint_dir, **overrides)
+    config = config.with_overrides(dict(parse_override(text) for text in args.set))
     started = time.perf_counter()
     trainer = Trainer(config, log=lambda _line: None)
     history = trainer.fit()
     minutes = (time.perf_counter() - started) / 60
     print(
-        f"{args.preset} on {args.data}: {len(trainer.train_set)} training images, "
+        f"{args.preset} (seed {config.seed}) on {args.data}: "
+        f"{len(trainer.train_set)} training images, "
         f"{len(history)} epochs, {trainer.global_step} steps, trained in {minutes:.1f} min"
     )
     print("epoch  alignment (eval mode, training subset)  chance  share of chance")
