@@ -10,6 +10,8 @@ import pytest
 
 from mmlib.config import Config
 from mmlib.evaluation.curves import (
+    AT_CHANCE_LR_CUT,
+    LR_HIGH_FACTOR,
     NO_FINDINGS,
     HistoryError,
     RunHistory,
@@ -254,6 +256,22 @@ def test_alignment_stuck_at_its_chance_level_is_flagged_with_the_chance_as_evide
     assert "4.159" in findings[0].message and "learning rate" in findings[0].action
     assert "alignment at chance" not in kinds(_at_chance(0.5))
     assert "alignment at chance" not in kinds(rows(10))  # no chance recorded: nothing claimed
+
+
+def _at_chance_action(**rates: float) -> str:
+    findings = [f for f in diagnose(_at_chance(0.999), **rates) if f.kind == "alignment at chance"]
+    return findings[0].action
+
+
+def test_alignment_at_chance_advises_a_rate_below_the_too_high_flag() -> None:
+    """The advice lands under what `diagnose` itself flags as too high (notebook 06's case:
+    5e-2 with a range test at 4.6e-3)."""
+    with_test = _at_chance_action(learning_rate=5e-2, lr_suggestion=4.6e-3)
+    assert "4.6e-03" in with_test and f"{4.6e-3 * LR_HIGH_FACTOR:.1e}" in with_test
+    alone = _at_chance_action(learning_rate=5e-2)
+    assert f"to {5e-2 / AT_CHANCE_LR_CUT:.1e}" in alone and "lr_find" in alone
+    assert 5e-2 / AT_CHANCE_LR_CUT < 4.6e-3 * LR_HIGH_FACTOR
+    assert "alignment_loss_weight" in _at_chance_action()
 
 
 def _run(name: str, epochs: list[dict[str, float]], **config: object) -> RunHistory:

@@ -2,6 +2,7 @@
 
 from mmlib.evaluation.cider import cider_d, cider_d_scores
 from mmlib.evaluation.curves import (
+    AT_CHANCE_LR_CUT,
     LR_HIGH_FACTOR,
     STEP_SPIKE_FACTOR,
     RunHistory,
@@ -31,6 +32,7 @@ from mmlib.evaluation.metrics import (
 
 __all__ = [
     "EvaluationMetrics",
+    "AT_CHANCE_LR_CUT",
     "LR_HIGH_FACTOR",
     "RECALL_KS",
     "RunHistory",

@@ -55,6 +55,10 @@ LR_LOW_FACTOR = 10.0
 # within a small factor of it, so 3x above is flagged. 10x let notebook 06's 2e-2 run (4.3x its
 # suggestion, alignment collapsed to chance) pass.
 LR_HIGH_FACTOR = 3.0
+# Alignment at chance with no LR range test to go by: the advice divides the rate by this. A rate
+# that collapses the embeddings is many times too high (notebook 06's 5e-2 is 11x its range test's
+# suggestion): 2-3x lower still stayed above that suggestion's LR_HIGH_FACTOR flag.
+AT_CHANCE_LR_CUT = 10.0
 # Component stalled: over the last `patience` epochs a component's val loss improves by less than
 # COMPONENT_STALL_REL of its own value while another improves by more than COMPONENT_IMPROVE_REL
 # of its own value (relative progress only: magnitudes differ between components).
@@ -387,7 +391,7 @@ def diagnose(
         if plateau:
             findings.append(plateau)
     findings.extend(_stalled_components(epochs, patience, weights))
-    at_chance = _alignment_at_chance(epochs, patience)
+    at_chance = _alignment_at_chance(epochs, patience, learning_rate, lr_suggestion)
     if at_chance:
         findings.append(at_chance)
     below = _val_below_train(epochs, patience)
@@ -602,7 +606,12 @@ def _plateau(epochs: list[dict[str, float]], patience: int) -> Finding | None:
     )
 
 
-def _alignment_at_chance(epochs: list[dict[str, float]], patience: int) -> Finding | None:
+def _alignment_at_chance(
+    epochs: list[dict[str, float]],
+    patience: int,
+    learning_rate: float | None = None,
+    lr_suggestion: float | None = None,
+) -> Finding | None:
     """The training alignment (in eval mode where recorded) stuck near its chance level."""
     for split in ("train_eval", "train"):
         losses = _series(epochs, f"{split}_alignment")
@@ -621,10 +630,31 @@ def _alignment_at_chance(epochs: list[dict[str, float]], patience: int) -> Findi
             f"and above {CHANCE_SHARE:.0%} of it for the last {patience} epochs: the model does "
             "not use the images to match captions",
             {"split": split, "epoch": numbers[-1], "alignment": loss, "chance": chance},
-            "lower the learning rate (a high one collapses the image and caption embeddings to "
-            "one point: try 2-3x lower, or a longer warmup) or raise alignment_loss_weight",
+            _at_chance_action(learning_rate, lr_suggestion),
         )
     return None
+
+
+def _at_chance_action(learning_rate: float | None, lr_suggestion: float | None) -> str:
+    """What to do about an alignment at chance: a learning rate to try, from the LR range test
+    where there is one, else `AT_CHANCE_LR_CUT` times lower."""
+    collapse = "a high one collapses the image and caption embeddings to one point"
+    if lr_suggestion is not None:
+        target = (
+            f"towards the LR range test's suggestion {lr_suggestion:.1e}, and below "
+            f"{lr_suggestion * LR_HIGH_FACTOR:.1e} ({LR_HIGH_FACTOR:g}x it)"
+        )
+    elif learning_rate is not None:
+        target = (
+            f"{AT_CHANCE_LR_CUT:g}x, to {learning_rate / AT_CHANCE_LR_CUT:.1e}, then place it "
+            "with an LR range test (lr_find)"
+        )
+    else:
+        target = f"{AT_CHANCE_LR_CUT:g}x, then place it with an LR range test (lr_find)"
+    return (
+        f"lower the learning rate {target} ({collapse}; a longer warmup also helps), or raise "
+        "alignment_loss_weight"
+    )
 
 
 def _relative_change(improvement: float, digits: int = 1) -> str:
