@@ -41,7 +41,7 @@ test: lint data $(COURSE_METRICS)
 # when mmlib/ changed; make test does that), after a line that says how long it takes
 # (make train's times in docs/results.md).
 lab: $(STAMP) data
-	@test -f $(COURSE_METRICS) || { echo "make lab: training the course model first ($(COURSE_METRICS) is missing): about 9 to 15 minutes on a 2-core CPU, then JupyterLab opens"; $(MAKE) --no-print-directory $(COURSE_METRICS); }
+	@test -f $(COURSE_METRICS) || { echo "make lab: training the course model first ($(COURSE_METRICS) is missing): about 9 to 18 minutes on a 2-core CPU, then JupyterLab opens"; $(MAKE) --no-print-directory $(COURSE_METRICS); }
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(STAMP) data
