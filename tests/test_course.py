@@ -138,6 +138,21 @@ def test_learning_rate_trial_trains_each_step_at_the_rate_given(tiny_config) -> 
     assert high[1] > low[1]  # a rate 1000x higher overshoots at once
 
 
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_tokenizer_trial_trains_the_kind_asked_and_scores_bits_per_word(tiny_config, kind) -> None:
+    from mmlib.course.helpers import tokenizer_trial
+    from mmlib.data.tokenizer import load_tokenizer
+
+    config = tiny_config(bpe_vocab_size=300, run_name=f"trial-{kind}")
+    trial = tokenizer_trial(kind, steps=3, config=config)
+    tokenizer = load_tokenizer(config.checkpoint_dir / f"trial-{kind}" / "tokenizer.json")
+    assert (trial.kind, tokenizer.kind, trial.vocabulary) == (kind, kind, len(tokenizer))
+    assert trial.seconds_per_step > 0 and 0 < trial.bits_per_word < 100
+    embedding_rows = 3 * config.embedding_dim * trial.vocabulary  # two embeddings and the output
+    assert trial.parameters > embedding_rows
+    assert tokenizer_trial(kind, steps=3, config=config).bits_per_word == trial.bits_per_word
+
+
 def test_long_tail_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, tmp_path) -> None:
     from conftest import write_flickr8k
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import torch
 
 from mmlib.checkpoint import CheckpointError
 from mmlib.cli import main
+from mmlib.config import Config
 from mmlib.data.language import subjects_named
 from mmlib.data.readers import Record, load_records
 from mmlib.data.sources import load_split
 from mmlib.data.synthetic import generate, subjects_in_caption
+from mmlib.data.tokenizer import build_tokenizer
 from mmlib.evaluation.cider import (
     cider_d,
     cider_d_scores,
@@ -30,6 +33,7 @@ from mmlib.evaluation.metrics import (
     _scene_matcher,
     bleu4,
     bleu_scores,
+    caption_bits_per_word,
     cider,
     evaluate_imagination,
     evaluate_run,
@@ -44,6 +48,8 @@ from mmlib.evaluation.metrics import (
     subject_match,
 )
 from mmlib.inference.predictor import Predictor
+from mmlib.model.multimodal import MultimodalModel
+from mmlib.tokens import PAD_ID
 from mmlib.training.trainer import Trainer
 
 
@@ -500,3 +506,32 @@ def test_evaluated_records_follow_the_split_the_figures_name() -> None:
     assert evaluated_records(split, "validation") == val
     with pytest.raises(ValueError, match="split='train'"):
         evaluated_records(split, "train")
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_caption_bits_per_word_of_a_uniform_model(kind: str) -> None:
+    """A model that gives every token the same probability costs log2(V) bits per target token,
+    so per word: log2(V) times the tokens (<END> included) over the words they spell."""
+    captions = ["a small ship beside a tall tower", "two birds above a house", "a horse"] * 20
+    config = Config.preset("tiny", tokenizer=kind, bpe_vocab_size=300)
+    tokenizer = build_tokenizer(config, captions)
+    model = MultimodalModel(config, len(tokenizer))
+    torch.nn.init.zeros_(model.caption_decoder.output.weight)
+    torch.nn.init.zeros_(model.caption_decoder.output.bias)
+    tokens = tokenizer.batch_encode(captions[:3], max_length=config.max_caption_length)
+    images = torch.zeros(3, 3, config.image_size, config.image_size)
+    targets = int((tokens[:, 1:] != PAD_ID).sum())
+    expected = math.log2(len(tokenizer)) * targets / (7 + 5 + 2)
+    batches = [(images[:2], tokens[:2]), (images[2:], tokens[2:])]
+    assert caption_bits_per_word(model, tokenizer, batches) == pytest.approx(expected)
+    if kind == "word":  # one token per word, plus <END>
+        assert targets == 7 + 5 + 2 + 3
+
+
+def test_caption_bits_per_word_refuses_captions_without_words() -> None:
+    config = Config.preset("tiny")
+    tokenizer = build_tokenizer(config, ["a horse"])
+    model = MultimodalModel(config, len(tokenizer))
+    tokens = tokenizer.batch_encode([""], max_length=config.max_caption_length)
+    with pytest.raises(ValueError, match="no words"):
+        caption_bits_per_word(model, tokenizer, [(torch.zeros(1, 3, 32, 32), tokens)])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from mmlib.checkpoint import (
 from mmlib.config import Config
 from mmlib.data.images import build_image_cache, to_pixels, to_uint8
 from mmlib.data.sources import load_split
+from mmlib.evaluation.metrics import caption_bits_per_word
 from mmlib.model.multimodal import MultimodalModel
 from mmlib.model.step import REPORTED, MicroBatch, TrainingStep, make_optimizer
 from mmlib.pipeline import train_and_evaluate
@@ -42,6 +44,7 @@ SIBLING = {
     "warmup_steps": 0,
 }
 LEARNING_RATE_TRIAL_STEPS = 50
+TOKENIZER_TRIAL_STEPS = 150
 REAL_SAMPLE = Path("../shared/real-samples/flickr8k-200")  # beside the project root, not in it
 
 
@@ -81,12 +84,15 @@ def _quiet(_line: str) -> None:
 
 
 class _StopAfter(Callback):
-    """Asks the trainer to stop once it has taken `steps` optimizer steps."""
+    """Asks the trainer to stop once it has taken `steps` optimizer steps, and notes when each
+    step ended (`perf_counter` seconds)."""
 
     def __init__(self, steps: int) -> None:
         self.steps = steps
+        self.ends: list[float] = []
 
     def on_step_end(self, trainer: Trainer, step: int, losses: dict[str, float] | None) -> None:
+        self.ends.append(time.perf_counter())
         if step >= self.steps:
             trainer.request_stop()
 
@@ -94,16 +100,23 @@ class _StopAfter(Callback):
 def train_steps(config: Config, steps: int) -> Trainer:
     """A quiet `Trainer` after `steps` optimizer steps of `config`, every step's losses in its
     `steps` list: the notebooks' short demonstrations (it writes its run folder as usual)."""
+    return _timed_steps(config, steps)[0]
+
+
+def _timed_steps(config: Config, steps: int) -> tuple[Trainer, float]:
+    """`train_steps`, with the mean seconds per step after the first (which pays for warm-up)."""
     if steps < 1:
         raise ValueError(f"steps={steps}: must be at least 1")
+    stop = _StopAfter(steps)
     trainer = Trainer(
         prepare_run(config.with_overrides({"log_interval": 1})),
-        callbacks=[_StopAfter(steps)],
+        callbacks=[stop],
         log=_quiet,
         progress=False,
     )
     trainer.fit()
-    return trainer
+    ends = stop.ends
+    return trainer, (ends[-1] - ends[0]) / (len(ends) - 1) if len(ends) > 1 else float("nan")
 
 
 def sibling_config(**overrides: object) -> Config:
@@ -120,6 +133,37 @@ def learning_rate_trial(
         {"learning_rate": learning_rate}
     )
     return [row["total"] for row in train_steps(config, steps).steps]
+
+
+@dataclass(frozen=True)
+class TokenizerTrial:
+    """A short training of the course model's sibling with one kind of tokenizer."""
+
+    kind: str
+    vocabulary: int  # tokens, special ones included
+    parameters: int  # of the whole model; the vocabulary's rows are 3 x embedding_dim each
+    seconds_per_step: float
+    bits_per_word: float  # the validation captions' teacher-forced loss, per word
+
+
+def tokenizer_trial(
+    kind: str, steps: int = TOKENIZER_TRIAL_STEPS, config: Config | None = None
+) -> TokenizerTrial:
+    """Train `config` (default: the sibling, into `checkpoints/tokenizer-<kind>/`) for `steps`
+    steps with a `kind` tokenizer ("word" or "bpe"); measure its time per step and its
+    validation caption loss in bits per word (`caption_bits_per_word`)."""
+    config = (config or sibling_config(run_name=f"tokenizer-{kind}")).with_overrides(
+        {"tokenizer": kind}
+    )
+    trainer, seconds = _timed_steps(config, steps)
+    batches = [(batch["images"], batch["tokens"]) for batch in trainer.val_loader]
+    return TokenizerTrial(
+        kind=kind,
+        vocabulary=len(trainer.tokenizer),
+        parameters=sum(p.numel() for p in trainer.model.parameters()),
+        seconds_per_step=seconds,
+        bits_per_word=caption_bits_per_word(trainer.model, trainer.tokenizer, batches),
+    )
 
 
 def ensure_course_run(config: Config | None = None) -> Path:

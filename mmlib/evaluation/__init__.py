@@ -19,6 +19,7 @@ from mmlib.evaluation.curves import (
 from mmlib.evaluation.metrics import (
     RECALL_KS,
     EvaluationMetrics,
+    caption_bits_per_word,
     evaluate_imagination,
     evaluate_run,
     evaluated_records,
@@ -37,6 +38,7 @@ __all__ = [
     "RECALL_KS",
     "RunHistory",
     "STEP_SPIKE_FACTOR",
+    "caption_bits_per_word",
     "cider_d",
     "cider_d_scores",
     "config_differences",

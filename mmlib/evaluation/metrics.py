@@ -11,14 +11,16 @@ scenes (the subjects drawn), not a caption.
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 from torchmetrics.text import BLEUScore, Perplexity
@@ -287,6 +289,35 @@ def evaluate_captioning(
         **_retrieval_figures(data),
         **_reconstruction_figures(data),
     )
+
+
+@torch.no_grad()
+def caption_bits_per_word(
+    model: MultimodalModel, tokenizer: Tokenizer, batches: Iterable[tuple[Tensor, Tensor]]
+) -> float:
+    """Teacher-forced caption loss in bits per word over `batches` of (pixels in [-1, 1]
+    [B, C, H, W], their encoded captions [B, L]): -log2 p of every target token (<END>
+    included), summed, over the words those tokens spell (`tokenizer.decode`).
+
+    Per-token loss cannot compare tokenizers whose tokens differ (a subword model takes more,
+    easier steps per word); per word it can. A word-level <UNK> counts as one word, so that
+    model is flattered by the words it never has to spell.
+    """
+    model.eval()
+    device = next(model.parameters()).device
+    nats, word_count = 0.0, 0
+    for images, tokens in batches:
+        images, tokens = images.to(device), tokens.to(device)
+        logits = model(images, tokens).caption_logits.float()
+        nats += float(
+            F.cross_entropy(
+                logits.flatten(0, 1), tokens[:, 1:].flatten(), ignore_index=PAD_ID, reduction="sum"
+            )
+        )
+        word_count += sum(len(tokenizer.decode(row).split()) for row in tokens)
+    if word_count == 0:
+        raise ValueError("caption_bits_per_word: the captions hold no words to score")
+    return nats / math.log(2) / word_count
 
 
 @dataclass(frozen=True)
