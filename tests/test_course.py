@@ -153,28 +153,40 @@ def test_tokenizer_trial_trains_the_kind_asked_and_scores_bits_per_word(tiny_con
     assert tokenizer_trial(kind, steps=3, config=config).bits_per_word == trial.bits_per_word
 
 
-def test_long_tail_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, tmp_path) -> None:
+def test_real_sample_captions_reads_a_flickr8k_folder_split_by_image(tiny_config, tmp_path) -> None:
     from conftest import write_flickr8k
 
-    from mmlib.course.helpers import long_tail_captions
+    from mmlib.course.helpers import real_sample_captions
 
     folder = write_flickr8k(tmp_path / "flickr")
-    sample = long_tail_captions(tiny_config(val_fraction=0.5), folder)
+    sample = real_sample_captions(tiny_config(val_fraction=0.5), folder)
+    assert sample is not None
     assert (sample.name, len(sample.train), len(sample.val)) == ("Flickr8k sample", 5, 5)
     dogs = {"dog" in caption for caption in sample.train + sample.val}
     assert dogs == {True, False} and len({"dog" in c for c in sample.train}) == 1  # by image
     assert "1 to train on (5 captions), 1 to validate (5 captions)" in sample.message
 
 
-def test_long_tail_captions_says_when_it_falls_back_to_the_course_captions(
-    tiny_config, tmp_path
+def test_real_sample_is_optional_and_its_path_comes_from_the_environment(
+    tiny_config, tmp_path, monkeypatch
 ) -> None:
-    from mmlib.course.helpers import long_tail_captions
+    from conftest import write_flickr8k
 
-    sample = long_tail_captions(tiny_config(), tmp_path / "absent")
-    assert sample.name == "synthetic captions" and sample.train and sample.val
-    assert sample.message.startswith(f"No real captioned sample at {tmp_path / 'absent'}")
-    assert all(caption.startswith("An engraving") for caption in sample.train)
+    from mmlib.course.helpers import (
+        REAL_SAMPLE,
+        REAL_SAMPLE_VARIABLE,
+        real_sample_captions,
+        real_sample_folder,
+    )
+
+    monkeypatch.delenv(REAL_SAMPLE_VARIABLE, raising=False)
+    assert real_sample_folder() == REAL_SAMPLE
+    monkeypatch.setenv(REAL_SAMPLE_VARIABLE, str(tmp_path / "absent"))
+    assert real_sample_folder() == tmp_path / "absent"
+    assert real_sample_captions(tiny_config()) is None
+    monkeypatch.setenv(REAL_SAMPLE_VARIABLE, str(write_flickr8k(tmp_path / "flickr")))
+    sample = real_sample_captions(tiny_config(val_fraction=0.5))
+    assert sample is not None and len(sample.train) == 5
 
 
 def test_course_model_config_takes_the_vocabulary_of_the_run(tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ from mmlib.course.anatomy import (
     temperature_view,
 )
 from mmlib.course.helpers import (
+    ANNOTATORS_DATA,
     COURSE_PRESET,
     LEARNING_RATE_TRIAL_STEPS,
     REAL_SAMPLE,
+    REAL_SAMPLE_VARIABLE,
     SIBLING,
     TOKENIZER_TRIAL_STEPS,
     CaptionSample,
@@ -26,8 +28,9 @@ from mmlib.course.helpers import (
     enter_project_root,
     fit_batches,
     learning_rate_trial,
-    long_tail_captions,
     project_root,
+    real_sample_captions,
+    real_sample_folder,
     sibling_config,
     tokenizer_trial,
     train_steps,
@@ -67,11 +70,13 @@ from mmlib.course.widgets import (
 )
 
 __all__ = [
+    "ANNOTATORS_DATA",
     "COURSE_PRESET",
     "CaptionSample",
     "LEARNING_RATE_TRIAL_STEPS",
     "LiveLossPlot",
     "REAL_SAMPLE",
+    "REAL_SAMPLE_VARIABLE",
     "SIBLING",
     "TOKENIZER_TRIAL_STEPS",
     "TokenizerTrial",
@@ -92,7 +97,6 @@ __all__ = [
     "initial_losses",
     "learning_rate_panel",
     "learning_rate_trial",
-    "long_tail_captions",
     "loss_at",
     "memory_panel",
     "plot_caption_lengths",
@@ -109,6 +113,8 @@ __all__ = [
     "plot_word_attention",
     "plot_zipf",
     "project_root",
+    "real_sample_captions",
+    "real_sample_folder",
     "round_trip_panel",
     "sample_browser",
     "show_reconstructions",

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from mmlib.checkpoint import (
     BEST_FILE,
@@ -19,6 +20,7 @@ from mmlib.checkpoint import (
     load_run_tokenizer,
 )
 from mmlib.config import Config
+from mmlib.data.dataset import CaptionDataset
 from mmlib.data.images import build_image_cache, to_pixels, to_uint8
 from mmlib.data.sources import load_split
 from mmlib.evaluation.metrics import caption_bits_per_word
@@ -46,6 +48,10 @@ SIBLING = {
 LEARNING_RATE_TRIAL_STEPS = 50
 TOKENIZER_TRIAL_STEPS = 150
 REAL_SAMPLE = Path("../shared/real-samples/flickr8k-200")  # beside the project root, not in it
+REAL_SAMPLE_VARIABLE = "MMLIB_REAL_SAMPLES"  # overrides REAL_SAMPLE's path (tests set it absent)
+# The engravings with five captions each by different annotators (`make data` writes them): the
+# tokenizer lesson's long tail. The course model trains on `data/synthetic`'s one-caption grammar.
+ANNOTATORS_DATA = Path("data/annotators")
 
 
 def project_root(start: str | os.PathLike[str] | None = None) -> Path:
@@ -150,13 +156,13 @@ def tokenizer_trial(
     kind: str, steps: int = TOKENIZER_TRIAL_STEPS, config: Config | None = None
 ) -> TokenizerTrial:
     """Train `config` (default: the sibling, into `checkpoints/tokenizer-<kind>/`) for `steps`
-    steps with a `kind` tokenizer ("word" or "bpe"); measure its time per step and its
-    validation caption loss in bits per word (`caption_bits_per_word`)."""
+    steps with a `kind` tokenizer ("word" or "bpe"); measure its time per step and its caption
+    loss in bits per word (`caption_bits_per_word`) on every validation caption."""
     config = (config or sibling_config(run_name=f"tokenizer-{kind}")).with_overrides(
         {"tokenizer": kind}
     )
     trainer, seconds = _timed_steps(config, steps)
-    batches = [(batch["images"], batch["tokens"]) for batch in trainer.val_loader]
+    batches = _every_caption(trainer.val_set, config.batch_size)
     return TokenizerTrial(
         kind=kind,
         vocabulary=len(trainer.tokenizer),
@@ -164,6 +170,13 @@ def tokenizer_trial(
         seconds_per_step=seconds,
         bits_per_word=caption_bits_per_word(trainer.model, trainer.tokenizer, batches),
     )
+
+
+def _every_caption(dataset: CaptionDataset, batch_size: int) -> Iterator[tuple[Tensor, Tensor]]:
+    """(pixels, tokens) batches of every caption of `dataset`, each with its record's image."""
+    record_of_row = torch.repeat_interleave(torch.arange(len(dataset.records)), dataset.counts)
+    for rows in torch.split(torch.arange(len(record_of_row)), batch_size):
+        yield to_pixels(dataset.images[record_of_row[rows]]), dataset.tokens[rows]
 
 
 def ensure_course_run(config: Config | None = None) -> Path:
@@ -237,20 +250,17 @@ class CaptionSample:
     message: str
 
 
-def long_tail_captions(config: Config, folder: Path = REAL_SAMPLE) -> CaptionSample:
-    """Real captions with a long tail of rare words: the Flickr8k sample at `folder` (relative
-    to the project root), split by image as a run splits. Where it is absent, the course's own
-    synthetic captions, with a message saying that they have no long tail."""
+def real_sample_folder() -> Path:
+    """Where the optional real captioned sample is: `$MMLIB_REAL_SAMPLES`, else `REAL_SAMPLE`."""
+    return Path(os.environ.get(REAL_SAMPLE_VARIABLE) or REAL_SAMPLE)
+
+
+def real_sample_captions(config: Config, folder: Path | None = None) -> CaptionSample | None:
+    """The optional Flickr8k sample at `folder` (default `real_sample_folder()`, relative to the
+    project root), split by image as a run splits; None where the folder is absent."""
+    folder = real_sample_folder() if folder is None else folder
     if not folder.is_dir():
-        split = load_split(config)
-        return CaptionSample(
-            "synthetic captions",
-            [caption for record in split.train for caption in record.captions],
-            [caption for record in split.val for caption in record.captions],
-            f"No real captioned sample at {folder}: the cells below use the course's synthetic "
-            "captions, which have no long tail. Set `folder` to a Flickr8k-style folder "
-            "(captions.txt and Images/) to see one.",
-        )
+        return None
     split = load_split(config.with_overrides({"data_dir": folder}))
     train_captions = [caption for record in split.train for caption in record.captions]
     val_captions = [caption for record in split.val for caption in record.captions]
