@@ -25,6 +25,7 @@ from mmlib.data.tokenizer import (
     WordTokenizer,
     build_tokenizer,
     caption_length_percentiles,
+    caption_length_report,
     caption_lengths,
     load_tokenizer,
     normalize,
@@ -404,6 +405,23 @@ def test_caption_length_percentiles_count_tokens_of_the_kind_in_use() -> None:
     assert caption_length_percentiles(bpe, long_words)[100] > 2 + 2
     with pytest.raises(TokenizerError, match="no captions"):
         caption_length_percentiles(bpe, [])
+
+
+@pytest.mark.parametrize("kind", ["word", "bpe"])
+def test_caption_length_report_advises_the_99th_percentile_when_over_1_percent_is_cut(
+    kind: str,
+) -> None:
+    tokenizer = built(kind)
+    captions = ["a ship"] * 98 + ["an engraving depicting two birds above a house"] * 2
+    longest = len(tokenizer.token_ids(captions[-1])) + 2
+    fits = caption_length_report(tokenizer, captions, max_length=longest)
+    assert f"max_caption_length={longest} cuts 0 of 100 training captions (0.0%)" in fits
+    assert "!" not in fits
+    cuts = caption_length_report(tokenizer, captions, max_length=longest - 1)
+    assert "cuts 2 of 100 training captions (2.0%)" in cuts
+    p99 = caption_length_percentiles(tokenizer, captions)[99]
+    assert f"lose their last {kind} tokens: set max_caption_length={p99}" in cuts
+    assert p99 == longest  # 2 captions of 100 are above the 98th percentile, not the 99th
 
 
 def test_bpe_decodes_what_a_model_writes_to_plain_words() -> None:

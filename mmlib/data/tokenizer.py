@@ -32,6 +32,7 @@ import tokenizers  # noqa: E402 - after the setting above
 FILE_FORMAT = "mmlib-tokenizer"
 FILE_VERSION = 1
 PERCENTILES = (50, 90, 95, 99, 100)
+CUT_ADVICE_SHARE = 0.01  # of training captions cut by max_caption_length: STEP 2 then advises
 
 # A word is a run of letters or digits, optionally joined by inner apostrophes or hyphens
 # ("don't", "well-known"); every other character separates words.
@@ -458,6 +459,26 @@ def caption_length_percentiles(
     lengths = np.array([len(tokenizer.token_ids(caption)) + 2 for caption in captions])
     values = np.percentile(lengths, percentiles, method="higher")
     return {p: int(v) for p, v in zip(percentiles, values, strict=True)}
+
+
+def caption_length_report(tokenizer: Tokenizer, captions: Sequence[str], max_length: int) -> str:
+    """STEP 2's lines on the training captions' lengths in tokens of this tokenizer's kind,
+    the share `max_length` (`max_caption_length`) cuts and, where it cuts more than
+    `CUT_ADVICE_SHARE` of them, the 99th percentile to set instead."""
+    lengths = caption_length_percentiles(tokenizer, captions)
+    cut = sum(len(tokenizer.token_ids(caption)) + 2 > max_length for caption in captions)
+    share = cut / len(captions)
+    report = (
+        f"  Tokens per caption (<START> and <END> included): median {lengths[50]}, 99% within "
+        f"{lengths[99]}, longest {lengths[100]}; max_caption_length={max_length} cuts {cut} of "
+        f"{len(captions)} training captions ({share:.1%})"
+    )
+    if share > CUT_ADVICE_SHARE:
+        report += (
+            f"\n  ! {share:.1%} of the captions lose their last {tokenizer.kind} tokens: set "
+            f"max_caption_length={lengths[99]} (their 99th percentile) to keep 99% whole"
+        )
+    return report
 
 
 def caption_lengths(captions: Iterable[str]) -> list[int]:

@@ -14,7 +14,7 @@ from torch.nn.parallel import DistributedDataParallel
 from mmlib import checkpoint as ckpt
 from mmlib.config import ConfigError
 from mmlib.data.sources import SplitData, load_split
-from mmlib.data.tokenizer import Tokenizer, build_tokenizer
+from mmlib.data.tokenizer import Tokenizer, build_tokenizer, caption_length_report
 from mmlib.files import check_writable, remove_temporaries
 from mmlib.model.multimodal import MultimodalModel
 from mmlib.model.step import make_optimizer
@@ -58,6 +58,8 @@ def build_run(run: PreparedRun, precision: str, log: Log, progress: bool) -> Run
     log("\nSTEP 2: Building tokenizer...")
     tokenizer = _tokenizer(run, split)
     log(tokenizer.summary())
+    captions = [caption for record in split.train for caption in record.captions]
+    log(caption_length_report(tokenizer, captions, config.max_caption_length))
 
     log("\nSTEP 3: Creating data loaders...")
     loaders = make_run_loaders(run, split, tokenizer, progress)
