@@ -162,7 +162,7 @@ def tokenizer_trial(
         {"tokenizer": kind}
     )
     trainer, seconds = _timed_steps(config, steps)
-    batches = _every_caption(trainer.val_set, config.batch_size)
+    batches = _every_caption(trainer.val_set, batch_size=128)
     return TokenizerTrial(
         kind=kind,
         vocabulary=len(trainer.tokenizer),
