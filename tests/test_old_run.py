@@ -59,6 +59,18 @@ def test_caption(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "error" not in output.err
 
 
+def test_captions_are_the_ones_the_code_before_the_tokenizer_protocol_wrote(
+    run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = (FIXTURES / "run-0.1-captions.tsv").read_text().splitlines()
+    expected = dict(line.split("\t") for line in lines)
+    images = sorted((run.parent / "run-0.1-data").rglob("*.png"))[: len(expected)]
+    assert [image.name for image in images] == list(expected)
+    assert main(["caption", str(run), *map(str, images), "--device", "cpu"]) == 0
+    written = dict(line.split("\t") for line in capsys.readouterr().out.strip().splitlines())
+    assert {Path(path).name: caption for path, caption in written.items()} == expected
+
+
 def test_evaluate(run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert not (run / "metrics.json").exists()
     assert main(["evaluate", str(run), "--device", "cpu"]) == 0, capsys.readouterr().err
