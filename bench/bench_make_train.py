@@ -3,9 +3,10 @@
 CPU time (`time.process_time`) rather than wall-clock, so other jobs on the machine move the
 figures less; with nothing else running the two agree. Parts: a training step with and without
 the perceptual term and under bf16 autocast, the per-epoch eval-mode passes, a step of fitting
-`imagine.pt`, and the evaluation's greedy and beam captions and its imagining, on the course
-model `make train` leaves (`checkpoints/cpu-tiny`). Ends with `make train`'s composition: how
-many of each part one run does, and their product.
+`imagine.pt`, and the evaluation's greedy and beam captions and its imagining, with the config
+and data of a trained run (`--run`, a folder or a name under `checkpoints/`): by default the
+course model `make train` leaves (`checkpoints/cpu-tiny`). Ends with `make train`'s
+composition: how many of each part one run does, and their product.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from pathlib import Path
 
 import torch
 
+from mmlib.checkpoint import CheckpointError
 from mmlib.config import Config
 from mmlib.data.images import build_image_cache, to_pixels
+from mmlib.data.language import subjects_named
 from mmlib.data.sources import load_split
-from mmlib.data.synthetic import subjects_in_caption
 from mmlib.evaluation.metrics import evaluate_imagination
 from mmlib.inference.imagine import (
     LatentFlow,
@@ -44,13 +46,10 @@ def cpu_seconds(work: Callable[[], object], repeats: int) -> float:
     return (time.process_time() - started) / repeats
 
 
-def step_seconds(checkpoints: Path, steps: int, **overrides: object) -> tuple[float, int]:
-    """CPU seconds of one cpu-tiny training step (first batches of the course data), and the
-    steps of an epoch."""
-    config = Config.preset("cpu-tiny", checkpoint_dir=checkpoints, **overrides)
-    trainer = Trainer(config, progress=False)
-    trainer.log = lambda *args, **kwargs: None
-    trainer.prepare()
+def step_seconds(run_config: Config, steps: int, **overrides: object) -> tuple[float, int]:
+    """CPU seconds of one training step of the run's config (first batches of its data), and
+    the steps of an epoch."""
+    trainer = quiet_trainer(run_config.with_overrides(overrides))
     batches = itertools.cycle(
         [(b["images"], b["tokens"]) for b in itertools.islice(iter(trainer.train_loader), 4)]
     )
@@ -58,31 +57,38 @@ def step_seconds(checkpoints: Path, steps: int, **overrides: object) -> tuple[fl
     return cpu_seconds(lambda: trainer.step([next(batches)]), steps), len(trainer.train_loader)
 
 
-def eval_passes_seconds(checkpoints: Path) -> float:
+def eval_passes_seconds(run_config: Config) -> float:
     """CPU seconds of one epoch's eval-mode passes (validation and the training subset)."""
-    config = Config.preset("cpu-tiny", checkpoint_dir=checkpoints)
+    trainer = quiet_trainer(run_config)
+    return cpu_seconds(lambda: (trainer.validate(), trainer.validate_train()), 1)
+
+
+def quiet_trainer(config: Config) -> Trainer:
+    """A prepared Trainer of `config` that prints nothing."""
     trainer = Trainer(config, progress=False)
     trainer.log = lambda *args, **kwargs: None
     trainer.prepare()
-    return cpu_seconds(lambda: (trainer.validate(), trainer.validate_train()), 1)
+    return trainer
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--run", default="cpu-tiny", help="the trained course run")
+    parser.add_argument(
+        "--run", default="cpu-tiny", help="a trained run: a folder, or a name under checkpoints/"
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--steps", type=int, default=8, help="training steps timed per variant")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as scratch:
-        checkpoints = Path(scratch)
-        step, batches = step_seconds(checkpoints, args.steps)
-        no_perceptual, _ = step_seconds(checkpoints, args.steps, perceptual_loss_weight=0.0)
-        bf16, _ = step_seconds(checkpoints, args.steps, precision="bf16")
-        evals = eval_passes_seconds(checkpoints)
-
     predictor = Predictor.load(args.run, device="cpu")
     model, tokenizer, config = predictor.model, predictor.tokenizer, predictor.config
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_config = config.with_overrides({"checkpoint_dir": Path(scratch)})
+        step, batches = step_seconds(scratch_config, args.steps)
+        no_perceptual, _ = step_seconds(scratch_config, args.steps, perceptual_loss_weight=0.0)
+        bf16, _ = step_seconds(scratch_config, args.steps, precision="bf16")
+        evals = eval_passes_seconds(scratch_config)
+
     split = load_split(config)
     train_images = build_image_cache(
         split.train, config.image_size, config.resize_mode, cache_dir=config.cache_dir
@@ -102,9 +108,13 @@ def main() -> None:
         greedy = cpu_seconds(lambda: model.generate(pixels), 1)
         beam = cpu_seconds(lambda: model.generate(pixels, method="beam"), 1)
     prompts = [r.captions[0] for r in split.val]
-    imagining = cpu_seconds(
-        lambda: evaluate_imagination(predictor, prompts, subjects_in_caption, config.seed), 1
-    )
+    try:
+        imagining = cpu_seconds(
+            lambda: evaluate_imagination(predictor, prompts, subjects_named, config.seed), 1
+        )
+    except CheckpointError as error:  # a run trained with --no-imagine
+        print(f"imagining not timed: {error}")
+        imagining = 0.0
 
     epochs = config.num_epochs
     parts = {
