@@ -189,6 +189,22 @@ def test_real_sample_is_optional_and_its_path_comes_from_the_environment(
     assert sample is not None and len(sample.train) == 5
 
 
+def test_long_tail_captions_is_deprecated_and_falls_back_to_the_own_captions(
+    tiny_config, tmp_path
+) -> None:
+    from conftest import write_flickr8k
+
+    from mmlib.course.helpers import long_tail_captions
+
+    with pytest.warns(DeprecationWarning, match="real_sample_captions"):
+        sample = long_tail_captions(tiny_config(), tmp_path / "absent")
+    assert sample.name == "own captions" and sample.train and sample.val
+    assert sample.message.startswith(f"No real captioned sample at {tmp_path / 'absent'}")
+    with pytest.warns(DeprecationWarning):
+        real = long_tail_captions(tiny_config(val_fraction=0.5), write_flickr8k(tmp_path / "f"))
+    assert real.name == "Flickr8k sample"
+
+
 def test_course_model_config_takes_the_vocabulary_of_the_run(tmp_path: Path) -> None:
     run = write_untrained_run(tmp_path / "run")
     config = course_model_config(run)

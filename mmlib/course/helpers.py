@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,6 +249,27 @@ class CaptionSample:
     train: list[str]
     val: list[str]
     message: str
+
+
+def long_tail_captions(config: Config, folder: Path = REAL_SAMPLE) -> CaptionSample:
+    """Deprecated (0.1's name, kept until 0.3): `real_sample_captions`, or where the sample is
+    absent the captions of `config`'s own data, with a message that says so."""
+    warnings.warn(
+        "long_tail_captions is deprecated and goes in 0.3: use real_sample_captions (None where "
+        "the sample is absent) and the captions of your own data",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    sample = real_sample_captions(config, folder)
+    if sample is not None:
+        return sample
+    split = load_split(config)
+    return CaptionSample(
+        "own captions",
+        [caption for record in split.train for caption in record.captions],
+        [caption for record in split.val for caption in record.captions],
+        f"No real captioned sample at {folder}: the captions of {config.data_dir} instead",
+    )
 
 
 def real_sample_folder() -> Path:
