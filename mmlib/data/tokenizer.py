@@ -454,9 +454,17 @@ def caption_length_percentiles(
 ) -> dict[float, int]:
     """Tokens per caption, `<START>` and `<END>` included (what `max_caption_length` must hold
     for a caption not to be cut), at each of `percentiles`: BPE's are longer than words'."""
+    return _percentiles(_token_lengths(tokenizer, captions), percentiles)
+
+
+def _token_lengths(tokenizer: Tokenizer, captions: Sequence[str]) -> np.ndarray:
+    """Tokens per caption, `<START>` and `<END>` included."""
     if not captions:
         raise TokenizerError("caption_length_percentiles: no captions to measure")
-    lengths = np.array([len(tokenizer.token_ids(caption)) + 2 for caption in captions])
+    return np.array([len(tokenizer.token_ids(caption)) + 2 for caption in captions])
+
+
+def _percentiles(lengths: np.ndarray, percentiles: Sequence[float]) -> dict[float, int]:
     values = np.percentile(lengths, percentiles, method="higher")
     return {p: int(v) for p, v in zip(percentiles, values, strict=True)}
 
@@ -465,8 +473,9 @@ def caption_length_report(tokenizer: Tokenizer, captions: Sequence[str], max_len
     """STEP 2's lines on the training captions' lengths in tokens of this tokenizer's kind,
     the share `max_length` (`max_caption_length`) cuts and, where it cuts more than
     `CUT_ADVICE_SHARE` of them, the 99th percentile to set instead."""
-    lengths = caption_length_percentiles(tokenizer, captions)
-    cut = sum(len(tokenizer.token_ids(caption)) + 2 > max_length for caption in captions)
+    token_lengths = _token_lengths(tokenizer, captions)  # one tokenization of every caption
+    lengths = _percentiles(token_lengths, PERCENTILES)
+    cut = int((token_lengths > max_length).sum())
     share = cut / len(captions)
     report = (
         f"  Tokens per caption (<START> and <END> included): median {lengths[50]}, 99% within "
