@@ -41,8 +41,13 @@ lint: $(STAMP)
 PYTEST_ARGS ?=
 # Notebooks run as on a learner's clone, without the optional real sample beside the project
 # (MMLIB_REAL_SAMPLES names a folder that is not there); tests that need it find it themselves.
+# TEST_WORKERS processes (pytest-xdist) share the tests, one torch thread each, so that they do
+# not fight over the cores; --dist loadscope keeps each test module, and each notebook's cells in
+# order, on one worker. TEST_WORKERS=0 runs everything in one process.
+TEST_WORKERS ?= 2
+ONE_THREAD_EACH := $(if $(filter 0,$(TEST_WORKERS)),,OMP_NUM_THREADS=1)
 test: lint data $(COURSE_METRICS)
-	MMLIB_REAL_SAMPLES=data/no-real-sample HYPOTHESIS_PROFILE=ci $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider --durations=20 $(PYTEST_ARGS)
+	MMLIB_REAL_SAMPLES=data/no-real-sample HYPOTHESIS_PROFILE=ci $(ONE_THREAD_EACH) $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env -p no:cacheprovider -n $(TEST_WORKERS) --dist loadscope --durations=20 $(PYTEST_ARGS)
 
 # Notebooks 03-05 and 07 load the course model: trained first when it is missing (not retrained
 # when mmlib/ changed; make test does that), after a line that says how long it takes
