@@ -1,11 +1,12 @@
 """Where `make train`'s time goes: each stage's parts, in CPU seconds on a fixed thread count.
 
 CPU time (`time.process_time`) rather than wall-clock, so other jobs on the machine move the
-figures less; with nothing else running the two agree. Parts: a training step with and without
-the perceptual term and under bf16 autocast, the per-epoch eval-mode passes, a step of fitting
-`imagine.pt`, and the evaluation's greedy and beam captions and its imagining, with the config
-and data of a trained run (`--run`, a folder or a name under `checkpoints/`): by default the
-course model `make train` leaves (`checkpoints/cpu-tiny`). Ends with `make train`'s
+figures less; with nothing else running the two agree. Parts: a training step with and without the
+perceptual term, under bf16 autocast and compiled (`fast_path=on`, after its compiling), the
+forward and backward passes of its modules and the optimizer step, the per-epoch eval-mode passes,
+a step of fitting `imagine.pt`, and the evaluation's greedy and beam captions and its imagining,
+with the config and data of a trained run (`--run`, a folder or a name under `checkpoints/`): by
+default the course model `make train` leaves (`checkpoints/cpu-tiny`). Ends with `make train`'s
 composition: how many of each part one run does, and their product.
 """
 
@@ -34,6 +35,7 @@ from mmlib.inference.imagine import (
     train_flow,
 )
 from mmlib.inference.predictor import Predictor
+from mmlib.model.losses import caption_loss
 from mmlib.training.trainer import Trainer
 
 
@@ -55,6 +57,43 @@ def step_seconds(run_config: Config, steps: int, **overrides: object) -> tuple[f
     )
     trainer.model.train()
     return cpu_seconds(lambda: trainer.step([next(batches)]), steps), len(trainer.train_loader)
+
+
+def step_parts_seconds(run_config: Config, repeats: int) -> dict[str, float]:
+    """CPU seconds of each part of one training step (forward and backward of each module on a
+    batch of the run's data, then the optimizer's step): where a step's time goes."""
+    trainer = quiet_trainer(run_config)
+    batch = next(iter(trainer.train_loader))
+    images, tokens = batch["images"], batch["tokens"]
+    model, decoder = trainer.model, trainer.model.caption_decoder
+    model.train()
+    latent, features = model.image_encoder(images)
+    memory = decoder.memory(latent, features).detach()
+    hidden = torch.randn(*tokens[:, 1:].shape, decoder.width, requires_grad=True)
+    inputs = tokens[:, :-1]
+
+    def caption_body() -> None:
+        mask = decoder.causal_mask(inputs.shape[1])
+        out = decoder.decoder(decoder.embed(inputs), memory, tgt_mask=mask, tgt_is_causal=True)
+        out.square().mean().backward()
+
+    def image_parts() -> None:
+        model.image_decoder(model.image_encoder(images)[0]).square().mean().backward()
+
+    def output_layer() -> None:
+        caption_loss(decoder.output(hidden), tokens[:, 1:]).backward()
+
+    def text_encoder() -> None:
+        model.encode_text(tokens).square().mean().backward()
+
+    parts = {
+        "image encoder and decoder": image_parts,
+        "caption decoder's layers": caption_body,
+        "output layer and caption loss": output_layer,
+        "text encoder": text_encoder,
+        "optimizer step": trainer.optimizer.step,
+    }
+    return {name: cpu_seconds(work, repeats) for name, work in parts.items()}
 
 
 def eval_passes_seconds(run_config: Config) -> float:
@@ -87,7 +126,9 @@ def main() -> None:
         step, batches = step_seconds(scratch_config, args.steps)
         no_perceptual, _ = step_seconds(scratch_config, args.steps, perceptual_loss_weight=0.0)
         bf16, _ = step_seconds(scratch_config, args.steps, precision="bf16")
+        compiled, _ = step_seconds(scratch_config, args.steps, fast_path="on")
         evals = eval_passes_seconds(scratch_config)
+        step_parts = step_parts_seconds(scratch_config, args.steps)
 
     split = load_split(config)
     train_images = build_image_cache(
@@ -129,6 +170,10 @@ def main() -> None:
     print(f"training step (batch {config.batch_size}): {step:.3f}")
     print(f"  without the perceptual term: {no_perceptual:.3f} ({no_perceptual / step - 1:+.0%})")
     print(f"  under bf16 autocast: {bf16:.3f} ({bf16 / step - 1:+.0%})")
+    print(f"  compiled, channels_last (fast_path=on): {compiled:.3f} ({compiled / step - 1:+.0%})")
+    print("  its parts, forward and backward (the perceptual term's is the difference above):")
+    for name, seconds in step_parts.items():
+        print(f"    {name:32s} {seconds:.3f}  {seconds / step:4.0%}")
     print(f"fitting imagine.pt: {flow_step * 1000:.1f} ms per step")
     print(f"\nmake train ({epochs} epochs x {batches} steps), the parts it runs, in CPU minutes")
     print(f"(wall-clock: about CPU time / {args.threads} where the threads are kept busy):")
