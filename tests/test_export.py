@@ -4,12 +4,13 @@ runtime (greedy decoding, tokenizer), the manifest, and the `export` command."""
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib.util
+import io
 import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
 
@@ -55,16 +56,28 @@ def val_pixels(predictor: Predictor) -> torch.Tensor:
     return predictor.pixels([record.image_path for record in load_split(predictor.config).val])
 
 
+@pytest.fixture(scope="module")
+def onnx_by_command(tiny_run: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The tiny run exported to ONNX by the `export` command, and what the command printed.
+
+    The ONNX export is the slowest step of these tests (about 50 s), so it is made once, by the
+    command, and the parity tests run on its folder."""
+    out = tmp_path_factory.mktemp("export") / "onnx"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["export", str(tiny_run), "--format", "onnx", "--out", str(out)]) == 0
+    return out, printed.getvalue()
+
+
 @pytest.fixture(scope="module", params=FORMATS)
 def exported(
     request: pytest.FixtureRequest, tiny_run: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
-    """The tiny run exported once per format, outside the run folder."""
-    out = tmp_path_factory.mktemp("export") / request.param
-    start = time.perf_counter()
-    folder = export_run(tiny_run, request.param, out=out)
-    print(f"export {request.param}: {time.perf_counter() - start:.1f} s")
-    return folder
+    """The tiny run exported once per format, outside the run folder: ONNX by the command,
+    torch.export by `export_run`."""
+    if request.param == "onnx":
+        return request.getfixturevalue("onnx_by_command")[0]
+    return export_run(tiny_run, request.param, out=tmp_path_factory.mktemp("export") / "pt2")
 
 
 @pytest.fixture(scope="module")
@@ -223,10 +236,8 @@ def test_run_without_imagine_skips_text_to_image(tiny_run: Path, tmp_path: Path)
         runner.text_to_image(np.ones((1, 3), dtype=np.int64), np.zeros((1, 1, 1), np.float32))
 
 
-def test_export_command(tiny_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out = tmp_path / "cli-onnx"
-    assert main(["export", str(tiny_run), "--format", "onnx", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+def test_export_command(tiny_run: Path, onnx_by_command: tuple[Path, str]) -> None:
+    out, printed = onnx_by_command
     for name in ("image_encoder.onnx", "caption_step.onnx", "text_to_image.onnx", "runtime.py"):
         assert (out / name).is_file() and name in printed
     with pytest.raises(SystemExit):
